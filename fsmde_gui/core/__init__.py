@@ -1,0 +1,1 @@
+"""Pure numpy/torch core (no Qt): rig, frame/result types, geometry, fusion, metrics."""
