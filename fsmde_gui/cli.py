@@ -12,7 +12,7 @@ import sys
 
 from .core.errors import FsmdeError
 
-COMMANDS = ("generate", "info", "train", "eval", "bench", "export", "models")
+COMMANDS = ("generate", "info", "convert", "train", "eval", "bench", "export", "models")
 
 
 def build_parser() -> argparse.ArgumentParser:
