@@ -1,0 +1,113 @@
+"""Small CNN building blocks in plain torch (no torchvision/timm), shared by student and teacher.
+
+All blocks take and return ``(N, C, H, W)`` tensors; the surround nets fold views into the
+batch (``N = B * V``) before calling them.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ConvBNReLU(nn.Sequential):
+    """``k x k`` convolution (optionally strided / grouped) + BatchNorm + ReLU."""
+
+    def __init__(self, cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1,
+                 relu: bool = True):
+        layers: list[nn.Module] = [
+            nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(cout),
+        ]
+        if relu:
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+class SeparableConv(nn.Sequential):
+    """Depthwise ``3 x 3`` (optionally strided) + pointwise ``1 x 1``, each with BN + ReLU."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1):
+        super().__init__(
+            ConvBNReLU(cin, cin, 3, stride, groups=cin),
+            ConvBNReLU(cin, cout, 1),
+        )
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2 block: 1x1 expand -> depthwise 3x3 (stride) -> 1x1 project (+ residual)."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1, expand: int = 4):
+        super().__init__()
+        hidden = cin * expand
+        self.use_residual = stride == 1 and cin == cout
+        self.body = nn.Sequential(
+            ConvBNReLU(cin, hidden, 1) if expand != 1 else nn.Identity(),
+            ConvBNReLU(hidden, hidden, 3, stride, groups=hidden),
+            ConvBNReLU(hidden, cout, 1, relu=False),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.body(x)
+        return x + y if self.use_residual else y
+
+
+class ResidualBlock(nn.Module):
+    """ResNet basic block (two 3x3 convs), with a 1x1 strided projection when the shape changes."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = ConvBNReLU(cin, cout, 3, stride)
+        self.conv2 = ConvBNReLU(cout, cout, 3, relu=False)
+        self.skip = (nn.Identity() if stride == 1 and cin == cout
+                     else ConvBNReLU(cin, cout, 1, stride, relu=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.conv2(self.conv1(x)) + self.skip(x), inplace=True)
+
+
+class UpFuse(nn.Module):
+    """Decoder step: bilinear upsample to the skip's size, concatenate the skip, fuse by ``conv``.
+
+    ``separable=True`` uses a depthwise-separable fusion (student), else a full 3x3 (teacher).
+    """
+
+    def __init__(self, cin: int, cskip: int, cout: int, separable: bool = True):
+        super().__init__()
+        self.reduce = ConvBNReLU(cin, cout, 1)
+        fuse_in = cout + cskip
+        self.fuse = SeparableConv(fuse_in, cout) if separable else ConvBNReLU(fuse_in, cout, 3)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = self.reduce(x)
+        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        return self.fuse(torch.cat([x, skip], dim=1))
+
+
+def fold_views(images: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+    """``(B, V, C, H, W)`` -> ``(B*V, C, H, W)``, returning B and V; validates the layout."""
+    if images.ndim != 5 or images.shape[2] != 3:
+        raise ValueError(f"expected images of shape (B, V, 3, H, W), got {tuple(images.shape)}")
+    b, v = images.shape[:2]
+    return images.reshape(b * v, *images.shape[2:]), b, v
+
+
+def unfold_views(x: torch.Tensor, b: int, v: int) -> torch.Tensor:
+    """``(B*V, ...)`` -> ``(B, V, ...)``."""
+    return x.reshape(b, v, *x.shape[1:])
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class Normalize(nn.Module):
+    """ImageNet mean/std normalisation of ``[0, 1]`` images (a buffer, so it follows ``.to``)."""
+
+    def __init__(self, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)

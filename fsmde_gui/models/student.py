@@ -1,0 +1,125 @@
+"""The surround-view student: a lightweight CNN encoder-decoder ending in the depth binning module.
+
+Input ``images (B, V, 3, H, W)`` in ``[0, 1]`` (V = 6 views, folded into the batch
+internally). Encoder: strided stem + MobileNetV2-style inverted-residual stages at strides
+4, 8, 16, 32; decoder: bilinear upsampling + skip + depthwise-separable fusion up to 1/2
+resolution; head: :class:`~fsmde_gui.models.binning.DepthBinning` (adaptive metric bins from
+the bottleneck, per-pixel bin probabilities at 1/2 resolution), depth upsampled to the input
+size. An optional learned per-camera embedding is added to the bottleneck, so the bin head
+can learn that (say) the front camera sees further than the side ones.
+
+``forward`` returns a dict:
+
+* ``depth (B, V, 1, H, W)`` metric metres at input resolution,
+* ``bin_centers (B, V, N)`` sorted, inside ``[min_depth, max_depth]``,
+* ``bin_probs`` / ``bin_logits`` ``(B, V, N, h, w)`` with ``(h, w)`` the decoder resolution
+  (about ``H/2, W/2``),
+* ``features``: encoder outputs at strides 4, 8, 16, 32, each ``(B, V, C, h, w)`` (for VRKD).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .binning import DepthBinning
+from .blocks import ConvBNReLU, InvertedResidual, Normalize, UpFuse, fold_views, unfold_views
+
+
+@dataclass
+class StudentConfig:
+    """Hyper-parameters of :class:`StudentNet` (plain values: saved in checkpoints as a dict)."""
+
+    num_bins: int = 32
+    min_depth: float = 0.5
+    max_depth: float = 80.0
+    widths: tuple[int, ...] = (16, 32, 64, 128, 256)  # stem (1/2), stages at 1/4 .. 1/32
+    depths: tuple[int, ...] = (2, 2, 3, 2)  # inverted-residual blocks per stage
+    decoder_widths: tuple[int, ...] = (128, 64, 48, 32)  # at 1/16, 1/8, 1/4, 1/2
+    expand: int = 4
+    bin_hidden: int = 128
+    num_views: int = 6
+    camera_embedding: bool = True
+    input_size: tuple[int, int] = (288, 160)  # (W, H) the model is run at by DepthEstimator
+
+    def __post_init__(self):
+        self.widths = tuple(int(w) for w in self.widths)
+        self.depths = tuple(int(d) for d in self.depths)
+        self.decoder_widths = tuple(int(w) for w in self.decoder_widths)
+        self.input_size = (int(self.input_size[0]), int(self.input_size[1]))
+        if len(self.widths) != 5 or len(self.depths) != 4 or len(self.decoder_widths) != 4:
+            raise ValueError("StudentConfig needs 5 widths, 4 depths and 4 decoder_widths")
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "StudentConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown StudentConfig keys: {sorted(unknown)}")
+        return cls(**data)
+
+
+class StudentNet(nn.Module):
+    """Lightweight surround-view metric depth network (about 1-2 M parameters by default)."""
+
+    arch = "student"
+    output_kind = "metric"
+
+    def __init__(self, cfg: StudentConfig | None = None):
+        super().__init__()
+        self.cfg = cfg = cfg or StudentConfig()
+        w = cfg.widths
+        self.normalize = Normalize()
+        self.stem = ConvBNReLU(3, w[0], 3, stride=2)
+        stages = []
+        for i, n in enumerate(cfg.depths):
+            blocks = [InvertedResidual(w[i], w[i + 1], stride=2, expand=cfg.expand)]
+            blocks += [InvertedResidual(w[i + 1], w[i + 1], 1, cfg.expand) for _ in range(n - 1)]
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.ModuleList(stages)
+        self.camera_embed = (nn.Parameter(torch.zeros(cfg.num_views, w[4]))
+                             if cfg.camera_embedding else None)
+        d = cfg.decoder_widths
+        skips = (w[3], w[2], w[1], w[0])
+        cins = (w[4],) + d[:-1]
+        self.decoder = nn.ModuleList(UpFuse(ci, cs, co) for ci, cs, co in zip(cins, skips, d))
+        self.binning = DepthBinning(w[4], d[-1], cfg.num_bins, cfg.min_depth, cfg.max_depth,
+                                    cfg.bin_hidden)
+
+    @property
+    def config_dict(self) -> dict:
+        return self.cfg.to_dict()
+
+    def forward(self, images: torch.Tensor) -> dict:
+        x, b, v = fold_views(images)
+        height, width = x.shape[-2:]
+        half = self.stem(self.normalize(x))
+        feats = []
+        y = half
+        for stage in self.stages:
+            y = stage(y)
+            feats.append(y)
+        bottleneck = feats[-1]
+        if self.camera_embed is not None:
+            if v > self.cfg.num_views:
+                raise ValueError(f"StudentNet was built for {self.cfg.num_views} views, got {v}")
+            emb = self.camera_embed[:v].to(bottleneck.dtype)
+            bottleneck = (unfold_views(bottleneck, b, v) + emb[None, :, :, None, None]).flatten(0, 1)
+        y = bottleneck
+        for up, skip in zip(self.decoder, (feats[2], feats[1], feats[0], half)):
+            y = up(y, skip)
+        out = self.binning(bottleneck, y)
+        depth = F.interpolate(out["depth"], size=(height, width), mode="bilinear",
+                              align_corners=False)
+        return {
+            "depth": unfold_views(depth, b, v),
+            "bin_centers": unfold_views(out["bin_centers"], b, v),
+            "bin_probs": unfold_views(out["bin_probs"], b, v),
+            "bin_logits": unfold_views(out["bin_logits"], b, v),
+            "features": [unfold_views(f, b, v) for f in feats],
+        }

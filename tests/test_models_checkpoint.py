@@ -1,0 +1,150 @@
+"""Checkpoint save/load round trip and every CheckpointError case."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from fsmde_gui.core.errors import CheckpointError
+from fsmde_gui.models.checkpoint import (build_model, load_checkpoint, read_checkpoint,
+                                         register_arch, save_checkpoint)
+from fsmde_gui.models.student import StudentConfig, StudentNet
+from fsmde_gui.models.teacher_sim import TeacherConfig, TeacherSimNet
+
+torch.set_num_threads(2)
+
+SMALL = StudentConfig(widths=(8, 16, 16, 32, 32), depths=(1, 1, 1, 1),
+                      decoder_widths=(32, 16, 16, 16), num_bins=8, bin_hidden=16,
+                      input_size=(96, 64))
+SMALL_T = TeacherConfig(widths=(8, 16, 16, 32, 32), depths=(1, 1, 1, 1),
+                        decoder_widths=(16, 16, 8, 8))
+
+
+def test_roundtrip_same_outputs(tmp_path):
+    torch.manual_seed(0)
+    net = StudentNet(SMALL).eval()
+    path = save_checkpoint(tmp_path / "s.pt", net, meta={"step": 7, "recipe": "kd"})
+    assert path.exists() and not list(tmp_path.glob(".*tmp"))
+    raw = torch.load(path, weights_only=True)
+    assert raw["format"] == "fsmde-checkpoint" and raw["arch"] == "student"
+    assert raw["config"]["num_bins"] == 8
+    loaded, meta = load_checkpoint(path, expected_arch="student")
+    assert meta["step"] == 7 and meta["arch"] == "student"
+    assert isinstance(loaded, StudentNet) and not loaded.training
+    x = torch.rand(1, 6, 3, 32, 64)
+    with torch.inference_mode():
+        torch.testing.assert_close(net(x)["depth"], loaded(x)["depth"])
+
+
+def test_teacher_roundtrip(tmp_path):
+    net = TeacherSimNet(SMALL_T)
+    save_checkpoint(tmp_path / "t.pt", net)
+    loaded, _ = load_checkpoint(tmp_path / "t.pt")
+    assert isinstance(loaded, TeacherSimNet) and loaded.cfg == SMALL_T
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(CheckpointError, match="not found") as exc:
+        load_checkpoint(tmp_path / "nope.pt")
+    assert "nope.pt" in str(exc.value)
+
+
+def test_random_bytes(tmp_path):
+    p = tmp_path / "junk.pt"
+    p.write_bytes(os.urandom(4096))
+    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint") as exc:
+        load_checkpoint(p)
+    assert "junk.pt" in str(exc.value)
+
+
+def test_truncated_file(tmp_path):
+    p = save_checkpoint(tmp_path / "full.pt", StudentNet(SMALL))
+    data = p.read_bytes()
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint") as exc:
+        load_checkpoint(cut)
+    assert "cut.pt" in str(exc.value)
+
+
+def test_torch_file_not_ours(tmp_path):
+    p = tmp_path / "plain.pt"
+    torch.save({"weight": torch.zeros(3)}, p)
+    with pytest.raises(CheckpointError, match="not an FSMDE checkpoint"):
+        load_checkpoint(p)
+    torch.save(StudentNet(SMALL).state_dict(), p)  # a bare state_dict is not ours either
+    with pytest.raises(CheckpointError, match="not an FSMDE checkpoint"):
+        load_checkpoint(p)
+
+
+def test_other_arch_than_expected(tmp_path):
+    p = save_checkpoint(tmp_path / "t.pt", TeacherSimNet(SMALL_T))
+    with pytest.raises(CheckpointError, match="holds a 'teacher_sim' model, expected 'student'"):
+        load_checkpoint(p, expected_arch="student")
+
+
+def test_unknown_arch(tmp_path):
+    p = save_checkpoint(tmp_path / "x.pt", StudentNet(SMALL), arch="mystery_net",
+                        config=SMALL.to_dict())
+    with pytest.raises(CheckpointError, match="unknown architecture 'mystery_net'"):
+        load_checkpoint(p)
+
+
+def test_state_dict_shape_mismatch(tmp_path):
+    p = tmp_path / "bad.pt"
+    save_checkpoint(p, StudentNet(SMALL))
+    payload = torch.load(p, weights_only=True)
+    payload["config"]["num_bins"] = 12  # builds a net whose heads have another shape
+    torch.save(payload, p)
+    with pytest.raises(CheckpointError, match="weights do not match") as exc:
+        load_checkpoint(p)
+    assert "bad.pt" in str(exc.value) and "size mismatch" in str(exc.value)
+
+
+def test_bad_config(tmp_path):
+    p = tmp_path / "cfg.pt"
+    save_checkpoint(p, StudentNet(SMALL))
+    payload = torch.load(p, weights_only=True)
+    payload["config"]["nonsense"] = 3
+    torch.save(payload, p)
+    with pytest.raises(CheckpointError, match="config does not build"):
+        load_checkpoint(p)
+
+
+def test_newer_version_rejected(tmp_path):
+    p = tmp_path / "v.pt"
+    save_checkpoint(p, StudentNet(SMALL))
+    payload = torch.load(p, weights_only=True)
+    payload["version"] = 99
+    torch.save(payload, p)
+    with pytest.raises(CheckpointError, match="version 99"):
+        read_checkpoint(p)
+
+
+def test_register_arch(tmp_path):
+    class Tiny(torch.nn.Module):
+        arch = "tiny_test_arch"
+
+        def __init__(self, n):
+            super().__init__()
+            self.lin = torch.nn.Linear(n, 1)
+
+        @property
+        def config_dict(self):
+            return {"n": self.lin.in_features}
+
+    register_arch("tiny_test_arch", lambda cfg: Tiny(**cfg), replace=True)
+    net = Tiny(5)
+    p = save_checkpoint(tmp_path / "tiny.pt", net)
+    loaded, _ = load_checkpoint(p, expected_arch="tiny_test_arch")
+    torch.testing.assert_close(loaded.lin.weight, net.lin.weight)
+    assert isinstance(build_model("tiny_test_arch", {"n": 2}), Tiny)
+    with pytest.raises(ValueError, match="already registered"):
+        register_arch("student", lambda cfg: Tiny(1))
+
+
+def test_meta_must_be_plain(tmp_path):
+    with pytest.raises(TypeError, match="meta"):
+        save_checkpoint(tmp_path / "m.pt", StudentNet(SMALL), meta={"obj": object()})
+    assert not (tmp_path / "m.pt").exists()

@@ -1,0 +1,121 @@
+"""Student (binning module) and bundled teacher: shapes, bin invariants, positivity."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fsmde_gui.models.binning import DepthBinning, centers_from_widths, expected_depth
+from fsmde_gui.models.student import StudentConfig, StudentNet
+from fsmde_gui.models.teacher_sim import TeacherConfig, TeacherSimNet
+
+torch.set_num_threads(2)
+
+SMALL_STUDENT = StudentConfig(widths=(8, 16, 16, 32, 32), depths=(1, 1, 1, 1),
+                              decoder_widths=(32, 16, 16, 16), num_bins=16,
+                              min_depth=0.5, max_depth=80.0, bin_hidden=32)
+SMALL_TEACHER = TeacherConfig(widths=(8, 16, 16, 32, 32), depths=(1, 1, 1, 1),
+                              decoder_widths=(32, 16, 16, 8))
+
+
+@pytest.fixture(scope="module")
+def student_out():
+    torch.manual_seed(0)
+    net = StudentNet(SMALL_STUDENT).eval()
+    images = torch.rand(1, 6, 3, 64, 96)
+    with torch.inference_mode():
+        return net(images)
+
+
+def test_student_shapes_b1_v6(student_out):
+    out = student_out
+    assert out["depth"].shape == (1, 6, 1, 64, 96)
+    assert out["bin_centers"].shape == (1, 6, 16)
+    assert out["bin_probs"].shape == (1, 6, 16, 32, 48)
+    assert out["bin_logits"].shape == (1, 6, 16, 32, 48)
+    strides = [64 // f.shape[-2] for f in out["features"]]
+    assert strides == [4, 8, 16, 32]
+    assert all(f.shape[:2] == (1, 6) for f in out["features"])
+
+
+def test_bin_probabilities_sum_to_one(student_out):
+    s = student_out["bin_probs"].sum(dim=2)
+    torch.testing.assert_close(s, torch.ones_like(s), atol=1e-5, rtol=0)
+    assert (student_out["bin_probs"] >= 0).all()
+
+
+def test_bin_centres_sorted_and_inside_range(student_out):
+    c = student_out["bin_centers"]
+    assert (c[..., 1:] > c[..., :-1]).all()
+    assert (c > 0.5).all() and (c < 80.0).all()
+
+
+def test_depth_is_expectation_of_bins(student_out):
+    probs, centres = student_out["bin_probs"], student_out["bin_centers"]
+    expect = (probs * centres[..., None, None]).sum(dim=2, keepdim=True)  # (1,6,1,32,48)
+    # the output depth is exactly this expectation, bilinearly upsampled to the input size
+    up = torch.nn.functional.interpolate(expect[0], size=(64, 96), mode="bilinear",
+                                         align_corners=False)
+    torch.testing.assert_close(student_out["depth"][0], up, atol=1e-4, rtol=1e-5)
+    assert (student_out["depth"] >= 0.5).all() and (student_out["depth"] <= 80.0).all()
+
+
+def test_centers_from_widths_exact():
+    widths = torch.tensor([[0.25, 0.25, 0.5]])
+    c = centers_from_widths(widths, 0.0, 8.0)
+    torch.testing.assert_close(c, torch.tensor([[1.0, 3.0, 6.0]]))
+    probs = torch.zeros(1, 3, 1, 2)
+    probs[0, 0, 0, 0] = 1.0
+    probs[0, 1, 0, 1] = probs[0, 2, 0, 1] = 0.5
+    d = expected_depth(probs, c)
+    torch.testing.assert_close(d, torch.tensor([[[[1.0, 4.5]]]]))
+
+
+def test_binning_rejects_bad_range():
+    with pytest.raises(ValueError):
+        DepthBinning(8, 8, num_bins=8, min_depth=10.0, max_depth=1.0)
+
+
+def test_student_gradients_reach_encoder():
+    torch.manual_seed(1)
+    net = StudentNet(SMALL_STUDENT).train()
+    out = net(torch.rand(2, 6, 3, 32, 64))
+    out["depth"].mean().backward()
+    assert net.stem[0].weight.grad is not None and net.stem[0].weight.grad.abs().sum() > 0
+    assert net.binning.width_head[0].weight.grad.abs().sum() > 0
+
+
+def test_student_rejects_bad_layout():
+    net = StudentNet(SMALL_STUDENT).eval()
+    with pytest.raises(ValueError, match="B, V, 3, H, W"):
+        net(torch.rand(6, 3, 32, 32))
+
+
+def test_default_student_size():
+    n = sum(p.numel() for p in StudentNet().parameters())
+    assert 1_000_000 <= n <= 3_000_000
+
+
+def test_default_teacher_is_much_larger():
+    n_t = sum(p.numel() for p in TeacherSimNet().parameters())
+    n_s = sum(p.numel() for p in StudentNet().parameters())
+    assert 8_000_000 <= n_t <= 15_000_000
+    assert n_t > 5 * n_s
+
+
+def test_teacher_disparity_positive_and_shapes():
+    torch.manual_seed(0)
+    net = TeacherSimNet(SMALL_TEACHER).eval()
+    assert net.output_kind == "disparity"
+    with torch.inference_mode():
+        out = net(torch.rand(1, 6, 3, 64, 96))
+    assert out["relative"].shape == (1, 6, 1, 64, 96)
+    assert (out["relative"] > 0).all()
+    assert [64 // f.shape[-2] for f in out["features"]] == [4, 8, 16, 32]
+
+
+def test_config_roundtrip_rejects_unknown_keys():
+    d = SMALL_STUDENT.to_dict()
+    assert StudentConfig.from_dict(d) == SMALL_STUDENT
+    with pytest.raises(ValueError, match="bogus"):
+        StudentConfig.from_dict({**d, "bogus": 1})
+    assert TeacherConfig.from_dict(SMALL_TEACHER.to_dict()) == SMALL_TEACHER
