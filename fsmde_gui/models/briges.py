@@ -19,13 +19,18 @@ the gate's weights (plus the base models' names) go into the checkpoint.
 """
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
 from typing import Callable, Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..core.errors import CheckpointError
 from .bridging_gate import BridgingGate, GateConfig
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 class DepthCodec:
@@ -104,6 +109,26 @@ class BriGeS(nn.Module):
         self.input_size = tuple(getattr(cfg, "input_size", (288, 160)))
         self.freeze_bases()
 
+    # -- checkpoint: gate weights + base model names ---------------------------------------
+    @property
+    def config_dict(self) -> dict:
+        gate = dataclasses.asdict(self.gate.cfg)
+        return {"gate": gate, "depth_model": self.base_names.get("depth_model", ""),
+                "semantic_model": self.base_names.get("semantic_model", "")}
+
+    def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
+        """Only the gate's weights: the frozen base models are stored by name, not copied."""
+        return self.gate.state_dict(destination=destination, prefix=prefix + "gate.",
+                                    keep_vars=keep_vars)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        extra = [k for k in state_dict if not k.startswith("gate.")]
+        if strict and extra:
+            raise RuntimeError("Error(s) in loading state_dict for BriGeS:\n"
+                               f"unexpected keys outside the gate: {extra[:5]}")
+        gate_sd = {k[len("gate."):]: v for k, v in state_dict.items() if k.startswith("gate.")}
+        return self.gate.load_state_dict(gate_sd, strict=strict, assign=assign)
+
     # -- freezing --------------------------------------------------------------------------
     def freeze_bases(self) -> None:
         for net in (self.depth_model, self.semantic_model):
@@ -161,3 +186,60 @@ class BriGeS(nn.Module):
             state = self.codec.encode(images)
             return {"relative": self.codec.decode(state, state["features"]),
                     "features": state["features"]}
+
+
+# ------------------------------------------------------------------ building from names
+def resolve_base_model(name_or_path: str) -> Path:
+    """A checkpoint file / model folder, or a model name -> ``models/<name>.pt``."""
+    p = Path(name_or_path)
+    if p.exists():
+        return p
+    try:
+        from . import registry
+
+        return Path(registry.model_path(name_or_path))
+    except (ImportError, AttributeError, KeyError, ValueError):
+        return REPO / "models" / f"{name_or_path}.pt"
+
+
+def load_semantic_model(name_or_path: str) -> nn.Module:
+    """The bundled net (checkpoint / name) or Segment Anything from a local transformers folder."""
+    path = resolve_base_model(name_or_path)
+    if path.is_dir():
+        from .segmentation_adapter import SamSemanticEncoder
+
+        return SamSemanticEncoder.from_pretrained(path)
+    from .checkpoint import load_checkpoint
+
+    model, _ = load_checkpoint(path)
+    if getattr(model, "output_kind", "") != "semantic":
+        raise CheckpointError(path, f"not a semantic model (arch {getattr(model, 'arch', '?')!r})")
+    return model
+
+
+def load_depth_model(name_or_path: str) -> nn.Module:
+    from .checkpoint import load_checkpoint
+
+    path = resolve_base_model(name_or_path)
+    model, _ = load_checkpoint(path)
+    if getattr(model, "output_kind", "") != "disparity":
+        raise CheckpointError(path, "BriGeS needs a relative (disparity) depth teacher, got "
+                                    f"output_kind={getattr(model, 'output_kind', None)!r}")
+    try:
+        depth_codec(model)
+    except TypeError as exc:
+        raise CheckpointError(path, str(exc)) from exc
+    return model
+
+
+def build_briges(config: dict) -> BriGeS:
+    """Arch-registry builder (``arch == "briges"``): loads the named base models, fresh gate."""
+    config = dict(config)
+    unknown = set(config) - {"gate", "depth_model", "semantic_model"}
+    if unknown:
+        raise ValueError(f"unknown BriGeS config keys {sorted(unknown)}")
+    depth_name = config.get("depth_model") or "teacher_sim"
+    semantic_name = config.get("semantic_model") or "semantic_sim"
+    gate = GateConfig(**dict(config.get("gate") or {}))
+    return BriGeS(load_depth_model(depth_name), load_semantic_model(semantic_name), gate,
+                  base_names={"depth_model": depth_name, "semantic_model": semantic_name})

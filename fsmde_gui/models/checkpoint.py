@@ -56,8 +56,22 @@ def _build_teacher_sim(config: dict) -> nn.Module:
     return TeacherSimNet(TeacherConfig.from_dict(config))
 
 
+def _build_semantic_sim(config: dict) -> nn.Module:
+    from .semantic_sim import build_semantic_sim
+
+    return build_semantic_sim(config)
+
+
+def _build_briges(config: dict) -> nn.Module:
+    from .briges import build_briges
+
+    return build_briges(config)
+
+
 register_arch("student", _build_student)
 register_arch("teacher_sim", _build_teacher_sim)
+register_arch("semantic_sim", _build_semantic_sim)
+register_arch("briges", _build_briges)
 
 
 def registered_archs() -> list[str]:

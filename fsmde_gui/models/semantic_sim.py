@@ -48,6 +48,7 @@ def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
 class SemanticSimNet(nn.Module):
     """Encoder (4 stride-2 stages) + light FPN decoder; features at stride 8."""
 
+    arch = "semantic_sim"
     output_kind = "semantic"
     feature_stride = 8
 
@@ -74,6 +75,10 @@ class SemanticSimNet(nn.Module):
     def feature_channels(self) -> int:
         return self.cfg.feature_channels
 
+    @property
+    def config_dict(self) -> dict:
+        return self.cfg.to_dict()
+
     def forward(self, images: torch.Tensor) -> dict:
         if images.dim() != 5 or images.shape[2] != 3:
             raise ValueError(f"images must be (B, V, 3, H, W), got {tuple(images.shape)}")
@@ -94,3 +99,8 @@ class SemanticSimNet(nn.Module):
             "features": p8.view(b, v, *p8.shape[1:]),
             "logits": logits.view(b, v, *logits.shape[1:]),
         }
+
+
+def build_semantic_sim(config: dict) -> SemanticSimNet:
+    """Arch-registry builder (``arch == "semantic_sim"``)."""
+    return SemanticSimNet(SemanticSimConfig.from_dict(config))
