@@ -1,0 +1,403 @@
+"""Everything the app shows about one frame, computed once (off the GUI thread) and cached.
+
+``analyse_frame(frame, estimators)`` runs each depth model and then asks the core for the
+per-camera metrics, the cross-view consistency, the overlaps of adjacent cameras and the
+fused point clouds. A part whose engine piece is missing or fails is recorded in
+``FrameAnalysis.unavailable[key] = "not available: <reason>"`` instead of raising, so each
+panel can say why it is empty.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from ..core.errors import FsmdeError
+from ..core.types import CAMERA_NAMES, SHORT_NAMES, DepthResult, SurroundFrame
+
+MODELS = ("student", "teacher")
+MAX_DEPTH = 80.0
+CLOUD_POINT_BUDGET = 120_000  # per model, keeps software-GL orbiting fluid
+
+
+@dataclass
+class FrameAnalysis:
+    frame: SurroundFrame
+    results: dict[str, DepthResult] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    infer_ms: dict[str, float] = field(default_factory=dict)  # wall ms of predict() per model
+    metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    consistency: dict[str, dict[str, float]] = field(default_factory=dict)
+    pairs: list[tuple[int, int]] = field(default_factory=list)
+    overlaps: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    entropy: Optional[np.ndarray] = None  # (6, H, W) student bin entropy, nats
+    reflection: Optional[dict[str, Any]] = None  # {"mask", "score", "iou": [6] or None, "source"}
+    clouds: dict[str, Any] = field(default_factory=dict)  # model -> core PointCloud
+    cloud_colors: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    lidar_points: Optional[np.ndarray] = None  # (N, 3) ego
+    depth_range: tuple[float, float] = (1.0, 60.0)
+    compute_ms: float = 0.0
+
+    # ------------------------------------------------------------------ convenience
+    @property
+    def hw(self) -> tuple[int, int]:
+        return self.frame.views[0].hw
+
+    def depth(self, model: str) -> Optional[np.ndarray]:
+        r = self.results.get(model)
+        return None if r is None else r.depth
+
+    def gt(self, cam: int) -> Optional[np.ndarray]:
+        return self.frame.views[cam].depth_gt
+
+    def note(self, key: str) -> Optional[str]:
+        return self.unavailable.get(key)
+
+    def pair_name(self, pair: tuple[int, int]) -> str:
+        return f"{CAMERA_NAMES[pair[0]]}|{CAMERA_NAMES[pair[1]]}"
+
+    def pair_label(self, pair: tuple[int, int]) -> str:
+        return f"{SHORT_NAMES[CAMERA_NAMES[pair[0]]]}-{SHORT_NAMES[CAMERA_NAMES[pair[1]]]}"
+
+    def values_at(self, cam: int, x: int, y: int) -> dict[str, Any]:
+        """What the status bar shows for pixel (x, y) of camera ``cam``."""
+        view = self.frame.views[cam]
+        h, w = view.hw
+        x = int(np.clip(x, 0, w - 1))
+        y = int(np.clip(y, 0, h - 1))
+        out: dict[str, Any] = {"camera": view.name, "x": x, "y": y}
+        for m in MODELS:
+            d = self.depth(m)
+            out[m] = None if d is None else float(d[cam, y, x])
+        gt = view.depth_gt
+        out["gt"] = float(gt[y, x]) if gt is not None and gt[y, x] > 0 else None
+        if view.semantic is not None:
+            cid = int(view.semantic[y, x])
+            names = self.frame.class_names
+            out["class"] = names[cid] if names and cid < len(names) else str(cid)
+        if self.reflection is not None:
+            out["reflective"] = bool(self.reflection["mask"][cam, y, x])
+        if view.reflection is not None:
+            out["reflective_gt"] = bool(view.reflection[y, x])
+        return out
+
+    def bins_at(self, cam: int, x: int, y: int) -> Optional[dict[str, np.ndarray | float]]:
+        """Bin distributions at a pixel: student probs over its metric centres, the teacher's
+        scale-invariant probs soft-assigned to the same centres (as in CKD), GT depth."""
+        s = self.results.get("student")
+        if s is None or s.bin_probs is None or s.bin_centers is None:
+            return None
+        h, w = self.hw
+        _, n, bh, bw = s.bin_probs.shape
+        bx = int(np.clip(x * bw / w, 0, bw - 1))
+        by = int(np.clip(y * bh / h, 0, bh - 1))
+        centers = np.asarray(s.bin_centers[cam], np.float32)
+        out: dict[str, Any] = {"centers": centers,
+                               "student": np.asarray(s.bin_probs[cam, :, by, bx], np.float32),
+                               "student_depth": float(s.depth[cam, y, x])}
+        t = self.results.get("teacher")
+        if t is not None:
+            out["teacher"] = teacher_bin_probs(np.array([t.depth[cam, y, x]], np.float32),
+                                               centers)[:, 0]
+            out["teacher_depth"] = float(t.depth[cam, y, x])
+        gt = self.gt(cam)
+        out["gt"] = float(gt[y, x]) if gt is not None and gt[y, x] > 0 else None
+        return out
+
+    def view_bin_mass(self) -> Optional[dict[str, np.ndarray]]:
+        """Per camera: metric bin centres, and mean bin-probability mass (student, teacher)."""
+        s = self.results.get("student")
+        if s is None or s.bin_probs is None or s.bin_centers is None:
+            return None
+        centers = np.asarray(s.bin_centers, np.float32)
+        out = {"centers": centers, "student": s.bin_probs.mean(axis=(2, 3))}
+        t = self.results.get("teacher")
+        if t is not None:
+            _, _, bh, bw = s.bin_probs.shape
+            mass = []
+            for v in range(centers.shape[0]):
+                d = _resize(t.depth[v], (bh, bw))
+                mass.append(teacher_bin_probs(d.reshape(-1), centers[v]).mean(axis=1))
+            out["teacher"] = np.stack(mass)
+        return out
+
+
+def teacher_bin_probs(depth: np.ndarray, centers: np.ndarray, tau: float | None = None) -> np.ndarray:
+    """Soft assignment of (metric-aligned) teacher depths to bin centres: (N, len(depth)).
+
+    Uses the training code's ``soft_assign`` (CKD) when present; tau defaults to the mean
+    bin spacing so the distribution spans a few neighbouring bins.
+    """
+    centers = np.asarray(centers, np.float32)
+    if tau is None:
+        tau = float(np.mean(np.diff(centers))) if centers.size > 1 else 1.0
+        tau = max(tau, 1e-3)
+    try:
+        import torch
+
+        from ..training.losses import soft_assign
+
+        d = torch.from_numpy(np.asarray(depth, np.float32)).reshape(1, 1, 1, 1, -1)
+        c = torch.from_numpy(centers).reshape(1, 1, -1)
+        return soft_assign(d, c, tau)[0, 0, :, 0, :].numpy()
+    except ImportError:
+        logits = -np.abs(np.asarray(depth, np.float32)[None, :] - centers[:, None]) / tau
+        logits -= logits.max(axis=0, keepdims=True)
+        p = np.exp(logits)
+        return p / p.sum(axis=0, keepdims=True)
+
+
+def _resize(img: np.ndarray, hw: tuple[int, int], nearest: bool = False) -> np.ndarray:
+    import cv2
+
+    if img.shape[:2] == tuple(hw):
+        return img
+    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    return cv2.resize(np.ascontiguousarray(img), (hw[1], hw[0]), interpolation=interp)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ModuleNotFoundError):
+        return f"not available: {exc.name} is not built yet"
+    if isinstance(exc, ImportError):
+        return f"not available: {exc}"
+    if isinstance(exc, (FsmdeError, FileNotFoundError)):
+        return f"not available: {exc}"
+    return f"not available: {type(exc).__name__}: {exc}"
+
+
+def _attempt(analysis: FrameAnalysis, key: str, fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except Exception as exc:  # every engine failure becomes a readable panel note
+        analysis.unavailable[key] = _reason(exc)
+        if not isinstance(exc, (ImportError, FsmdeError, FileNotFoundError)):
+            traceback.print_exc()
+        return None
+
+
+def bin_entropy(probs: np.ndarray) -> np.ndarray:
+    """(V, N, h, w) probabilities -> (V, h, w) entropy in nats."""
+    p = np.clip(np.asarray(probs, np.float32), 1e-8, 1.0)
+    return -(p * np.log(p)).sum(axis=1)
+
+
+def analyse_frame(frame: SurroundFrame, estimators: dict[str, Any],
+                  estimator_notes: Optional[dict[str, str]] = None,
+                  reflection_fn: Optional[Callable[[SurroundFrame], tuple]] = None,
+                  pairs_cache: Optional[dict] = None) -> FrameAnalysis:
+    """Run the models on ``frame`` and compute every derived quantity the panels show."""
+    t_start = time.perf_counter()
+    a = FrameAnalysis(frame=frame)
+    for key, note in (estimator_notes or {}).items():
+        a.unavailable[key] = note
+    h, w = frame.views[0].hw
+    for name in MODELS:
+        est = estimators.get(name)
+        if est is None:
+            a.unavailable.setdefault(name, f"not available: no {name} model loaded")
+            continue
+        t0 = time.perf_counter()
+        res = _attempt(a, name, lambda: est.predict(frame))
+        if res is not None:
+            a.infer_ms[name] = (time.perf_counter() - t0) * 1000.0
+            if res.depth.shape[-2:] != (h, w):
+                res.depth = np.stack([_resize(d, (h, w)) for d in res.depth])
+            a.results[name] = res
+    _depth_range(a)
+    _metrics(a)
+    _geometry(a, pairs_cache)
+    _entropy(a)
+    _reflection(a, reflection_fn)
+    _clouds(a)
+    if frame.lidar_points_ego is not None:
+        a.lidar_points = np.asarray(frame.lidar_points_ego, np.float32)
+    else:
+        a.unavailable["lidar"] = "not available: this frame has no LiDAR sweep"
+    a.compute_ms = (time.perf_counter() - t_start) * 1000.0
+    return a
+
+
+def _depth_range(a: FrameAnalysis) -> None:
+    """One shared depth colour range for every tile: from the GT if there is one, else models."""
+    vals = []
+    for v in a.frame.views:
+        gt = v.depth_gt
+        if gt is not None:
+            vals.append(gt[gt > 0])
+    if not any(len(x) for x in vals):
+        for r in a.results.values():
+            vals.append(r.depth[r.depth > 0].ravel()[::7])
+    vals = [x for x in vals if len(x)]
+    if vals:
+        allv = np.concatenate(vals)
+        lo, hi = np.percentile(allv, [1, 97])
+        a.depth_range = (float(max(lo, 0.0)), float(min(max(hi, lo + 1.0), MAX_DEPTH)))
+
+
+def _metrics(a: FrameAnalysis) -> None:
+    if not any(v.depth_gt is not None for v in a.frame.views):
+        a.unavailable["metrics"] = "not available: this frame has no depth GT"
+        return
+    try:
+        from ..core.metrics import depth_metrics
+    except ImportError as exc:
+        a.unavailable["metrics"] = _reason(exc)
+        return
+    for name, res in a.results.items():
+        per = {}
+        for c, view in enumerate(a.frame.views):
+            gt = view.depth_gt
+            if gt is None or not (gt > 0).any():
+                continue
+            m = _attempt(a, "metrics", lambda: depth_metrics(res.depth[c], gt, max_depth=MAX_DEPTH))
+            if m is not None:
+                per[view.name] = {k: float(v) for k, v in m.items()}
+        if per:
+            keys = [k for k in next(iter(per.values())) if k != "count"]
+            per["mean"] = {k: float(np.mean([p[k] for p in per.values()])) for k in keys}
+        a.metrics[name] = per
+
+
+def _geometry(a: FrameAnalysis, pairs_cache: Optional[dict]) -> None:
+    frame = a.frame
+    Ks, c2e, hw = frame.intrinsics, frame.cam_to_ego, frame.views[0].hw
+    cache_key = (hw, np.round(Ks, 3).tobytes(), np.round(c2e, 4).tobytes())
+    cached = pairs_cache.get(cache_key) if pairs_cache is not None else None
+    if cached is not None:
+        a.pairs, a.overlaps = cached
+    else:
+        try:
+            from ..core.adjacency import camera_adjacency, overlap_masks
+        except ImportError as exc:
+            a.unavailable["adjacency"] = _reason(exc)
+        else:
+            pairs = _attempt(a, "adjacency", lambda: camera_adjacency(Ks, c2e, hw))
+            if pairs is not None:
+                a.pairs = [tuple(int(i) for i in p) for p in pairs]
+                for i, j in a.pairs:
+                    masks = _attempt(a, "adjacency", lambda: overlap_masks(Ks, c2e, hw, i, j))
+                    if masks is not None:
+                        a.overlaps[(i, j)] = (np.asarray(masks[0], bool), np.asarray(masks[1], bool))
+                if pairs_cache is not None and "adjacency" not in a.unavailable:
+                    pairs_cache[cache_key] = (a.pairs, a.overlaps)
+    if not a.results:
+        a.unavailable.setdefault("consistency", "not available: no depth model loaded")
+        return
+    try:
+        from ..core.consistency import cross_view_consistency
+    except ImportError as exc:
+        a.unavailable["consistency"] = _reason(exc)
+        return
+    for name, res in a.results.items():
+        pairs = a.pairs or None
+        c = _attempt(a, "consistency", lambda: cross_view_consistency(res.depth, Ks, c2e, pairs=pairs))
+        if c is not None:
+            a.consistency[name] = {k: float(v) for k, v in c.items()
+                                   if isinstance(v, (int, float, np.floating))}
+
+
+def _entropy(a: FrameAnalysis) -> None:
+    s = a.results.get("student")
+    if s is None:
+        a.unavailable["entropy"] = a.unavailable.get("student", "not available: no student")
+        return
+    if s.bin_probs is None:
+        a.unavailable["entropy"] = "not available: the student returned no bin probabilities"
+        return
+    ent = bin_entropy(s.bin_probs)
+    a.entropy = np.stack([_resize(e, a.hw) for e in ent])
+
+
+def _reflection(a: FrameAnalysis, reflection_fn) -> None:
+    mask = score = None
+    source = ""
+    for name in MODELS:
+        r = a.results.get(name)
+        if r is not None and r.reflection_mask is not None:
+            mask, score, source = r.reflection_mask, r.reflection_score, name
+            break
+    if mask is None and reflection_fn is not None:
+        out = _attempt(a, "reflection", lambda: reflection_fn(a.frame))
+        if out is not None:
+            mask, score = out
+            source = "reflection model"
+    if mask is None:
+        a.unavailable.setdefault("reflection", "not available: no reflection mask predictor")
+        return
+    mask = np.stack([_resize(m.astype(np.uint8), a.hw, nearest=True) for m in mask]).astype(bool)
+    iou = None
+    if a.frame.views[0].reflection is not None:
+        iou = []
+        for c, v in enumerate(a.frame.views):
+            inter = np.logical_and(mask[c], v.reflection).sum()
+            union = np.logical_or(mask[c], v.reflection).sum()
+            iou.append(float(inter / union) if union else 1.0)
+    a.reflection = {"mask": mask, "score": score, "iou": iou, "source": source}
+
+
+def _stride_for(n_pixels: int) -> int:
+    stride = 1
+    while n_pixels / (stride * stride) > CLOUD_POINT_BUDGET:
+        stride += 1
+    return stride
+
+
+def _clouds(a: FrameAnalysis) -> None:
+    if not a.results:
+        a.unavailable.setdefault("fusion", "not available: no depth model loaded")
+        return
+    try:
+        from ..core.fusion import fuse_depth_maps
+    except ImportError as exc:
+        a.unavailable["fusion"] = _reason(exc)
+        return
+    from ..core.colormaps import colorize
+
+    frame = a.frame
+    h, w = a.hw
+    stride = _stride_for(6 * h * w)
+    Ks, c2e = frame.intrinsics, frame.cam_to_ego
+    overlap_img = np.zeros((6, h, w, 3), np.float32)
+    overlap_img[:] = 0.35
+    for (i, j), (mi, mj) in a.overlaps.items():
+        overlap_img[i][mi] = (1.0, 0.85, 0.2)
+        overlap_img[j][mj] = (1.0, 0.85, 0.2)
+    for name, res in a.results.items():
+        pc = _attempt(a, "fusion", lambda: fuse_depth_maps(res.depth, Ks, c2e, images=frame.images,
+                                                             stride=stride, max_depth=MAX_DEPTH))
+        if pc is None:
+            continue
+        a.clouds[name] = pc
+        extra = {"overlap": overlap_img}
+        if any(v.depth_gt is not None for v in frame.views):
+            err = np.zeros((6, h, w, 3), np.float32)
+            for c, v in enumerate(frame.views):
+                gt = v.depth_gt
+                if gt is None:
+                    continue
+                valid = gt > 0
+                e = np.abs(res.depth[c] - gt)
+                rgb = colorize(e, 0.0, 5.0, "inferno", valid=valid, invalid_color=(70, 70, 78))
+                err[c] = rgb.astype(np.float32) / 255.0
+            extra["error"] = err
+        cons = a.consistency.get(name)
+        if cons and a.overlaps:
+            img = np.full((6, h, w, 3), 0.3, np.float32)
+            vmax = max([v for k, v in cons.items() if k != "mean"] + [1e-3])
+            for pair, (mi, mj) in a.overlaps.items():
+                val = cons.get(a.pair_name(pair))
+                if val is None:
+                    continue
+                col = colorize(np.array([[val]]), 0.0, vmax, "turbo")[0, 0] / 255.0
+                img[pair[0]][mi] = col
+                img[pair[1]][mj] = col
+            extra["consistency"] = img
+        for scheme, img in extra.items():
+            pc2 = _attempt(a, "fusion", lambda: fuse_depth_maps(res.depth, Ks, c2e, images=img,
+                                                                  stride=stride, max_depth=MAX_DEPTH))
+            if pc2 is not None and len(pc2.points) == len(pc.points):
+                a.cloud_colors[(name, scheme)] = np.asarray(pc2.colors, np.float32)

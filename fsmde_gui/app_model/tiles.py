@@ -1,0 +1,203 @@
+"""Per-camera images of each display mode (numpy/OpenCV, no Qt): used by the app's tiles
+and by the composite PNG export, so what is exported is exactly what is on screen."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import cv2
+import numpy as np
+
+from ..core.colormaps import colorize
+from ..core.types import SHORT_NAMES
+from .analysis import FrameAnalysis
+
+MODES = ("rgb", "student", "teacher", "gt", "error", "diff", "entropy", "reflection")
+MODE_LABELS = {
+    "rgb": "RGB",
+    "student": "Student depth",
+    "teacher": "Teacher depth",
+    "gt": "GT / LiDAR",
+    "error": "Error vs GT",
+    "diff": "Student − teacher",
+    "entropy": "Bin entropy",
+    "reflection": "Reflection mask",
+}
+MODE_TIPS = {
+    "rgb": "The camera images",
+    "student": "Student metric depth (near = warm), shared colour range",
+    "teacher": "Teacher relative depth, aligned to metric scale with the sparse GT "
+               "(per-view scale/shift shown in the caption)",
+    "gt": "Ground-truth depth: LiDAR points (real data) or dense simulator depth",
+    "error": "|student − GT| in metres where GT exists",
+    "diff": "Student − teacher depth in metres (blue: student nearer)",
+    "entropy": "Entropy of the student's bin probabilities: high = uncertain",
+    "reflection": "Predicted reflective pixels (red) with the GT outline (green) on simulator data",
+}
+DEPTH_CMAP = "turbo"
+
+
+@dataclass
+class TileImage:
+    rgb: np.ndarray  # (H, W, 3) uint8
+    caption: str
+    bar: Optional[tuple[float, float, str, bool, str]] = None  # vmin, vmax, cmap, reverse, unit
+    note: Optional[str] = None  # "not available: ..." when the mode has nothing to show
+
+
+def placeholder(hw: tuple[int, int], text: str, base: Optional[np.ndarray] = None) -> np.ndarray:
+    """A dimmed tile with a wrapped message (a panel that says why it is empty)."""
+    h, w = hw
+    img = (base.astype(np.float32) * 0.25).astype(np.uint8) if base is not None else \
+        np.full((h, w, 3), 22, np.uint8)
+    scale = max(0.35, min(0.6, w / 900))
+    words, lines, cur = text.split(), [], ""
+    max_chars = max(12, int(w / (scale * 19)))
+    for word in words:
+        if len(cur) + len(word) + 1 > max_chars and cur:
+            lines.append(cur)
+            cur = word
+        else:
+            cur = f"{cur} {word}".strip()
+    lines.append(cur)
+    y = h // 2 - (len(lines) - 1) * int(22 * scale * 1.6) // 2
+    for line in lines:
+        cv2.putText(img, line, (8, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (235, 190, 90), 1, cv2.LINE_AA)
+        y += int(22 * scale * 1.6)
+    return img
+
+
+def _sparse_overlay(base: np.ndarray, values: np.ndarray, valid: np.ndarray, vmin: float,
+                    vmax: float, cmap: str, reverse: bool) -> np.ndarray:
+    """Dim the image and paint each valid sparse pixel (dilated to 3x3) in colour."""
+    out = (base.astype(np.float32) * 0.4).astype(np.uint8)
+    col = colorize(values, vmin, vmax, cmap, reverse=reverse)
+    grow = cv2.dilate(valid.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    # spread each point's colour into its 3x3 neighbourhood (max-pool of the index image)
+    idx = np.where(valid, np.arange(valid.size).reshape(valid.shape) + 1, 0).astype(np.float32)
+    idx = cv2.dilate(idx, np.ones((3, 3), np.uint8)).astype(np.int64)
+    flat = col.reshape(-1, 3)
+    out[grow] = flat[idx[grow] - 1]
+    return out
+
+
+def render_tile(a: FrameAnalysis, cam: int, mode: str, depth_range=None,
+                overlap_heat: bool = False, highlight_pair=None) -> TileImage:
+    view = a.frame.views[cam]
+    hw = view.hw
+    lo, hi = depth_range or a.depth_range
+    short = SHORT_NAMES[view.name]
+    dbar = (lo, hi, DEPTH_CMAP, True, "m")
+    tile: TileImage
+    if mode == "rgb":
+        tile = TileImage(view.image.copy(), f"{short}  RGB")
+    elif mode in ("student", "teacher"):
+        d = a.depth(mode)
+        if d is None:
+            note = a.note(mode) or f"not available: no {mode}"
+            tile = TileImage(placeholder(hw, note, view.image), f"{short}  {mode}", note=note)
+        else:
+            cap = f"{short}  {a.results[mode].model_name or mode}"
+            m = a.metrics.get(mode, {}).get(view.name)
+            if m:
+                cap += f"  AbsRel {m['abs_rel']:.3f}"
+            al = a.results[mode].alignment
+            if mode == "teacher" and al is not None:
+                s, t = al[cam]
+                cap += f"  (s={s:.3g}, t={t:.3g})"
+            tile = TileImage(colorize(d[cam], lo, hi, DEPTH_CMAP, valid=d[cam] > 0, reverse=True),
+                             cap, dbar)
+    elif mode == "gt":
+        if view.depth_sparse is not None:
+            gt = view.depth_sparse
+            tile = TileImage(_sparse_overlay(view.image, gt, gt > 0, lo, hi, DEPTH_CMAP, True),
+                             f"{short}  LiDAR ({int((gt > 0).sum())} pts)", dbar)
+        elif view.depth_dense is not None:
+            gt = view.depth_dense
+            tile = TileImage(colorize(gt, lo, hi, DEPTH_CMAP, valid=gt > 0, reverse=True),
+                             f"{short}  dense GT", dbar)
+        else:
+            note = "not available: this frame has no depth GT"
+            tile = TileImage(placeholder(hw, note, view.image), f"{short}  GT", note=note)
+    elif mode == "error":
+        d, gt = a.depth("student"), view.depth_gt
+        if d is None or gt is None:
+            note = a.note("student") if d is None else "not available: this frame has no depth GT"
+            tile = TileImage(placeholder(hw, note or "not available", view.image),
+                             f"{short}  error", note=note)
+        else:
+            err = np.abs(d[cam] - gt)
+            valid = gt > 0
+            emax = 5.0
+            if view.depth_sparse is not None:
+                rgb = _sparse_overlay(view.image, err, valid, 0.0, emax, "inferno", False)
+            else:
+                rgb = colorize(err, 0.0, emax, "inferno", valid=valid)
+            m = a.metrics.get("student", {}).get(view.name)
+            cap = f"{short}  |student − GT|" + (f"  RMSE {m['rmse']:.2f} m" if m else "")
+            tile = TileImage(rgb, cap, (0.0, emax, "inferno", False, "m"))
+    elif mode == "diff":
+        s, t = a.depth("student"), a.depth("teacher")
+        if s is None or t is None:
+            note = a.note("student" if s is None else "teacher") or "not available"
+            tile = TileImage(placeholder(hw, note, view.image), f"{short}  student − teacher", note=note)
+        else:
+            diff = s[cam] - t[cam]
+            r = 5.0
+            tile = TileImage(colorize(diff, -r, r, "coolwarm", valid=(s[cam] > 0) & (t[cam] > 0)),
+                             f"{short}  student − teacher  (mean {np.mean(np.abs(diff)):.2f} m)",
+                             (-r, r, "coolwarm", False, "m"))
+    elif mode == "entropy":
+        if a.entropy is None:
+            note = a.note("entropy") or "not available"
+            tile = TileImage(placeholder(hw, note, view.image), f"{short}  entropy", note=note)
+        else:
+            n = a.results["student"].bin_probs.shape[1]
+            emax = float(np.log(n))
+            tile = TileImage(colorize(a.entropy[cam], 0.0, emax, "viridis"),
+                             f"{short}  bin entropy  (mean {a.entropy[cam].mean():.2f})",
+                             (0.0, emax, "viridis", False, ""))
+    elif mode == "reflection":
+        if a.reflection is None:
+            note = a.note("reflection") or "not available"
+            tile = TileImage(placeholder(hw, note, view.image), f"{short}  reflection", note=note)
+        else:
+            mask = a.reflection["mask"][cam]
+            rgb = view.image.astype(np.float32) * 0.6
+            rgb[mask] = rgb[mask] * 0.3 + np.array([255, 40, 40]) * 0.7
+            rgb = rgb.astype(np.uint8)
+            cap = f"{short}  reflective {100 * mask.mean():.1f}%"
+            if view.reflection is not None:
+                contours, _ = cv2.findContours(view.reflection.astype(np.uint8), cv2.RETR_EXTERNAL,
+                                               cv2.CHAIN_APPROX_SIMPLE)
+                cv2.drawContours(rgb, contours, -1, (60, 255, 90), 1)
+                cap += f"  IoU {a.reflection['iou'][cam]:.2f}"
+            tile = TileImage(rgb, cap)
+    else:
+        raise ValueError(f"unknown display mode {mode!r}; modes: {', '.join(MODES)}")
+    if overlap_heat or highlight_pair is not None:
+        tile.rgb = _overlap_overlay(a, cam, tile.rgb, overlap_heat, highlight_pair)
+    return tile
+
+
+def _overlap_overlay(a: FrameAnalysis, cam: int, rgb: np.ndarray, heat: bool, highlight) -> np.ndarray:
+    """Tint each overlap band of this camera by its pair's consistency (turbo, 0..max m);
+    outline the highlighted pair's band in white."""
+    cons = a.consistency.get("student") or next(iter(a.consistency.values()), {})
+    vals = [v for k, v in cons.items() if k != "mean"]
+    vmax = max(vals + [1e-3])
+    out = rgb.astype(np.float32)
+    for pair, masks in a.overlaps.items():
+        if cam not in pair:
+            continue
+        m = masks[0] if pair[0] == cam else masks[1]
+        if heat:
+            v = cons.get(a.pair_name(pair))
+            if v is not None:
+                col = colorize(np.array([[v]]), 0.0, vmax, "turbo")[0, 0].astype(np.float32)
+                out[m] = out[m] * 0.55 + col * 0.45
+        if highlight is not None and tuple(highlight) == tuple(pair):
+            edge = cv2.morphologyEx(m.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0
+            out[m] = out[m] * 0.7 + 255 * 0.3
+            out[edge] = 255
+    return np.clip(out, 0, 255).astype(np.uint8)
