@@ -1,0 +1,147 @@
+"""Training configuration: one dataclass with offline defaults, overridden by a YAML/JSON file
+and ``--set key=value`` pairs (dotted keys reach into the ``student`` / ``teacher`` dicts).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import TrainingError
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_DATASET = REPO / "resources" / "sample_scenes"
+
+
+@dataclass
+class TrainConfig:
+    recipe: str = "supervised"
+    dataset: str = str(DEFAULT_DATASET)
+    out: str = "runs/train"
+    image_size: tuple[int, int] = (192, 112)  # (W, H) model input
+    max_frames: int = 0  # 0 = all frames of the dataset
+    steps: int = 200
+    batch_size: int = 1
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"  # cosine | onecycle | constant
+    warmup_steps: int = 10
+    grad_clip: float = 1.0
+    seed: int = 0
+    num_threads: int = 2
+    checkpoint_every: int = 100
+    log_every: int = 10
+    color_jitter: float = 0.1  # brightness/contrast/saturation amplitude; 0 disables
+    min_depth: float = 0.5
+    max_depth: float = 80.0
+    # loss weights
+    gt_weight: float = 1.0
+    ckd_weight: float = 1.0  # KL(q || p) on bin probabilities; 0 disables
+    ckd_cross_weight: float = 0.5  # teacher shape x student centres vs GT
+    ckd_tau: float = 1.0  # soft-assignment temperature (metres)
+    vrkd_weight: float = 1.0  # 0 disables
+    vrkd_tau: float = 0.1
+    vrkd_strip: float = 0.25  # fraction of the feature width used as facing border strip
+    ssi_weight: float = 1.0  # teacher recipe
+    grad_match_weight: float = 0.5  # teacher recipe
+    # models
+    student: dict = field(default_factory=dict)  # StudentConfig overrides
+    teacher: dict = field(default_factory=dict)  # teacher config overrides (teacher recipe)
+    teacher_checkpoint: str = "teacher_sim"  # kd recipe: checkpoint path or model name
+    extra: dict = field(default_factory=dict)  # free-form options for plug-in recipes
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["image_size"] = list(self.image_size)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "config") -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise TrainingError(f"{source}: unknown training option(s) {unknown}; "
+                                f"known: {sorted(names)}")
+        data = dict(data)
+        if "image_size" in data:
+            size = data["image_size"]
+            if not (isinstance(size, (list, tuple)) and len(size) == 2):
+                raise TrainingError(f"{source}: image_size must be [W, H], got {size!r}")
+            data["image_size"] = (int(size[0]), int(size[1]))
+        cfg = cls(**data)
+        cfg.validate(source)
+        return cfg
+
+    def validate(self, source: str = "config") -> None:
+        if self.steps < 1:
+            raise TrainingError(f"{source}: steps must be >= 1, got {self.steps}")
+        if self.batch_size < 1:
+            raise TrainingError(f"{source}: batch_size must be >= 1, got {self.batch_size}")
+        if self.schedule not in ("cosine", "onecycle", "constant"):
+            raise TrainingError(f"{source}: schedule must be cosine|onecycle|constant, "
+                                f"got {self.schedule!r}")
+        w, h = self.image_size
+        if w % 16 or h % 16:
+            raise TrainingError(f"{source}: image_size {w}x{h} must be multiples of 16")
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        low = text.lower()
+        if low in ("true", "false"):
+            return low == "true"
+        return text
+
+
+def apply_overrides(data: dict, pairs: list[str]) -> dict:
+    """Apply ``key=value`` pairs (values parsed as JSON when possible; ``a.b=v`` nests)."""
+    data = json.loads(json.dumps(data))
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise TrainingError(f"--set {pair!r}: expected key=value")
+        key, value = pair.split("=", 1)
+        parts = key.strip().split(".")
+        node = data
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise TrainingError(f"--set {pair!r}: {p} is not a mapping")
+        node[parts[-1]] = _parse_value(value.strip())
+    return data
+
+
+def read_config_file(path: str | Path) -> dict:
+    """Read a YAML or JSON config file into a dict (clear error naming the file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainingError(f"{path}: config file not found")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = json.loads(text)
+    except Exception as exc:  # yaml.YAMLError / JSONDecodeError
+        raise TrainingError(f"{path}: cannot parse config ({exc})") from exc
+    if not isinstance(data, dict):
+        raise TrainingError(f"{path}: config must be a mapping of option: value")
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                **fields) -> TrainConfig:
+    """Defaults <- file <- keyword fields <- ``key=value`` overrides."""
+    data = TrainConfig().to_dict()
+    source = "config"
+    if path:
+        data.update(read_config_file(path))
+        source = str(path)
+    data.update({k: v for k, v in fields.items() if v is not None})
+    data = apply_overrides(data, overrides or [])
+    return TrainConfig.from_dict(data, source)

@@ -1,0 +1,258 @@
+"""Losses of P1 (see ../shared METHOD.md): GT SILog, cross-interaction KD, view-relational KD,
+and the teacher's scale-and-shift-invariant + gradient-matching loss.
+
+Shapes: depth-like maps are ``(B, V, 1, H, W)`` (or any ``(..., H, W)`` with a same-shape
+mask); ``bin_centers`` ``(B, V, N)``; ``bin_probs`` ``(B, V, N, h, w)``; features
+``(B, V, C, h, w)``. GT 0 = no value.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+EPS = 1e-6
+
+
+# ----------------------------------------------------------------------------- GT loss
+def silog_loss(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None = None,
+               variance_focus: float = 0.85, scale: float = 10.0) -> torch.Tensor:
+    """Scale-invariant log loss (Eigen et al.; AdaBins/P1 form) on valid pixels.
+
+    ``scale * sqrt(mean(g^2) - variance_focus * mean(g)^2)`` with ``g = log pred - log gt``,
+    averaged over the whole batch's valid pixels. ``mask`` defaults to ``gt > 0``.
+    Returns 0 (with a graph) when no pixel is valid.
+    """
+    if mask is None:
+        mask = gt > 0
+    mask = mask & (gt > 0)
+    if not bool(mask.any()):
+        return pred.sum() * 0.0
+    g = torch.log(pred[mask].clamp_min(EPS)) - torch.log(gt[mask])
+    d = (g ** 2).mean() - variance_focus * g.mean() ** 2
+    return scale * torch.sqrt(d.clamp_min(1e-8))
+
+
+def l1_loss_on_valid(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """Mean |pred - gt| over pixels with gt > 0 (0 with a graph when none)."""
+    mask = gt > 0
+    if not bool(mask.any()):
+        return pred.sum() * 0.0
+    return (pred[mask] - gt[mask]).abs().mean()
+
+
+# ------------------------------------------------------------------ teacher -> metric
+def align_disparity_to_depth(relative: torch.Tensor, gt: torch.Tensor,
+                             min_depth: float = 1e-3, max_depth: float = 80.0
+                             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image least-squares scale+shift of a relative *disparity* to GT, in inverse depth.
+
+    relative, gt: ``(..., H, W)`` (leading dims = images). Solves
+    ``min_{s,t} sum_valid (s * r + t - 1/gt)^2`` per image (closed form, the same fit as
+    :func:`fsmde_gui.models.alignment`), then returns ``(depth, scale_shift)`` with
+    ``depth = 1 / clamp(s * r + t)`` clamped to ``[min_depth, max_depth]`` and
+    ``scale_shift`` ``(..., 2)``. Images with < 2 GT pixels fall back to a median-ratio
+    scale. No gradient flows (the teacher is frozen).
+    """
+    with torch.no_grad():
+        lead = relative.shape[:-2]
+        r = relative.reshape(-1, relative.shape[-2] * relative.shape[-1]).double()
+        y_gt = gt.reshape(r.shape).double()
+        m = (y_gt > 0).double()
+        y = torch.where(y_gt > 0, 1.0 / y_gt.clamp_min(EPS), torch.zeros_like(y_gt))
+        n = m.sum(-1)
+        sr, sy = (m * r).sum(-1), (m * y).sum(-1)
+        srr, sry = (m * r * r).sum(-1), (m * r * y).sum(-1)
+        det = n * srr - sr * sr
+        ok = (n >= 2) & (det.abs() > 1e-12)
+        s = torch.where(ok, (n * sry - sr * sy) / torch.where(ok, det, torch.ones_like(det)),
+                        torch.zeros_like(det))
+        t = torch.where(ok, (sy - s * sr) / n.clamp_min(1), torch.zeros_like(det))
+        # fallback: pure scale from medians (or 1/max_depth scale when no GT at all)
+        med_r = torch.stack([row[mm > 0].median() if (mm > 0).any() else row.median()
+                             for row, mm in zip(r, m)])
+        med_y = torch.stack([row[mm > 0].median() if (mm > 0).any()
+                             else torch.tensor(1.0 / max_depth, dtype=row.dtype)
+                             for row, mm in zip(y, m)])
+        s_fb = med_y / med_r.abs().clamp_min(EPS)
+        bad = ~ok | (s <= 0)
+        s = torch.where(bad, s_fb, s)
+        t = torch.where(bad, torch.zeros_like(t), t)
+        inv = s[:, None] * r + t[:, None]
+        depth = 1.0 / inv.clamp_min(1.0 / max_depth)
+        depth = depth.clamp(min_depth, max_depth).to(relative.dtype).reshape(relative.shape)
+        return depth, torch.stack([s, t], -1).to(relative.dtype).reshape(*lead, 2)
+
+
+def soft_assign(depth: torch.Tensor, centers: torch.Tensor, tau: float) -> torch.Tensor:
+    """Soft-assign depths to bin centres: ``softmax_i(-|d - c_i| / tau)``.
+
+    depth ``(B, V, 1, h, w)``, centers ``(B, V, N)`` -> probabilities ``(B, V, N, h, w)``.
+    """
+    diff = (depth - centers[..., None, None]).abs()  # (B,V,N,h,w) via broadcast of dim 2
+    return torch.softmax(-diff / tau, dim=2)
+
+
+# ---------------------------------------------------------------------------- CKD
+def ckd_losses(student_probs: torch.Tensor, student_centers: torch.Tensor,
+               teacher_metric: torch.Tensor, gt: torch.Tensor, tau: float = 1.0,
+               cross: str = "silog") -> dict[str, torch.Tensor]:
+    """Cross-interaction KD (P1).
+
+    * ``ckd_kl``: KL(q || p) averaged over pixels, q = soft-assignment of the (already
+      metric-aligned, detached) teacher depth to the *student's* bin centres at the
+      resolution of ``student_probs``; gradient flows to the student's probabilities only.
+    * ``ckd_cross``: the expectation ``sum_i q_i c_i`` (teacher shape x student centres, at
+      GT resolution) must match the GT on GT pixels (SILog or L1); gradient to the centres.
+
+    student_probs ``(B,V,N,h,w)``, student_centers ``(B,V,N)``, teacher_metric / gt
+    ``(B,V,1,H,W)``.
+    """
+    B, V, N, h, w = student_probs.shape
+    H, W = teacher_metric.shape[-2:]
+    t_metric = teacher_metric.detach()
+    if (h, w) != (H, W):
+        t_low = F.interpolate(t_metric.reshape(B * V, 1, H, W), size=(h, w), mode="area")
+        t_low = t_low.reshape(B, V, 1, h, w)
+    else:
+        t_low = t_metric
+    q = soft_assign(t_low, student_centers.detach(), tau)
+    log_p = torch.log(student_probs.clamp_min(EPS))
+    kl = (q * (torch.log(q.clamp_min(EPS)) - log_p)).sum(2).mean()
+
+    q_full = soft_assign(t_metric, student_centers.detach(), tau).detach()
+    expectation = (q_full * student_centers[..., None, None]).sum(2, keepdim=True)
+    if cross == "l1":
+        cross_loss = l1_loss_on_valid(expectation, gt)
+    else:
+        cross_loss = silog_loss(expectation, gt)
+    return {"ckd_kl": kl, "ckd_cross": cross_loss}
+
+
+# ---------------------------------------------------------------------------- VRKD
+RING_PAIRS: tuple[tuple[int, int], ...] = ((0, 1), (1, 2), (2, 5), (5, 4), (4, 3), (3, 0))
+"""Adjacent pairs around the ring FL-F-FR-BR-B-BL (indices in CAMERA_NAMES order)."""
+
+
+def facing_sides(cam_to_ego: torch.Tensor, i: int, j: int) -> tuple[str, str]:
+    """Which image border of camera i faces camera j and vice versa ("left"/"right").
+
+    cam_to_ego ``(V, 4, 4)``: j's optical axis expressed in i's camera frame has x > 0 when j
+    looks to i's right (OpenCV convention: x right).
+    """
+    Ri, Rj = cam_to_ego[i, :3, :3], cam_to_ego[j, :3, :3]
+    zj_in_i = Ri.T @ Rj[:, 2]
+    zi_in_j = Rj.T @ Ri[:, 2]
+    return ("right" if float(zj_in_i[0]) > 0 else "left",
+            "right" if float(zi_in_j[0]) > 0 else "left")
+
+
+def border_tokens(feat: torch.Tensor, side: str, frac: float = 0.25,
+                  tokens_hw: tuple[int, int] = (4, 2)) -> torch.Tensor:
+    """Pool the facing border strip of ``feat (B, C, h, w)`` into tokens ``(B, T, C)``."""
+    w = feat.shape[-1]
+    k = max(1, int(round(w * frac)))
+    strip = feat[..., :k] if side == "left" else feat[..., w - k:]
+    pooled = F.adaptive_avg_pool2d(strip, tokens_hw)
+    if side == "left":  # read strips outward-in so the two views' token orders mirror
+        pooled = pooled.flip(-1)
+    return pooled.flatten(2).transpose(1, 2)
+
+
+def relation_matrix(tok_a: torch.Tensor, tok_b: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity between every token of a and of b: ``(B, Ta, Tb)``."""
+    return F.normalize(tok_a, dim=-1) @ F.normalize(tok_b, dim=-1).transpose(1, 2)
+
+
+def relation_kl(sim_student: torch.Tensor, sim_teacher: torch.Tensor,
+                tau: float = 0.1) -> torch.Tensor:
+    """KL(softmax(teacher/tau) || softmax(student/tau)) over rows, mean over rows/batch."""
+    log_p = F.log_softmax(sim_student / tau, dim=-1)
+    q = F.softmax(sim_teacher.detach() / tau, dim=-1)
+    return (q * (torch.log(q.clamp_min(EPS)) - log_p)).sum(-1).mean()
+
+
+def vrkd_loss(student_feat: torch.Tensor, teacher_feat: torch.Tensor,
+              pairs: Sequence[tuple[int, int]], cam_to_ego: torch.Tensor,
+              tau: float = 0.1, frac: float = 0.25,
+              tokens_hw: tuple[int, int] = (4, 2)) -> torch.Tensor:
+    """View-relational KD (P1): match student vs teacher cross-view relations.
+
+    For each adjacent pair (i, j) the facing border strips of both views are pooled to
+    tokens and the cosine-similarity matrix (T x T) is formed for the student and the
+    teacher; KL over row-softmaxed similarities (both directions i->j and j->i).
+    Features ``(B, V, C, h, w)``; the channel counts of student and teacher may differ.
+    cam_to_ego ``(V, 4, 4)`` (the rig; first of the batch).
+    """
+    total = student_feat.sum() * 0.0
+    if not pairs:
+        return total
+    for i, j in pairs:
+        si, sj = facing_sides(cam_to_ego, i, j)
+        s_a = border_tokens(student_feat[:, i], si, frac, tokens_hw)
+        s_b = border_tokens(student_feat[:, j], sj, frac, tokens_hw)
+        t_a = border_tokens(teacher_feat[:, i].detach(), si, frac, tokens_hw)
+        t_b = border_tokens(teacher_feat[:, j].detach(), sj, frac, tokens_hw)
+        s_rel, t_rel = relation_matrix(s_a, s_b), relation_matrix(t_a, t_b)
+        total = total + 0.5 * (relation_kl(s_rel, t_rel, tau)
+                               + relation_kl(s_rel.transpose(1, 2), t_rel.transpose(1, 2), tau))
+    return total / len(pairs)
+
+
+# ------------------------------------------------------------------------- teacher
+def normalize_ssi(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """MiDaS-style per-image normalisation: (x - median) / mean|x - median| on valid pixels.
+
+    x, mask ``(N, H, W)``.
+    """
+    out = torch.zeros_like(x)
+    for k in range(x.shape[0]):
+        m = mask[k]
+        if int(m.sum()) < 2:
+            continue
+        v = x[k][m]
+        med = v.median()
+        s = (v - med).abs().mean().clamp_min(EPS)
+        out[k] = (x[k] - med) / s
+    return out
+
+
+def ssi_loss(pred_disp: torch.Tensor, gt_depth: torch.Tensor) -> torch.Tensor:
+    """Scale-and-shift-invariant loss (MiDaS / Depth Anything) in disparity space.
+
+    pred_disp, gt_depth ``(..., H, W)``; GT disparity = 1 / depth on pixels with depth > 0;
+    both normalised per image (median / mean absolute deviation), then mean |difference|.
+    """
+    H, W = pred_disp.shape[-2:]
+    p = pred_disp.reshape(-1, H, W)
+    g = gt_depth.reshape(-1, H, W)
+    mask = g > 0
+    if not bool(mask.any()):
+        return pred_disp.sum() * 0.0
+    gd = torch.where(mask, 1.0 / g.clamp_min(EPS), torch.zeros_like(g))
+    pn, gn = normalize_ssi(p, mask), normalize_ssi(gd, mask)
+    return (pn - gn).abs()[mask].mean()
+
+
+def gradient_matching_loss(pred_disp: torch.Tensor, gt_depth: torch.Tensor,
+                           scales: int = 3) -> torch.Tensor:
+    """Multi-scale gradient matching (MiDaS) on the normalised disparity residual."""
+    H, W = pred_disp.shape[-2:]
+    p = pred_disp.reshape(-1, 1, H, W)
+    g = gt_depth.reshape(-1, 1, H, W)
+    mask = g > 0
+    if not bool(mask.any()):
+        return pred_disp.sum() * 0.0
+    gd = torch.where(mask, 1.0 / g.clamp_min(EPS), torch.zeros_like(g))
+    r = normalize_ssi(p[:, 0], mask[:, 0]) - normalize_ssi(gd[:, 0], mask[:, 0])
+    r, m = r[:, None], mask.float()
+    total = pred_disp.sum() * 0.0
+    for s in range(scales):
+        if s:
+            r = r[..., ::2, ::2]
+            m = m[..., ::2, ::2]
+        gx = (r[..., :, 1:] - r[..., :, :-1]).abs() * m[..., :, 1:] * m[..., :, :-1]
+        gy = (r[..., 1:, :] - r[..., :-1, :]).abs() * m[..., 1:, :] * m[..., :-1, :]
+        total = total + (gx.sum() + gy.sum()) / m.sum().clamp_min(1.0)
+    return total / scales

@@ -1,0 +1,289 @@
+"""Training recipes: what is trained, from what, with which losses.
+
+Recipe protocol (every recipe, built-in or plug-in)
+---------------------------------------------------
+A recipe is a class registered with ``@register_recipe("name")``:
+
+* ``__init__(self, cfg: TrainConfig, device: torch.device)`` builds its networks from
+  ``cfg``; the one network being trained is ``self.model`` (an ``nn.Module``; the trainer may
+  replace it by a ``DistributedDataParallel`` wrapper, so call it as ``self.model(x)`` and
+  reach the bare net with :func:`unwrap`). Frozen helpers (teachers) are plain attributes.
+* class attributes ``arch`` (architecture name written into the exported checkpoint, e.g.
+  ``"student"``) and ``needs`` (``"sparse"`` or ``"dense"``: which GT the recipe uses).
+* ``parameters(self)`` -> iterable of trainable parameters (default: ``self.model``'s).
+* ``step(self, batch: dict) -> dict[str, Tensor]``: the loss terms of one batch, including
+  ``"total"`` (the one the trainer back-propagates). ``batch`` holds the tensors of
+  :mod:`fsmde_gui.training.dataset` with a leading batch dim, plus ``index (B,)``.
+* ``model_config(self) -> dict``: the architecture config saved with the checkpoint.
+* ``train(self) / eval(self)``: mode switches (defaults handle ``self.model`` only).
+
+Plug-in recipes (``reflection-ssl``, ``briges-gate``, ...) live in their own modules and are
+listed in :data:`PLUGIN_MODULES`; they are imported lazily the first time a recipe is looked
+up, so a missing or broken plug-in does not break the built-in recipes.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+from ..core.errors import TrainingError
+from . import losses as L
+from .config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+RECIPES: dict[str, type] = {}
+
+PLUGIN_MODULES: list[str] = [
+    # append "fsmde_gui.training.<module>" for recipes defined elsewhere
+    "fsmde_gui.training.reflection_ssl",
+    "fsmde_gui.training.briges_gate",
+]
+_plugins_loaded = False
+
+
+def register_recipe(name: str) -> Callable[[type], type]:
+    """Class decorator: make a recipe available as ``fsmde train --recipe name``."""
+
+    def deco(cls: type) -> type:
+        cls.name = name
+        RECIPES[name] = cls
+        return cls
+
+    return deco
+
+
+def _load_plugins() -> None:
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for module in PLUGIN_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                log.warning("recipe plug-in %s failed to import: %s", module, exc)
+        except Exception as exc:  # a broken plug-in must not hide the built-in recipes
+            log.warning("recipe plug-in %s failed to import: %s", module, exc)
+
+
+def recipe_names() -> list[str]:
+    _load_plugins()
+    return sorted(RECIPES)
+
+
+def get_recipe(name: str) -> type:
+    _load_plugins()
+    if name not in RECIPES:
+        raise TrainingError(f"unknown recipe {name!r}; available: {', '.join(sorted(RECIPES))}")
+    return RECIPES[name]
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The bare network inside a DistributedDataParallel wrapper (or the model itself)."""
+    return model.module if hasattr(model, "module") else model
+
+
+def resolve_model_path(name_or_path: str) -> Path:
+    """A checkpoint path, or a model name -> ``models/<name>.pt`` (via the model registry)."""
+    p = Path(name_or_path)
+    if p.suffix == ".pt" or p.exists():
+        return p
+    try:
+        from ..models import registry
+
+        return Path(registry.model_path(name_or_path))
+    except (ImportError, AttributeError):
+        return Path(__file__).resolve().parents[2] / "models" / f"{name_or_path}.pt"
+
+
+def build_student(cfg: TrainConfig) -> nn.Module:
+    from ..models.checkpoint import build_model
+
+    opts = {"min_depth": cfg.min_depth, "max_depth": cfg.max_depth,
+            "input_size": list(cfg.image_size)}
+    opts.update(cfg.student)
+    try:
+        return build_model("student", opts)
+    except (TypeError, ValueError) as exc:
+        raise TrainingError(f"bad student config {opts}: {exc}") from exc
+
+
+class Recipe:
+    """Base class with the protocol's defaults (see module docstring)."""
+
+    name = "base"
+    arch = "student"
+    needs = "sparse"
+
+    def __init__(self, cfg: TrainConfig, device: torch.device):
+        self.cfg = cfg
+        self.device = device
+        self.model: nn.Module = nn.Identity()
+
+    def parameters(self) -> Iterable[nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    def model_config(self) -> dict:
+        net = unwrap(self.model)
+        return dict(getattr(net, "config_dict", {}) or {})
+
+    def train(self) -> None:
+        self.model.train()
+
+    def eval(self) -> None:
+        self.model.eval()
+
+    def step(self, batch: dict) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@register_recipe("supervised")
+class SupervisedRecipe(Recipe):
+    """Student on sparse LiDAR GT only (SILog)."""
+
+    arch = "student"
+
+    def __init__(self, cfg: TrainConfig, device: torch.device):
+        super().__init__(cfg, device)
+        self.model = build_student(cfg).to(device)
+
+    def step(self, batch: dict) -> dict[str, torch.Tensor]:
+        out = self.model(batch["images"])
+        gt = L.silog_loss(out["depth"], batch["depth_sparse"])
+        return {"gt": gt, "total": self.cfg.gt_weight * gt}
+
+
+@register_recipe("kd")
+class DistillationRecipe(Recipe):
+    """Student + frozen relative-depth teacher: GT SILog + CKD + VRKD (P1).
+
+    ``ckd_weight`` / ``vrkd_weight`` = 0 switch the terms off (ablation). The teacher's
+    outputs for the un-jittered images are computed once per sample and cached
+    (``extra.cache_teacher``, default on): the teacher is frozen, so this only saves time.
+    """
+
+    arch = "student"
+
+    def __init__(self, cfg: TrainConfig, device: torch.device):
+        super().__init__(cfg, device)
+        self.model = build_student(cfg).to(device)
+        self.use_ckd = cfg.ckd_weight > 0 or cfg.ckd_cross_weight > 0
+        self.use_vrkd = cfg.vrkd_weight > 0
+        self.teacher = None
+        if self.use_ckd or self.use_vrkd:
+            from ..models.checkpoint import load_checkpoint
+
+            path = resolve_model_path(cfg.teacher_checkpoint)
+            self.teacher, self.teacher_meta = load_checkpoint(path)
+            if getattr(self.teacher, "output_kind", "") != "disparity":
+                raise TrainingError(f"{path}: kd needs a relative (disparity) teacher, got "
+                                    f"output_kind={getattr(self.teacher, 'output_kind', None)!r}")
+            self.teacher.to(device).eval()
+            for p in self.teacher.parameters():
+                p.requires_grad_(False)
+        self.cache_teacher = bool(cfg.extra.get("cache_teacher", True))
+        self._teacher_cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.feature_level = int(cfg.extra.get("vrkd_level", 2))
+        self.pairs = None
+
+    def _pairs(self, batch: dict) -> list[tuple[int, int]]:
+        if self.pairs is None:
+            self.pairs = adjacent_pairs(batch["K"][0], batch["cam_to_ego"][0],
+                                        tuple(batch["images"].shape[-2:]))
+        return self.pairs
+
+    @torch.no_grad()
+    def _teacher_outputs(self, batch: dict, target_hw: tuple[int, int]):
+        """(relative (B,V,1,H,W), feature (B,V,C,h,w) nearest to target_hw), cached per index."""
+        idx = [int(i) for i in batch["index"]]
+        if self.cache_teacher and all(i in self._teacher_cache for i in idx):
+            rel, feat = zip(*(self._teacher_cache[i] for i in idx))
+            return torch.stack(rel), torch.stack(feat)
+        images = batch["clean_images"] if self.cache_teacher else batch["images"]
+        out = self.teacher(images)
+        feats = out["features"]
+        area = target_hw[0] * target_hw[1]
+        feat = min(feats, key=lambda f: abs(f.shape[-2] * f.shape[-1] - area))
+        rel = out["relative"].float()
+        if self.cache_teacher:
+            for k, i in enumerate(idx):
+                self._teacher_cache[i] = (rel[k].clone(), feat[k].float().clone())
+        return rel, feat.float()
+
+    def step(self, batch: dict) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        out = self.model(batch["images"])
+        gt_map = batch["depth_sparse"]
+        terms = {"gt": L.silog_loss(out["depth"], gt_map)}
+        total = cfg.gt_weight * terms["gt"]
+        if self.teacher is not None:
+            s_feat = out["features"][self.feature_level]
+            rel, t_feat = self._teacher_outputs(batch, tuple(s_feat.shape[-2:]))
+            if self.use_ckd:
+                t_metric, _ = L.align_disparity_to_depth(rel, gt_map, cfg.min_depth,
+                                                         cfg.max_depth)
+                ckd = L.ckd_losses(out["bin_probs"], out["bin_centers"], t_metric, gt_map,
+                                   tau=cfg.ckd_tau)
+                terms.update(ckd)
+                total = total + cfg.ckd_weight * ckd["ckd_kl"] \
+                    + cfg.ckd_cross_weight * ckd["ckd_cross"]
+            if self.use_vrkd:
+                vr = L.vrkd_loss(s_feat, t_feat, self._pairs(batch), batch["cam_to_ego"][0],
+                                 tau=cfg.vrkd_tau, frac=cfg.vrkd_strip)
+                terms["vrkd"] = vr
+                total = total + cfg.vrkd_weight * vr
+        terms["total"] = total
+        return terms
+
+
+@register_recipe("teacher")
+class TeacherRecipe(Recipe):
+    """The bundled relative teacher on DENSE GT: scale-and-shift-invariant + gradient matching."""
+
+    arch = "teacher_sim"
+    needs = "dense"
+
+    def __init__(self, cfg: TrainConfig, device: torch.device):
+        super().__init__(cfg, device)
+        self.model = build_teacher(cfg).to(device)
+
+    def step(self, batch: dict) -> dict[str, torch.Tensor]:
+        if float(batch["has_dense"].min()) < 1:
+            raise TrainingError("teacher recipe needs dense GT depth (a simulator dataset)")
+        out = self.model(batch["images"])
+        gt = batch["depth_dense"]
+        cap = gt.clone()
+        cap[cap > self.cfg.max_depth] = 0  # sky / far: no target
+        ssi = L.ssi_loss(out["relative"], cap)
+        grad = L.gradient_matching_loss(out["relative"], cap)
+        return {"ssi": ssi, "grad": grad,
+                "total": self.cfg.ssi_weight * ssi + self.cfg.grad_match_weight * grad}
+
+
+def build_teacher(cfg: TrainConfig) -> nn.Module:
+    from ..models.checkpoint import build_model
+
+    opts = {"input_size": list(cfg.image_size)}
+    opts.update(cfg.teacher)
+    try:
+        return build_model("teacher_sim", opts)
+    except (TypeError, ValueError) as exc:
+        raise TrainingError(f"bad teacher config {opts}: {exc}") from exc
+
+
+def adjacent_pairs(K: torch.Tensor, cam_to_ego: torch.Tensor, hw: tuple[int, int]
+                   ) -> list[tuple[int, int]]:
+    """Overlapping camera pairs from the rig geometry (core.adjacency), ring order fallback."""
+    try:
+        from ..core.adjacency import camera_adjacency
+    except ImportError:
+        return list(L.RING_PAIRS)
+    pairs = camera_adjacency(K.double().cpu().numpy(), cam_to_ego.double().cpu().numpy(), hw)
+    return [(int(i), int(j)) for i, j in pairs] or list(L.RING_PAIRS)

@@ -1,0 +1,294 @@
+"""One trainer for every recipe: seeds, AdamW + schedule, checkpoints, resume, cancel,
+NaN/inf guard, progress events, TensorBoard, DDP.
+
+Files under ``cfg.out``::
+
+    checkpoints/last.pt   training state (model, optimizer, scheduler, step, RNG) - resume
+    final.pt              the trained net as a model checkpoint (models.checkpoint format)
+    config.json           the resolved TrainConfig
+    tb/                   TensorBoard scalars (loss terms, lr)
+
+Progress events (dicts, also JSON lines with ``fsmde train --progress jsonl``)::
+
+    {"event": "progress"|"checkpoint"|"done"|"cancelled"|"error", "step", "total",
+     "losses": {...}, "eta_s", "lr", "checkpoint": path|None}
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from torch.utils.data import DistributedSampler
+
+from ..core.errors import CheckpointError, TrainingError
+from . import distributed as D
+from .config import TrainConfig
+from .dataset import SurroundTrainingSet, jitter_colours
+from .recipes import get_recipe, unwrap
+
+STATE_FORMAT = "fsmde-train-state"
+STATE_VERSION = 1
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _rng_state() -> dict:
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)),
+                  int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "python": [py_state[0], list(py_state[1]), py_state[2]],
+    }
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state((n[0], n[1].numpy().astype(np.uint32), n[2], n[3], n[4]))
+    p = state["python"]
+    random.setstate((p[0], tuple(p[1]), p[2]))
+
+
+def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer):
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+    warm = max(0, min(cfg.warmup_steps, cfg.steps - 1))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        if cfg.schedule == "constant":
+            return 1.0
+        t = (step - warm) / max(1, cfg.steps - warm)
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+class Trainer:
+    """``Trainer(cfg, resume=False).run(progress=callback, cancel=threading.Event())``."""
+
+    def __init__(self, cfg: TrainConfig, resume: bool = False,
+                 device: Optional[torch.device] = None):
+        cfg.validate()
+        self.cfg = cfg
+        self.resume = resume
+        self.out = Path(cfg.out)
+        self.device = device or torch.device("cpu")
+        self.last_path = self.out / "checkpoints" / "last.pt"
+        self.final_path = self.out / "final.pt"
+
+    # ------------------------------------------------------------------ state
+    def _state(self, recipe, optimizer, scheduler, step: int) -> dict:
+        return {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "recipe": self.cfg.recipe,
+            "arch": recipe.arch,
+            "model_config": recipe.model_config(),
+            "config": self.cfg.to_dict(),
+            "step": step,
+            "model": unwrap(recipe.model).state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": _rng_state(),
+        }
+
+    def _load_state(self, path: Path, recipe, optimizer, scheduler) -> int:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise CheckpointError(path, f"cannot read training state ({exc})") from exc
+        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+            raise CheckpointError(path, "not an FSMDE training checkpoint")
+        if state.get("recipe") != self.cfg.recipe:
+            raise CheckpointError(path, f"was written by recipe {state.get('recipe')!r}, "
+                                  f"cannot resume recipe {self.cfg.recipe!r}")
+        if state.get("model_config") != recipe.model_config():
+            raise CheckpointError(path, "model architecture differs from the current config "
+                                  f"(checkpoint {state.get('model_config')}, "
+                                  f"now {recipe.model_config()})")
+        try:
+            unwrap(recipe.model).load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise CheckpointError(path, f"incompatible weights ({exc})") from exc
+        _set_rng_state(state["rng"])
+        return int(state["step"])
+
+    # ------------------------------------------------------------------- data
+    def _batch(self, dataset, sampler, step: int, info: D.DistInfo) -> dict:
+        per_rank = len(sampler)
+        B = self.cfg.batch_size
+        per_epoch = max(1, math.ceil(per_rank / B))
+        epoch, k = divmod(step, per_epoch)
+        sampler.set_epoch(epoch)
+        order = list(sampler)
+        idx = [order[(k * B + j) % per_rank] for j in range(B)]
+        items = [dataset[i] for i in idx]
+        batch = {key: torch.stack([it[key] for it in items]) for key in items[0]}
+        batch["clean_images"] = batch["images"]
+        if self.cfg.color_jitter > 0:
+            g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step * 101 + info.rank)
+            batch["images"] = torch.stack([jitter_colours(im, self.cfg.color_jitter, g)
+                                           for im in batch["images"]])
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    # -------------------------------------------------------------------- run
+    def run(self, progress: Optional[Callable[[dict], None]] = None,
+            cancel: Optional[threading.Event] = None) -> dict:
+        cfg = self.cfg
+        cancel = cancel or threading.Event()
+        info = D.setup()
+        try:
+            return self._run(cfg, info, progress, cancel)
+        finally:
+            D.teardown(info)
+
+    def _run(self, cfg: TrainConfig, info: D.DistInfo, progress, cancel) -> dict:
+        torch.set_num_threads(max(1, int(cfg.num_threads)))
+        seed_everything(cfg.seed)
+        recipe = get_recipe(cfg.recipe)(cfg, self.device)
+        dataset = SurroundTrainingSet(cfg.dataset, cfg.image_size, cfg.max_frames)
+        sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank,
+                                     shuffle=True, seed=cfg.seed)
+        optimizer = torch.optim.AdamW(list(recipe.parameters()), lr=cfg.lr,
+                                      weight_decay=cfg.weight_decay)
+        scheduler = make_scheduler(cfg, optimizer)
+        start = 0
+        if self.resume and self.last_path.exists():
+            start = self._load_state(self.last_path, recipe, optimizer, scheduler)
+        elif self.resume and info.is_main:
+            self._emit(progress, info, {"event": "info", "message":
+                                        f"no checkpoint at {self.last_path}; starting fresh"})
+        if info.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            recipe.model = DDP(recipe.model, find_unused_parameters=bool(
+                cfg.extra.get("find_unused_parameters", False)))
+        writer = None
+        if info.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            _atomic_write_text(self.out / "config.json", json.dumps(cfg.to_dict(), indent=2))
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(str(self.out / "tb"), purge_step=start or None)
+        recipe.train()
+        t0 = time.perf_counter()
+        step = start
+        losses: dict[str, float] = {}
+        status = "done"
+        try:
+            while step < cfg.steps:
+                if D.any_true(cancel.is_set(), info):
+                    status = "cancelled"
+                    break
+                batch = self._batch(dataset, sampler, step, info)
+                terms = recipe.step(batch)
+                values = {k: float(v.detach()) for k, v in terms.items()}
+                finite = all(math.isfinite(v) for v in values.values())
+                if not D.all_true(finite, info):
+                    bad = {k: v for k, v in values.items() if not math.isfinite(v)}
+                    raise TrainingError(
+                        f"non-finite loss at step {step + 1} ({bad or 'on another rank'}); "
+                        f"training stopped, last good checkpoint kept at {self.last_path}")
+                optimizer.zero_grad(set_to_none=True)
+                terms["total"].backward()
+                norm = torch.nn.utils.clip_grad_norm_(
+                    list(recipe.parameters()), cfg.grad_clip if cfg.grad_clip > 0 else 1e30)
+                if not D.all_true(bool(torch.isfinite(norm)), info):
+                    raise TrainingError(
+                        f"non-finite gradient at step {step + 1}; training stopped, "
+                        f"last good checkpoint kept at {self.last_path}")
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                losses = values
+                ckpt = None
+                if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps:
+                    ckpt = self._save_last(recipe, optimizer, scheduler, step, info)
+                if info.is_main:
+                    lr = optimizer.param_groups[0]["lr"]
+                    for k, v in values.items():
+                        writer.add_scalar(f"loss/{k}", v, step)
+                    writer.add_scalar("lr", lr, step)
+                    if ckpt or step % max(1, cfg.log_every) == 0 or step == cfg.steps \
+                            or step == start + 1:
+                        done = step - start
+                        eta = (time.perf_counter() - t0) / done * (cfg.steps - step)
+                        self._emit(progress, info, {
+                            "event": "checkpoint" if ckpt else "progress", "step": step,
+                            "total": cfg.steps, "losses": values, "eta_s": round(eta, 1),
+                            "lr": lr, "checkpoint": str(ckpt) if ckpt else None})
+            ckpt = self._save_last(recipe, optimizer, scheduler, step, info)
+            final = None
+            if status == "done":
+                final = self._save_final(recipe, step, time.perf_counter() - t0, losses, info)
+            result = {"event": status, "step": step, "total": cfg.steps, "losses": losses,
+                      "eta_s": 0.0, "lr": optimizer.param_groups[0]["lr"],
+                      "checkpoint": str(ckpt) if ckpt else None,
+                      "final": str(final) if final else None,
+                      "wall_s": round(time.perf_counter() - t0, 2)}
+            self._emit(progress, info, result)
+            return result
+        finally:
+            if writer is not None:
+                writer.close()
+            D.barrier(info)
+
+    def _emit(self, progress, info: D.DistInfo, event: dict) -> None:
+        if progress is not None and info.is_main:
+            progress(event)
+
+    def _save_last(self, recipe, optimizer, scheduler, step: int, info: D.DistInfo):
+        if not info.is_main:
+            return None
+        _atomic_torch_save(self._state(recipe, optimizer, scheduler, step), self.last_path)
+        return self.last_path
+
+    def _save_final(self, recipe, step: int, wall_s: float, losses: dict, info: D.DistInfo):
+        if not info.is_main:
+            return None
+        from ..models.checkpoint import save_checkpoint
+
+        net = unwrap(recipe.model)
+        meta = {"recipe": self.cfg.recipe, "steps": step, "seed": self.cfg.seed,
+                "dataset": str(self.cfg.dataset), "image_size": list(self.cfg.image_size),
+                "train_wall_s": round(wall_s, 1), "final_losses": losses,
+                "train_config": self.cfg.to_dict()}
+        save_checkpoint(self.final_path, net, recipe.arch, recipe.model_config(), meta)
+        return self.final_path

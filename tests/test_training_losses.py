@@ -1,0 +1,109 @@
+"""Known-value tests of the P1 losses (SILog, alignment, soft assignment, CKD, VRKD, SSI)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from fsmde_gui.core.rig import load_rig
+from fsmde_gui.training import losses as L
+
+
+def test_silog_known_value_and_mask():
+    gt = torch.full((1, 6, 1, 8, 8), 10.0)
+    gt[..., :4] = 0  # no GT on the left half
+    pred = gt.clone() * 2
+    pred[..., :4] = 1000.0  # wildly wrong where there is no GT: must be ignored
+    expected = 10 * math.sqrt(0.15) * math.log(2)
+    assert float(L.silog_loss(pred, gt)) == pytest.approx(expected, rel=1e-4)
+    same = gt.clone()
+    same[..., :4] = 5.0
+    assert float(L.silog_loss(same, gt)) < 2e-3
+    # no valid pixel -> 0 with a graph
+    p = torch.ones(1, 1, 4, 4, requires_grad=True)
+    z = L.silog_loss(p, torch.zeros(1, 1, 4, 4))
+    z.backward()
+    assert float(z.detach()) == 0.0
+
+
+def test_align_disparity_recovers_scale_and_shift():
+    torch.manual_seed(0)
+    dense = torch.rand(2, 6, 1, 16, 16) * 40 + 2
+    rel = 2.0 / dense + 0.1  # teacher disparity = affine of inverse depth
+    sparse = dense.clone()
+    sparse[torch.rand_like(sparse) > 0.1] = 0  # ~10 % LiDAR-like pixels
+    depth, st = L.align_disparity_to_depth(rel, sparse, 0.1, 100.0)
+    assert st.shape == (2, 6, 1, 2)
+    assert torch.allclose(st[..., 0], torch.full_like(st[..., 0], 0.5), atol=1e-4)
+    assert torch.allclose(st[..., 1], torch.full_like(st[..., 1], -0.05), atol=1e-5)
+    assert torch.allclose(depth, dense, rtol=1e-3)  # also where there was no GT
+
+
+def test_soft_assign_known_values():
+    centers = torch.tensor([1.0, 3.0]).view(1, 1, 2)
+    d = torch.tensor([2.0, 1.0]).view(1, 1, 1, 1, 2)
+    q = L.soft_assign(d, centers, tau=1.0)
+    assert q.shape == (1, 1, 2, 1, 2)
+    assert torch.allclose(q[0, 0, :, 0, 0], torch.tensor([0.5, 0.5]))
+    p1 = 1 / (1 + math.exp(-2))
+    assert torch.allclose(q[0, 0, :, 0, 1], torch.tensor([p1, 1 - p1]))
+
+
+def test_ckd_kl_and_cross_terms():
+    centers = torch.tensor([2.0, 10.0]).view(1, 1, 2).repeat(1, 6, 1).requires_grad_(True)
+    logits = torch.zeros(1, 6, 2, 4, 4, requires_grad=True)  # uniform student probabilities
+    probs = torch.softmax(logits, dim=2)
+    teacher = torch.full((1, 6, 1, 8, 8), 2.0)  # teacher says: all pixels in the first bin
+    gt = torch.full((1, 6, 1, 8, 8), 2.0)
+    out = L.ckd_losses(probs, centers, teacher, gt, tau=0.01)
+    assert float(out["ckd_kl"]) == pytest.approx(math.log(2), rel=1e-4)  # KL([1,0] || [.5,.5])
+    assert float(out["ckd_cross"]) < 2e-3  # sum q_i c_i = c_1 = 2 = GT
+    # gradients: KL -> probabilities only, cross -> centres only
+    g_logits, g_c = torch.autograd.grad(out["ckd_kl"], (logits, centers), allow_unused=True)
+    assert g_logits.abs().sum() > 0 and (g_c is None or g_c.abs().sum() == 0)
+    gt2 = torch.full_like(gt, 4.0)
+    out2 = L.ckd_losses(probs, centers, teacher, gt2, tau=0.01)
+    g_logits, g_c = torch.autograd.grad(out2["ckd_cross"], (logits, centers), allow_unused=True)
+    assert g_logits is None or g_logits.abs().sum() == 0
+    assert float(g_c[..., 0].sum()) < 0  # centre 1 must grow towards GT = 4
+    # matching probabilities -> zero KL
+    q = L.soft_assign(torch.full((1, 6, 1, 4, 4), 2.0), centers.detach(), 0.01)
+    assert float(L.ckd_losses(q, centers, teacher, gt, tau=0.01)["ckd_kl"]) < 1e-4
+
+
+def test_facing_sides_on_real_rig():
+    T = torch.from_numpy(load_rig().cam_to_ego).float()
+    assert L.facing_sides(T, 0, 1) == ("right", "left")  # FL's right border faces F
+    assert L.facing_sides(T, 1, 2) == ("right", "left")  # F's right border faces FR
+    assert L.facing_sides(T, 4, 3) == ("right", "left")  # B looks backwards: BL on its right
+
+
+def test_vrkd_relation_only_so_channel_counts_may_differ():
+    torch.manual_seed(0)
+    T = torch.from_numpy(load_rig().cam_to_ego).float()
+    student = torch.randn(2, 6, 16, 7, 12, requires_grad=True)
+    # teacher = orthonormal embedding of the student's features into 40 channels:
+    # every cosine similarity is the same, so the relations match exactly
+    Q, _ = torch.linalg.qr(torch.randn(40, 16))
+    teacher = torch.einsum("oc,bvchw->bvohw", Q, student.detach())
+    zero = L.vrkd_loss(student, teacher, L.RING_PAIRS, T, tau=0.1)
+    assert float(zero) < 1e-5
+    other = torch.randn(2, 6, 40, 7, 12)
+    loss = L.vrkd_loss(student, other, L.RING_PAIRS, T, tau=0.1)
+    assert float(loss) > 0.05
+    loss.backward()
+    assert student.grad.abs().sum() > 0
+    assert float(L.vrkd_loss(student, other, [], T)) == 0.0
+
+
+def test_ssi_and_gradient_matching_are_affine_invariant():
+    torch.manual_seed(0)
+    gt = torch.rand(1, 6, 1, 16, 24) * 30 + 1
+    gt[..., :2, :] = 0  # some pixels without GT
+    disp = 3.0 / gt.clamp_min(1e-3) + 0.7
+    assert float(L.ssi_loss(disp, gt)) < 1e-4
+    assert float(L.gradient_matching_loss(disp, gt)) < 1e-4
+    noisy = disp + torch.rand_like(disp)
+    assert float(L.ssi_loss(noisy, gt)) > 0.1
+    assert float(L.gradient_matching_loss(noisy, gt)) > 0.1
