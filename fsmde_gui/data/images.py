@@ -1,0 +1,117 @@
+"""Reading images and GT rasters with clear errors, and resizing a view consistently."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import cv2
+import numpy as np
+
+from ..core.errors import DatasetError
+
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(path, f"{what} file is missing")
+    data = path.read_bytes()
+    if not data:
+        raise DatasetError(path, f"{what} file is empty (0 bytes)")
+    return data
+
+
+def _check_container(path: Path, data: bytes) -> None:
+    """Cheap integrity check: known magic bytes and an intact end marker."""
+    if data.startswith(_JPEG_MAGIC):
+        if b"\xff\xd9" not in data[-64:]:
+            raise DatasetError(path, "truncated JPEG (no end-of-image marker)")
+    elif data.startswith(_PNG_MAGIC):
+        if b"IEND" not in data[-16:]:
+            raise DatasetError(path, "truncated PNG (no IEND chunk)")
+    else:
+        raise DatasetError(path, "not a JPEG or PNG file (unrecognised header bytes)")
+
+
+def image_size_from_header(path) -> tuple[int, int]:
+    """(W, H) of a JPEG/PNG read from its header only (no full decode)."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(path, "file is missing")
+    if path.stat().st_size == 0:
+        raise DatasetError(path, "file is empty (0 bytes)")
+    try:
+        with Image.open(path) as im:
+            return int(im.size[0]), int(im.size[1])
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise DatasetError(path, f"not a readable image ({exc.__class__.__name__})") from None
+
+
+def load_image(path, expected_wh: Optional[tuple[int, int]] = None) -> np.ndarray:
+    """RGB uint8 (H, W, 3); DatasetError for missing / empty / corrupt / truncated / wrong size."""
+    path = Path(path)
+    data = _read_bytes(path, "image")
+    _check_container(path, data)
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise DatasetError(path, "corrupt image (cannot be decoded)")
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    if expected_wh is not None and expected_wh[0] > 0 and expected_wh[1] > 0:
+        h, w = rgb.shape[:2]
+        if (w, h) != tuple(expected_wh):
+            raise DatasetError(path, f"image is {w}x{h} but the tables say "
+                                     f"{expected_wh[0]}x{expected_wh[1]}")
+    return rgb
+
+
+def load_png_raster(path, expected_hw: tuple[int, int], what: str, channels: int = 1,
+                    dtype=None) -> np.ndarray:
+    """A GT PNG as stored (uint8/uint16), checked for size and channel count."""
+    path = Path(path)
+    data = _read_bytes(path, what)
+    if not data.startswith(_PNG_MAGIC):
+        raise DatasetError(path, f"{what} must be a PNG file")
+    _check_container(path, data)
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise DatasetError(path, f"corrupt {what} PNG (cannot be decoded)")
+    if arr.shape[:2] != tuple(expected_hw):
+        raise DatasetError(path, f"{what} is {arr.shape[1]}x{arr.shape[0]} but the image is "
+                                 f"{expected_hw[1]}x{expected_hw[0]}")
+    got_c = 1 if arr.ndim == 2 else arr.shape[2]
+    if got_c != channels:
+        raise DatasetError(path, f"{what} has {got_c} channels, expected {channels}")
+    if channels == 3:
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+    if dtype is not None and arr.dtype != np.dtype(dtype):
+        raise DatasetError(path, f"{what} has dtype {arr.dtype}, expected {np.dtype(dtype)}")
+    return arr
+
+
+def scale_intrinsics(K: np.ndarray, src_wh: tuple[int, int], dst_wh: tuple[int, int]) -> np.ndarray:
+    """K for an image resized from src (W, H) to dst (W, H) (same convention as core.rig)."""
+    K = np.asarray(K, dtype=np.float64).copy()
+    K[0, :] *= dst_wh[0] / src_wh[0]
+    K[1, :] *= dst_wh[1] / src_wh[1]
+    return K
+
+
+def resize_image(img: np.ndarray, wh: tuple[int, int]) -> np.ndarray:
+    if (img.shape[1], img.shape[0]) == tuple(wh):
+        return img
+    return cv2.resize(img, tuple(wh), interpolation=cv2.INTER_AREA)
+
+
+def resize_nearest(arr: np.ndarray, wh: tuple[int, int]) -> np.ndarray:
+    if (arr.shape[1], arr.shape[0]) == tuple(wh):
+        return arr
+    if arr.dtype == bool:
+        return cv2.resize(arr.astype(np.uint8), tuple(wh), interpolation=cv2.INTER_NEAREST) > 0
+    if arr.dtype == np.int32 or arr.dtype == np.int64:
+        return cv2.resize(arr.astype(np.float64), tuple(wh),
+                          interpolation=cv2.INTER_NEAREST).astype(arr.dtype)
+    return cv2.resize(arr, tuple(wh), interpolation=cv2.INTER_NEAREST)
