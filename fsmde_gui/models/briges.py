@@ -89,6 +89,7 @@ def feature_channels(depth_model: nn.Module, image_hw: tuple[int, int] = (64, 64
 class BriGeS(nn.Module):
     arch = "briges"
     output_kind = "disparity"
+    is_teacher = True
 
     def __init__(self, depth_model: nn.Module, semantic_model: nn.Module,
                  gate_cfg: Optional[GateConfig] = None, base_names: Optional[dict] = None):

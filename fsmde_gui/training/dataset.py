@@ -3,7 +3,8 @@ cached in memory (the datasets we train on are small).
 
 A sample is a dict of tensors: ``images (V,3,H,W)`` float [0,1], ``depth_sparse (V,1,H,W)``,
 ``depth_dense (V,1,H,W)`` (zeros + ``has_dense = 0`` when the source has none), ``K (V,3,3)``,
-``cam_to_ego (V,4,4)``. Augmentation is colour jitter only: flips or crops would break the
+``cam_to_ego (V,4,4)``, ``semantic (V,H,W)`` int16 class ids (-1 + ``has_semantic = 0``
+when the source has none). Augmentation is colour jitter only: flips or crops would break the
 rig geometry that VRKD and the consistency metrics rely on.
 """
 from __future__ import annotations
@@ -32,7 +33,12 @@ def frame_to_tensors(frame) -> dict[str, torch.Tensor]:
     sparse = stack("depth_sparse")
     dense = stack("depth_dense")
     zeros = torch.zeros(V, 1, H, W)
+    semantic = [v.semantic for v in frame.views]
+    has_semantic = all(m is not None and m.shape[:2] == (H, W) for m in semantic)
     return {
+        "semantic": (torch.from_numpy(np.stack(semantic).astype(np.int16)) if has_semantic
+                     else torch.full((V, H, W), -1, dtype=torch.int16)),  # class id, -1 = none
+        "has_semantic": torch.tensor(float(has_semantic)),
         "images": images,
         "depth_sparse": sparse if sparse is not None else zeros.clone(),
         "depth_dense": dense if dense is not None else zeros.clone(),

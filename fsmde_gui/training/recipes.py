@@ -43,6 +43,8 @@ PLUGIN_MODULES: list[str] = [
     # append "fsmde_gui.training.<module>" for recipes defined elsewhere
     "fsmde_gui.training.reflection_ssl",
     "fsmde_gui.training.briges_gate",
+    "fsmde_gui.training.recipe_briges_gate",
+    "fsmde_gui.training.recipe_semantic",
 ]
 _plugins_loaded = False
 
@@ -227,8 +229,8 @@ class DistillationRecipe(Recipe):
             s_feat = out["features"][self.feature_level]
             rel, t_feat = self._teacher_outputs(batch, tuple(s_feat.shape[-2:]))
             if self.use_ckd:
-                t_metric, _ = L.align_disparity_to_depth(rel, gt_map, cfg.min_depth,
-                                                         cfg.max_depth)
+                t_metric, _ = L.align_disparity_to_depth(
+                    rel, gt_map, cfg.min_depth, cfg.max_depth, reference=out["depth"])
                 ckd = L.ckd_losses(out["bin_probs"], out["bin_centers"], t_metric, gt_map,
                                    tau=cfg.ckd_tau)
                 terms.update(ckd)

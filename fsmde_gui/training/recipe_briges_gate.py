@@ -1,0 +1,105 @@
+"""``fsmde train --recipe briges-gate``: train only the Bridging Gates of BriGeS (METHOD.md P2).
+
+Both foundation encoders are frozen (the bundled relative-depth teacher ``teacher_sim`` and
+the bundled semantic net ``semantic_sim`` by default; any checkpoint path, or a local Segment
+Anything folder for the semantic side). The depth teacher's decoder is frozen too: gradients
+pass through it to the gates. Loss (authors' recipe): the prediction is min-max normalised
+per image to [0, 1], then the scale-and-shift-invariant loss in disparity space plus
+multi-scale gradient matching against the simulator's dense GT.
+
+Options (``--set extra.KEY=VALUE``): ``depth_model`` (default ``teacher_sim``),
+``semantic_model`` (``semantic_sim``), ``tau`` (attention temperature, default 2.0),
+``levels`` (gated depth levels, default all), ``num_heads`` (4), ``max_tokens`` (1024).
+"""
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from ..core.errors import CheckpointError, TrainingError
+from ..models.bridging_gate import GateConfig
+from ..models.briges import BriGeS, load_depth_model, load_semantic_model
+from . import losses as L
+from .recipes import Recipe, register_recipe, unwrap
+
+log = logging.getLogger(__name__)
+
+GATE_OPTIONS = ("depth_model", "semantic_model", "tau", "levels", "num_heads", "max_tokens",
+                "mlp_ratio")
+
+
+def minmax_normalise(x: torch.Tensor) -> torch.Tensor:
+    """Per image (last two dims) to [0, 1], as the authors' training does."""
+    lo = x.amin(dim=(-2, -1), keepdim=True)
+    hi = x.amax(dim=(-2, -1), keepdim=True)
+    return (x - lo) / (hi - lo + 1e-6)
+
+
+def affine_invariant_loss(pred_disp: torch.Tensor, gt_depth: torch.Tensor, max_depth: float,
+                          grad_weight: float = 0.5, ssi_weight: float = 1.0) -> dict:
+    """Min-max normalised prediction vs dense GT: SSI (disparity) + gradient matching."""
+    gt = gt_depth.clone()
+    gt[gt > max_depth] = 0  # sky / beyond range: no target
+    pred = minmax_normalise(pred_disp)
+    ssi = L.ssi_loss(pred, gt)
+    grad = L.gradient_matching_loss(pred, gt)
+    return {"ssi": ssi, "grad": grad, "total": ssi_weight * ssi + grad_weight * grad}
+
+
+def build_briges_from_config(cfg, device: torch.device) -> BriGeS:
+    extra = dict(cfg.extra or {})
+    unknown = set(extra) - set(GATE_OPTIONS) - {"cache_teacher"}
+    if unknown:
+        raise TrainingError(f"briges-gate: unknown option(s) extra.{sorted(unknown)}; "
+                            f"known: {list(GATE_OPTIONS)}")
+    depth_name = str(extra.get("depth_model", "teacher_sim"))
+    semantic_name = str(extra.get("semantic_model", "semantic_sim"))
+    try:
+        gate = GateConfig(tau=float(extra.get("tau", 2.0)), levels=extra.get("levels"),
+                          num_heads=int(extra.get("num_heads", 4)),
+                          max_tokens=int(extra.get("max_tokens", 1024)),
+                          mlp_ratio=float(extra.get("mlp_ratio", 4.0)))
+        if gate.tau <= 0:
+            raise ValueError(f"tau must be > 0, got {gate.tau}")
+        depth = load_depth_model(depth_name)
+        semantic = load_semantic_model(semantic_name)
+        model = BriGeS(depth, semantic, gate,
+                       base_names={"depth_model": depth_name, "semantic_model": semantic_name})
+    except CheckpointError as exc:
+        raise TrainingError(f"briges-gate needs its frozen base models: {exc} (train them with "
+                            "`fsmde train --recipe teacher` / `--recipe semantic`, or pass "
+                            "extra.depth_model / extra.semantic_model)") from exc
+    except (TypeError, ValueError) as exc:
+        raise TrainingError(f"briges-gate: bad gate option: {exc}") from exc
+    return model.to(device)
+
+
+@register_recipe("briges-gate")
+class BriGeSGateRecipe(Recipe):
+    """Gate-only training of BriGeS on dense simulator GT."""
+
+    arch = "briges"
+    needs = "dense"
+
+    def __init__(self, cfg, device: torch.device):
+        super().__init__(cfg, device)
+        self.model = build_briges_from_config(cfg, device)
+        want = tuple(unwrap(self.model).input_size)
+        if tuple(cfg.image_size) != want:
+            log.warning("briges-gate: training at %s but the depth teacher runs at %s "
+                        "(--set image_size=[%d,%d] to match)", tuple(cfg.image_size), want, *want)
+
+    def parameters(self):
+        return unwrap(self.model).trainable_parameters()
+
+    def model_config(self) -> dict:
+        return unwrap(self.model).config_dict
+
+    def step(self, batch: dict) -> dict[str, torch.Tensor]:
+        if float(batch["has_dense"].min()) < 1:
+            raise TrainingError("briges-gate needs dense GT depth (a simulator dataset)")
+        out = self.model(batch["images"])
+        return affine_invariant_loss(out["relative"], batch["depth_dense"], self.cfg.max_depth,
+                                     grad_weight=self.cfg.grad_match_weight,
+                                     ssi_weight=self.cfg.ssi_weight)
