@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import ConvBNReLU, Normalize, ResidualBlock, UpFuse, fold_views, unfold_views
+from .teacher_base import RelativeDepthTeacher
 
 
 @dataclass
@@ -49,7 +50,7 @@ class TeacherConfig:
         return cls(**data)
 
 
-class TeacherSimNet(nn.Module):
+class TeacherSimNet(RelativeDepthTeacher):
     """Relative-depth (disparity) teacher, ResNet-18-like encoder + full-conv skip decoder."""
 
     arch = "teacher_sim"
