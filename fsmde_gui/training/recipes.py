@@ -41,7 +41,7 @@ RECIPES: dict[str, type] = {}
 
 PLUGIN_MODULES: list[str] = [
     # append "fsmde_gui.training.<module>" for recipes defined elsewhere
-    "fsmde_gui.training.reflection_ssl",
+    "fsmde_gui.training.recipe_reflection_ssl",
     "fsmde_gui.training.briges_gate",
     "fsmde_gui.training.recipe_briges_gate",
     "fsmde_gui.training.recipe_semantic",

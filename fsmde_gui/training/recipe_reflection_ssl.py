@@ -1,0 +1,225 @@
+"""``fsmde train --recipe reflection-ssl``: reflection-aware self-supervised depth (P3).
+
+One network (:class:`~fsmde_gui.models.intrinsic.ReflectionSSLNet`: student depth + intrinsic
+decomposition on a shared encoder) trained with NO depth labels:
+
+* photometric reprojection from frames t-1 / t+1 into t (known metric ego motion, see
+  :mod:`.photometric`), SSIM + L1, per-pixel min, auto-mask, edge-aware smoothness;
+* reflective pixels (robust Mahalanobis outliers of the predicted residual, see
+  :mod:`fsmde_gui.models.reflection`) **excluded** from the photometric loss;
+* the decomposition: reconstruction ``|A*S + R - I|``, albedo consistency with the
+  neighbour frame's albedo warped into t with the (detached) depth and pose, residual
+  sparsity and shading smoothness;
+* optional pseudo-depth distillation (:mod:`.pseudo_depth`) on reflective and unreliable
+  pixels.
+
+Options live in ``TrainConfig.extra`` (``--set extra.mask=gt`` ...):
+
+=================  =========  ===========================================================
+key                default    meaning
+=================  =========  ===========================================================
+mask               predicted  which pixels leave the photometric loss: predicted|gt|none
+mask_after         0.3        start masking after this fraction of the steps (the residual
+                              must learn first; ``gt`` masks from step 0)
+pseudo_teacher     none       none | teacher_sim | student_reflection_ssl | checkpoint path
+kd_weight          0.5        pseudo-depth distillation weight
+kd_quantile        0.9        pixels above this photometric-error quantile are "unreliable"
+smooth_weight      0.001      edge-aware smoothness
+recon_weight       1.0        decomposition reconstruction
+albedo_weight      0.5        cross-frame albedo consistency
+residual_weight    0.05       L1 sparsity of the residual
+shading_weight     0.05       shading smoothness
+=================  =========  ===========================================================
+
+The GT reflection mask (``mask=gt``) is an oracle for ablations only; the default uses
+nothing but images, poses and calibration.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..core.errors import DatasetError, TrainingError
+from ..models.intrinsic import ReflectionSSLConfig, ReflectionSSLNet
+from ..models.reflection import reflection_mask_from_residual
+from .config import TrainConfig
+from .photometric import (masked_mean, photometric_loss, relative_camera_pose, reprojection_terms,
+                          smoothness_loss, warp_to_target)
+from .pseudo_depth import distillation_mask, make_pseudo_teacher, pseudo_depth_loss
+from .recipes import Recipe, register_recipe, unwrap
+
+DEFAULTS = {
+    "mask": "predicted", "mask_after": 0.3, "pseudo_teacher": "none", "kd_weight": 0.5,
+    "kd_quantile": 0.9, "smooth_weight": 1e-3, "recon_weight": 1.0, "albedo_weight": 0.5,
+    "residual_weight": 0.05, "shading_weight": 0.05,
+}
+
+
+class TemporalIndex:
+    """Per training index (same order as ``SurroundTrainingSet``): clean images (uint8), the
+    per-camera ego poses, the neighbour indices in time and (when present) the GT reflection
+    mask. Built once from ``open_dataset(root, image_size)``."""
+
+    def __init__(self, root: str | Path, image_size: tuple[int, int], max_frames: int = 0):
+        from ..data.detect import open_dataset
+
+        ds = open_dataset(Path(root), image_size=tuple(image_size))
+        keys = list(ds.iter_frames())
+        if max_frames:
+            keys = keys[:max_frames]
+        pos = {k: i for i, k in enumerate(keys)}
+        self.images, self.poses, self.reflection, self.sources = [], [], [], []
+        for s, f in keys:
+            frame = ds.frame(s, f, load_gt=True)
+            self.images.append(torch.from_numpy(np.ascontiguousarray(frame.images)).permute(0, 3, 1, 2))
+            poses = [v.ego_to_world if v.ego_to_world is not None else frame.ego_to_world
+                     for v in frame.views]
+            self.poses.append(torch.from_numpy(np.stack(poses).astype(np.float64)))
+            refl = [v.reflection for v in frame.views]
+            self.reflection.append(None if any(r is None for r in refl)
+                                   else torch.from_numpy(np.stack(refl).astype(bool))[:, None])
+            nb = [pos[(s, f + d)] for d in (-1, 1) if (s, f + d) in pos]
+            self.sources.append(nb)
+        if not any(self.sources):
+            raise DatasetError(root, "reflection-ssl needs consecutive frames (scenes with at "
+                               "least 2 frames) for the photometric loss")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def image(self, i: int) -> torch.Tensor:
+        return self.images[i].float() / 255.0
+
+
+@register_recipe("reflection-ssl")
+class ReflectionSSLRecipe(Recipe):
+    """Self-supervised depth + intrinsic decomposition + reflection masking (+ pseudo-KD)."""
+
+    arch = "reflection_ssl"
+    needs = "none"
+
+    def __init__(self, cfg: TrainConfig, device: torch.device):
+        super().__init__(cfg, device)
+        unknown = set(cfg.extra) - set(DEFAULTS) - {"find_unused_parameters", "intrinsic"}
+        if unknown:
+            raise TrainingError(f"reflection-ssl: unknown extra option(s) {sorted(unknown)}; "
+                                f"known: {sorted(DEFAULTS)}")
+        self.opt = {**DEFAULTS, **{k: v for k, v in cfg.extra.items() if k in DEFAULTS}}
+        if self.opt["mask"] not in ("predicted", "gt", "none"):
+            raise TrainingError(f"reflection-ssl: extra.mask must be predicted|gt|none, "
+                                f"got {self.opt['mask']!r}")
+        student = {"min_depth": cfg.min_depth, "max_depth": cfg.max_depth,
+                   "input_size": list(cfg.image_size)}
+        student.update(cfg.student)
+        try:
+            net_cfg = ReflectionSSLConfig(student=student,
+                                          intrinsic=dict(cfg.extra.get("intrinsic", {})))
+            self.model = ReflectionSSLNet(net_cfg).to(device)
+        except (TypeError, ValueError) as exc:
+            raise TrainingError(f"reflection-ssl: bad model config: {exc}") from exc
+        self.temporal = TemporalIndex(cfg.dataset, cfg.image_size, cfg.max_frames)
+        if self.opt["mask"] == "gt" and any(r is None for r in self.temporal.reflection):
+            raise TrainingError(f"{cfg.dataset}: extra.mask=gt needs reflection GT "
+                                f"(a simulator dataset)")
+        self.teacher = make_pseudo_teacher(str(self.opt["pseudo_teacher"]), device)
+
+    def model_config(self) -> dict:
+        return unwrap(self.model).config_dict
+
+    # ------------------------------------------------------------------ helpers
+    def _sources(self, idx: list[int], c2e: torch.Tensor, step_parity: int):
+        """Two source image batches (B, V, 3, H, W) and poses src_T_tgt (B, V, 4, 4) each,
+        plus the index of the source used for the albedo term."""
+        imgs, poses, alb_src = [[], []], [[], []], []
+        for i in idx:
+            nb = self.temporal.sources[i] or [i]
+            pair = [nb[0], nb[-1]]
+            alb_src.append(pair[step_parity % 2])
+            for k, j in enumerate(pair):
+                imgs[k].append(self.temporal.image(j))
+                poses[k].append(relative_camera_pose(
+                    c2e, self.temporal.poses[i], self.temporal.poses[j]).float())
+        to = lambda xs: torch.stack(xs).to(self.device)  # noqa: E731
+        return [to(imgs[0]), to(imgs[1])], [to(poses[0]), to(poses[1])], alb_src
+
+    def _active_mask(self, out: dict, idx: list[int], shape) -> torch.Tensor:
+        """(B*V, 1, H, W) bool reflective pixels to exclude (all False before mask_after)."""
+        mode = self.opt["mask"]
+        none = torch.zeros(shape, dtype=torch.bool, device=self.device)
+        if mode == "none":
+            return none
+        if mode == "gt":
+            return torch.stack([self.temporal.reflection[i] for i in idx]).flatten(0, 1).to(self.device)
+        if self._step < float(self.opt["mask_after"]) * self.cfg.steps:
+            return none
+        res = out["residual"].detach().flatten(0, 1)
+        mask, _ = reflection_mask_from_residual(res, min_residual=unwrap(self.model).cfg.min_residual)
+        return mask
+
+    # --------------------------------------------------------------------- step
+    @property
+    def _step(self) -> int:
+        """Optimiser steps done so far (a buffer of the net: survives resume)."""
+        return int(unwrap(self.model).steps_seen)
+
+    def step(self, batch: dict) -> dict[str, torch.Tensor]:
+        o = self.opt
+        idx = [int(i) for i in batch["index"]]
+        images = batch["images"]
+        clean = batch.get("clean_images", images)
+        b, v = images.shape[:2]
+        out = self.model(images)
+        depth = out["depth"].flatten(0, 1)
+        tgt = clean.flatten(0, 1)
+        K = batch["K"].flatten(0, 1).float()
+        c2e = batch["cam_to_ego"].double().cpu()
+        srcs, poses, alb_src = [], [], []
+        for n, i in enumerate(idx):
+            s, p, a = self._sources([i], c2e[n], self._step)
+            srcs.append(s)
+            poses.append(p)
+            alb_src += a
+        sources = [torch.cat([s[k] for s in srcs]).flatten(0, 1) for k in range(2)]
+        src_T = [torch.cat([p[k] for p in poses]).flatten(0, 1) for k in range(2)]
+        terms = reprojection_terms(tgt, sources, depth, src_T, K, automask=True)
+        reflective = self._active_mask(out, idx, depth.shape)
+        photo, weight = photometric_loss(terms, exclude=reflective)
+        smooth = smoothness_loss(depth, tgt)
+        losses = {"photo": photo, "smooth": smooth}
+        total = photo + float(o["smooth_weight"]) * smooth
+
+        # intrinsic decomposition
+        albedo = out["albedo"].flatten(0, 1)
+        shading = out["shading"].flatten(0, 1)
+        residual = out["residual"].flatten(0, 1)
+        recon = (albedo * shading + residual - tgt).abs().mean()
+        with torch.no_grad():
+            src_imgs = torch.stack([self.temporal.image(j) for j in alb_src]).to(self.device)
+            src_albedo = unwrap(self.model)(src_imgs)["albedo"].flatten(0, 1)
+            which = self._step % 2
+            alb_warp, alb_valid = warp_to_target(src_albedo, depth.detach(), src_T[which], K)
+        alb = masked_mean((albedo - alb_warp).abs().mean(1, keepdim=True),
+                          alb_valid & terms["valid"])
+        sparsity = residual.mean()
+        sh_smooth = (shading[..., 1:, :] - shading[..., :-1, :]).abs().mean() \
+            + (shading[..., :, 1:] - shading[..., :, :-1]).abs().mean()
+        losses.update({"recon": recon, "albedo": alb, "residual": sparsity, "shading": sh_smooth})
+        total = total + float(o["recon_weight"]) * recon + float(o["albedo_weight"]) * alb \
+            + float(o["residual_weight"]) * sparsity + float(o["shading_weight"]) * sh_smooth
+
+        if self.teacher is not None and float(o["kd_weight"]) > 0:
+            kd_mask = distillation_mask(reflective, terms, float(o["kd_quantile"]))
+            reliable = (weight & ~kd_mask).reshape(b, v, 1, *depth.shape[-2:])
+            pseudo = self.teacher.pseudo_depth(clean, out["depth"], reliable, keys=idx,
+                                               min_depth=self.cfg.min_depth,
+                                               max_depth=self.cfg.max_depth)
+            kd = pseudo_depth_loss(depth, pseudo.flatten(0, 1), kd_mask)
+            losses["kd"] = kd
+            total = total + float(o["kd_weight"]) * kd
+        losses["masked_frac"] = reflective.float().mean().detach()
+        losses["total"] = total
+        with torch.no_grad():
+            unwrap(self.model).steps_seen += 1
+        return losses
