@@ -44,45 +44,29 @@ def l1_loss_on_valid(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
 
 # ------------------------------------------------------------------ teacher -> metric
 def align_disparity_to_depth(relative: torch.Tensor, gt: torch.Tensor,
-                             min_depth: float = 1e-3, max_depth: float = 80.0
+                             min_depth: float = 1e-3, max_depth: float = 80.0,
+                             reference: torch.Tensor | None = None
                              ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-image least-squares scale+shift of a relative *disparity* to GT, in inverse depth.
 
-    relative, gt: ``(..., H, W)`` (leading dims = images). Solves
-    ``min_{s,t} sum_valid (s * r + t - 1/gt)^2`` per image (closed form, the same fit as
-    :func:`fsmde_gui.models.alignment`), then returns ``(depth, scale_shift)`` with
-    ``depth = 1 / clamp(s * r + t)`` clamped to ``[min_depth, max_depth]`` and
-    ``scale_shift`` ``(..., 2)``. Images with < 2 GT pixels fall back to a median-ratio
-    scale. No gradient flows (the teacher is frozen).
+    relative, gt (and the optional dense ``reference`` metric depth used for images without
+    GT): ``(..., H, W)``, leading dims = images. Uses
+    :func:`fsmde_gui.models.alignment.align_to_metric` (closed-form fit on GT pixels,
+    median-ratio fallbacks). Returns ``(depth, scale_shift)``: metric depth clipped to
+    ``[min_depth, max_depth]`` and ``(..., 2)``. No gradient flows (the teacher is frozen).
     """
+    from ..models.alignment import align_to_metric
+
     with torch.no_grad():
+        H, W = relative.shape[-2:]
         lead = relative.shape[:-2]
-        r = relative.reshape(-1, relative.shape[-2] * relative.shape[-1]).double()
-        y_gt = gt.reshape(r.shape).double()
-        m = (y_gt > 0).double()
-        y = torch.where(y_gt > 0, 1.0 / y_gt.clamp_min(EPS), torch.zeros_like(y_gt))
-        n = m.sum(-1)
-        sr, sy = (m * r).sum(-1), (m * y).sum(-1)
-        srr, sry = (m * r * r).sum(-1), (m * r * y).sum(-1)
-        det = n * srr - sr * sr
-        ok = (n >= 2) & (det.abs() > 1e-12)
-        s = torch.where(ok, (n * sry - sr * sy) / torch.where(ok, det, torch.ones_like(det)),
-                        torch.zeros_like(det))
-        t = torch.where(ok, (sy - s * sr) / n.clamp_min(1), torch.zeros_like(det))
-        # fallback: pure scale from medians (or 1/max_depth scale when no GT at all)
-        med_r = torch.stack([row[mm > 0].median() if (mm > 0).any() else row.median()
-                             for row, mm in zip(r, m)])
-        med_y = torch.stack([row[mm > 0].median() if (mm > 0).any()
-                             else torch.tensor(1.0 / max_depth, dtype=row.dtype)
-                             for row, mm in zip(y, m)])
-        s_fb = med_y / med_r.abs().clamp_min(EPS)
-        bad = ~ok | (s <= 0)
-        s = torch.where(bad, s_fb, s)
-        t = torch.where(bad, torch.zeros_like(t), t)
-        inv = s[:, None] * r + t[:, None]
-        depth = 1.0 / inv.clamp_min(1.0 / max_depth)
-        depth = depth.clamp(min_depth, max_depth).to(relative.dtype).reshape(relative.shape)
-        return depth, torch.stack([s, t], -1).to(relative.dtype).reshape(*lead, 2)
+        ref = reference.detach().reshape(-1, H, W) if reference is not None else None
+        al = align_to_metric(relative.detach().reshape(-1, H, W), gt.detach().reshape(-1, H, W),
+                             kind="disparity", reference=ref, min_depth=min_depth,
+                             max_depth=max_depth, min_points=10)
+        depth = al.depth.to(relative.dtype).reshape(relative.shape)
+        st = torch.stack([al.scale, al.shift], -1).to(relative.dtype).reshape(*lead, 2)
+        return depth, st
 
 
 def soft_assign(depth: torch.Tensor, centers: torch.Tensor, tau: float) -> torch.Tensor:

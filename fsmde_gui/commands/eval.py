@@ -1,0 +1,53 @@
+"""`fsmde eval`: P1 metrics per camera and overall (LiDAR GT, depth cap) + cross-view consistency.
+
+    fsmde eval --dataset ../shared/data/nuscenes-keyframe --student models/student_kd.pt \
+        --teacher teacher_sim --max-depth 80 --json out/eval.json
+"""
+from __future__ import annotations
+
+from ..core.errors import FsmdeError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("eval", help="evaluate depth models on a dataset (AbsRel, RMSE, δ, consistency)",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", required=True, help="dataset folder (nuScenes, DDAD, simulator)")
+    p.add_argument("--student", default=None, help="student checkpoint path or model name")
+    p.add_argument("--teacher", default=None,
+                   help="teacher checkpoint path or model name (aligned to GT per image)")
+    p.add_argument("--max-depth", type=float, default=80.0, help="depth cap in metres (80 nuScenes)")
+    p.add_argument("--max-frames", type=int, default=0, help="evaluate only the first N frames")
+    p.add_argument("--no-consistency", action="store_true", help="skip cross-view consistency")
+    p.add_argument("--json", default=None, help="write the results to this JSON file")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..data.detect import open_dataset
+    from ..training.evaluate import evaluate_dataset, format_table, load_estimator, write_json
+
+    if not args.student and not args.teacher:
+        raise FsmdeError("fsmde eval needs --student and/or --teacher")
+    dataset = open_dataset(args.dataset)
+    results = {}
+    for role, name in (("student", args.student), ("teacher", args.teacher)):
+        if not name:
+            continue
+        est = load_estimator(name)
+        res = evaluate_dataset(dataset, est, max_depth=args.max_depth, max_frames=args.max_frames,
+                               consistency=not args.no_consistency)
+        res["model"] = str(name)
+        res["role"] = role
+        print(format_table(res, f"{role}: {name} on {args.dataset} "
+                                f"({res['frames']} frames, cap {args.max_depth:g} m)"))
+        print()
+        results[role] = res
+    # top level = the student's figures (or the teacher's when only a teacher is given)
+    main_role = "student" if "student" in results else "teacher"
+    out = dict(results[main_role])
+    out["dataset"] = str(args.dataset)
+    if main_role == "student" and "teacher" in results:
+        out["teacher"] = results["teacher"]
+    if args.json:
+        print(f"wrote {write_json(args.json, out)}")
+    return 0

@@ -1,0 +1,33 @@
+"""`fsmde models`: build the shipped checkpoints (models/<name>.pt + model cards).
+
+    fsmde models --out models                      # everything (make models)
+    fsmde models --out models --only student_kd    # one model (its teacher must exist)
+    fsmde models --list
+"""
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("models", help="train + evaluate the shipped models (models/*.pt)",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="models", help="output folder for .pt + .json cards")
+    p.add_argument("--only", nargs="+", default=None, metavar="NAME", help="build only these")
+    p.add_argument("--data", default="data", help="folder for generated simulator presets")
+    p.add_argument("--runs", default="runs/models", help="folder for training runs")
+    p.add_argument("--steps-scale", type=float, default=1.0,
+                   help="multiply every spec's steps (e.g. 0.1 for a quick smoke build)")
+    p.add_argument("--list", action="store_true", help="list the specs and exit")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..training.model_zoo import build_all, specs
+
+    if args.list:
+        for s in specs():
+            dep = f" (teacher: {s.depends_on})" if s.depends_on else ""
+            print(f"{s.name:<24} recipe={s.recipe:<12} data={s.preset:<8} "
+                  f"steps={s.config.get('steps')}{dep}")
+        return 0
+    build_all(args.out, args.only, args.data, args.runs, steps_scale=args.steps_scale)
+    return 0

@@ -1,0 +1,124 @@
+"""Evaluation as in P1: depth metrics per camera and overall against LiDAR (sparse) GT with a
+depth cap, plus cross-view consistency of the predicted depths per adjacent camera pair.
+
+Per-image metrics are averaged over images (per camera: over frames; overall: over all
+images), as in SurroundDepth / P1. Teachers are evaluated after the per-image scale+shift
+alignment to the same sparse GT that ``DepthEstimator`` performs - an optimistic setting
+(reported as such).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from ..core.types import CAMERA_NAMES, SHORT_NAMES
+
+METRIC_KEYS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")
+
+
+def load_estimator(name_or_path: str):
+    """A DepthEstimator from a checkpoint path or a registered model name."""
+    from ..models.inference import DepthEstimator
+
+    p = Path(name_or_path)
+    if p.suffix == ".pt" or p.exists():
+        return DepthEstimator.from_checkpoint(p)
+    return DepthEstimator.from_name(name_or_path)
+
+
+def _mean(rows: list[dict]) -> dict:
+    if not rows:
+        return {k: float("nan") for k in METRIC_KEYS} | {"count": 0, "images": 0}
+    out = {k: float(np.mean([r[k] for r in rows])) for k in METRIC_KEYS}
+    out["count"] = int(sum(r.get("count", 0) for r in rows))
+    out["images"] = len(rows)
+    return out
+
+
+def evaluate_dataset(dataset, estimator, max_depth: float = 80.0, min_depth: float = 1e-3,
+                     max_frames: int = 0, consistency: bool = True,
+                     progress: Optional[Callable[[int, int], None]] = None,
+                     cancel=None) -> dict:
+    """Evaluate ``estimator`` (``predict(frame) -> DepthResult``) on a SurroundDataset (or a
+    dataset folder). Returns ``{"overall", "per_camera", "consistency", "frames", ...}``."""
+    from ..core.metrics import depth_metrics
+
+    if isinstance(dataset, (str, Path)):
+        from ..data.detect import open_dataset
+
+        dataset = open_dataset(dataset)
+    keys = list(dataset.iter_frames())
+    if max_frames:
+        keys = keys[:max_frames]
+    per_cam: dict[str, list[dict]] = {name: [] for name in CAMERA_NAMES}
+    cons_rows: list[dict] = []
+    infer_ms: list[float] = []
+    t0 = time.perf_counter()
+    for n, (scene, index) in enumerate(keys):
+        if cancel is not None and cancel.is_set():
+            break
+        frame = dataset.frame(scene, index, load_gt=True)
+        t = time.perf_counter()
+        result = estimator.predict(frame)
+        infer_ms.append((time.perf_counter() - t) * 1000)
+        for v, view in enumerate(frame.views):
+            gt = view.depth_sparse if view.depth_sparse is not None else view.depth_gt
+            if gt is None or not np.any((gt > min_depth) & (gt < max_depth)):
+                continue
+            m = depth_metrics(result.depth[v], gt, max_depth=max_depth, min_depth=min_depth)
+            per_cam[view.name].append(m)
+        if consistency:
+            from ..core.consistency import cross_view_consistency
+
+            cons_rows.append(cross_view_consistency(result.depth, frame.intrinsics,
+                                                    frame.cam_to_ego))
+        if progress is not None:
+            progress(n + 1, len(keys))
+    all_rows = [r for rows in per_cam.values() for r in rows]
+    out = {
+        "frames": len(infer_ms),
+        "max_depth": float(max_depth),
+        "overall": _mean(all_rows),
+        "per_camera": {name: _mean(rows) for name, rows in per_cam.items()},
+        "mean_inference_ms": float(np.mean(infer_ms)) if infer_ms else float("nan"),
+        "wall_s": round(time.perf_counter() - t0, 2),
+    }
+    if consistency:
+        pairs = sorted({k for row in cons_rows for k in row if k != "mean"})
+        cons = {k: float(np.nanmean([row[k] for row in cons_rows if k in row])) for k in pairs}
+        cons["mean"] = float(np.nanmean([row["mean"] for row in cons_rows])) \
+            if cons_rows else float("nan")
+        out["consistency"] = cons
+    return out
+
+
+def format_table(result: dict, title: str = "") -> str:
+    """A fixed-width table: one row per camera plus the overall row and consistency."""
+    head = f"{'camera':<8}" + "".join(f"{k:>10}" for k in METRIC_KEYS) + f"{'images':>8}"
+    lines = [title] if title else []
+    lines += [head, "-" * len(head)]
+    rows = [(SHORT_NAMES.get(n, n), m) for n, m in result["per_camera"].items()]
+    rows.append(("overall", result["overall"]))
+    for label, m in rows:
+        lines.append(f"{label:<8}" + "".join(f"{m[k]:>10.4f}" for k in METRIC_KEYS)
+                     + f"{m.get('images', 0):>8d}")
+    cons = result.get("consistency")
+    if cons:
+        pairs = ", ".join(f"{k}={v:.3f}" for k, v in cons.items() if k != "mean")
+        lines.append(f"cross-view inconsistency (m): mean {cons['mean']:.3f}  [{pairs}]")
+    return "\n".join(lines)
+
+
+def write_json(path: str | Path, data: dict) -> Path:
+    """Atomic JSON write (temp file + os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=float))
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,241 @@
+"""The shipped models (`fsmde models --out models`, `make models`): a list of specs, each
+trained with a fixed seed on a simulator preset, evaluated on the held-out preset, and
+written as ``models/<name>.pt`` + ``models/<name>.json`` (model card).
+
+Other areas append their specs with :func:`add_spec` (or to :data:`SPECS`) from a module
+listed in :data:`SPEC_MODULES` (imported lazily). A spec may ``depends_on`` another spec's
+output (e.g. ``student_kd`` needs ``teacher_sim``): the dependency's file in the output folder
+is passed as ``teacher_checkpoint``.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+
+from ..core.errors import FsmdeError
+
+log = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parents[2]
+
+DATA_SEEDS = {"tiny": 123, "sample": 0, "train": 11, "teacher": 22, "heldout": 1001}
+"""Simulator seed per preset; the held-out seed is never used for training."""
+
+SHIPPED_SIZE = (288, 160)  # (W, H) input of every shipped net (DepthEstimator's default)
+
+COMMON = {"image_size": list(SHIPPED_SIZE), "batch_size": 1, "num_threads": 2,
+          "checkpoint_every": 250, "log_every": 25, "color_jitter": 0.1}
+
+
+@dataclass
+class ModelSpec:
+    name: str
+    recipe: str
+    preset: str  # training data preset
+    seed: int = 0
+    config: dict = field(default_factory=dict)  # TrainConfig overrides
+    depends_on: Optional[str] = None  # spec whose checkpoint is the teacher
+    eval_preset: str = "heldout"
+    evaluate: bool = True
+    description: str = ""
+
+
+SPECS: list[ModelSpec] = [
+    ModelSpec("teacher_sim", "teacher", "teacher", seed=0,
+              config=COMMON | {"steps": 3000, "lr": 1e-3, "max_depth": 80.0},
+              description="bundled relative-depth (disparity) teacher: larger net, more varied "
+                          "scenes, DENSE GT, scale-and-shift-invariant + gradient loss"),
+    ModelSpec("student_supervised", "supervised", "train", seed=0,
+              config=COMMON | {"steps": 2500, "lr": 1e-3},
+              description="student on sparse LiDAR GT only (SILog) - the P1 baseline"),
+    ModelSpec("student_kd", "kd", "train", seed=0, depends_on="teacher_sim",
+              config=COMMON | {"steps": 2500, "lr": 1e-3},
+              description="student with GT + cross-interaction KD + view-relational KD (P1)"),
+]
+
+SPEC_MODULES: list[str] = [
+    # "fsmde_gui.training.<module>" that call add_spec(...) at import time
+]
+_loaded = False
+
+
+def add_spec(spec: ModelSpec) -> None:
+    """Add or replace (same name) a shipped-model spec."""
+    for k, s in enumerate(SPECS):
+        if s.name == spec.name:
+            SPECS[k] = spec
+            return
+    SPECS.append(spec)
+
+
+def specs() -> list[ModelSpec]:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for module in SPEC_MODULES:
+            try:
+                importlib.import_module(module)
+            except Exception as exc:  # a broken plug-in must not block the core models
+                log.warning("model spec module %s failed: %s", module, exc)
+    return list(SPECS)
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
+                              capture_output=True, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def ensure_preset(data_root: Path, preset: str, say: Callable[[str], None] = print) -> Path:
+    """``data_root/<preset>`` generated with the fixed seed unless it already exists."""
+    out = data_root / preset
+    stamp = out / ".complete"
+    if stamp.exists() or (out / "v1.0-mini").exists() and not (out / ".partial").exists():
+        return out
+    from ..data.simulator.generate import generate_dataset
+
+    seed = DATA_SEEDS.get(preset, 0)
+    say(f"generating simulator preset {preset!r} (seed {seed}) into {out}")
+    t0 = time.perf_counter()
+    if out.exists():
+        shutil.rmtree(out)
+    generate_dataset(out, preset=preset, seed=seed)
+    stamp.write_text(json.dumps({"preset": preset, "seed": seed,
+                                 "wall_s": round(time.perf_counter() - t0, 1)}))
+    say(f"  {preset}: {time.perf_counter() - t0:.0f} s")
+    return out
+
+
+def _atomic_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=float) + "\n")
+    os.replace(tmp, path)
+
+
+def build_model(spec: ModelSpec, out_dir: Path, data_root: Path, runs_root: Path,
+                say: Callable[[str], None] = print, cancel=None,
+                steps_scale: float = 1.0) -> dict:
+    """Train, evaluate and write one shipped model + card. Returns the card."""
+    from ..models.checkpoint import read_checkpoint, save_checkpoint, load_checkpoint
+    from .config import TrainConfig
+    from .evaluate import evaluate_dataset, format_table
+    from .trainer import Trainer
+
+    train_root = ensure_preset(data_root, spec.preset, say)
+    opts = dict(spec.config)
+    if steps_scale != 1.0:
+        opts["steps"] = max(2, int(opts.get("steps", 200) * steps_scale))
+    opts.update({"recipe": spec.recipe, "dataset": str(train_root), "seed": spec.seed,
+                 "out": str(runs_root / spec.name)})
+    if spec.depends_on:
+        dep = out_dir / f"{spec.depends_on}.pt"
+        if not dep.exists():
+            raise FsmdeError(f"{dep}: {spec.name} needs {spec.depends_on} first")
+        opts["teacher_checkpoint"] = str(dep)
+    cfg = TrainConfig.from_dict(TrainConfig().to_dict() | opts, f"spec {spec.name}")
+    run_dir = Path(cfg.out)
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    say(f"training {spec.name}: recipe {spec.recipe}, {cfg.steps} steps at "
+        f"{cfg.image_size[0]}x{cfg.image_size[1]}, data {spec.preset}, seed {spec.seed}")
+
+    def progress(ev):
+        if ev.get("event") in ("progress", "checkpoint") and ev["step"] % 250 == 0:
+            loss = ev["losses"].get("total", float("nan"))
+            say(f"  {spec.name} step {ev['step']}/{ev['total']} loss {loss:.4f} "
+                f"eta {ev['eta_s']:.0f}s")
+
+    t0 = time.perf_counter()
+    result = Trainer(cfg).run(progress=progress, cancel=cancel)
+    train_s = time.perf_counter() - t0
+    if result["event"] != "done":
+        raise FsmdeError(f"training of {spec.name} was {result['event']}")
+    payload = read_checkpoint(result["final"])
+    model, _ = load_checkpoint(result["final"])
+    card = {
+        "name": spec.name,
+        "description": spec.description,
+        "arch": payload["arch"],
+        "recipe": spec.recipe,
+        "command": f"fsmde models --out {out_dir.name} --only {spec.name}",
+        "train_config": cfg.to_dict() | {"dataset": f"data/{spec.preset}",
+                                         "out": f"runs/models/{spec.name}"},
+        "seed": spec.seed,
+        "data": {"preset": spec.preset, "seed": DATA_SEEDS.get(spec.preset),
+                 "eval_preset": spec.eval_preset,
+                 "eval_seed": DATA_SEEDS.get(spec.eval_preset)},
+        "teacher": spec.depends_on,
+        "steps": int(result["step"]),
+        "train_wall_s": round(train_s, 1),
+        "final_losses": result["losses"],
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+        "input_size": list(cfg.image_size),
+        "git_commit": git_commit(),
+        "machine": f"{platform.machine()} {os.cpu_count()} cpu, torch {torch.__version__}, "
+                   f"{cfg.num_threads} threads",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    dest = out_dir / f"{spec.name}.pt"
+    meta = dict(payload["meta"]) | {"name": spec.name, "card": f"{spec.name}.json"}
+    meta.pop("train_config", None)
+    meta["dataset"] = f"data/{spec.preset}"
+    save_checkpoint(dest, model, payload["arch"], payload["config"], meta)
+    if spec.evaluate:
+        eval_root = ensure_preset(data_root, spec.eval_preset, say)
+        from .evaluate import load_estimator
+
+        est = load_estimator(str(dest))
+        res = evaluate_dataset(eval_root, est, max_depth=80.0)
+        say(format_table(res, f"{spec.name} on {spec.eval_preset} ({res['frames']} frames)"))
+        card["eval"] = {"dataset": f"data/{spec.eval_preset}", "max_depth": 80.0,
+                        "frames": res["frames"], "overall": res["overall"],
+                        "per_camera": res["per_camera"],
+                        "consistency": res.get("consistency", {}),
+                        "mean_inference_ms": res["mean_inference_ms"]}
+    card["size_mb"] = round(dest.stat().st_size / 1e6, 2)
+    _atomic_json(out_dir / f"{spec.name}.json", card)
+    say(f"wrote {dest} ({card['size_mb']} MB) and {spec.name}.json")
+    return card
+
+
+def build_all(out_dir: str | Path = REPO / "models", only: list[str] | None = None,
+              data_root: str | Path = REPO / "data", runs_root: str | Path = REPO / "runs" / "models",
+              say: Callable[[str], None] = print, cancel=None, steps_scale: float = 1.0
+              ) -> list[dict]:
+    out_dir, data_root, runs_root = Path(out_dir), Path(data_root), Path(runs_root)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    todo = specs()
+    if only:
+        names = {s.name for s in todo}
+        missing = sorted(set(only) - names)
+        if missing:
+            raise FsmdeError(f"unknown model(s) {missing}; known: {sorted(names)}")
+        todo = [s for s in todo if s.name in only]
+    cards = []
+    t0 = time.perf_counter()
+    for spec in todo:
+        cards.append(build_model(spec, out_dir, data_root, runs_root, say, cancel, steps_scale))
+    say(f"models done in {time.perf_counter() - t0:.0f} s")
+    return cards
+
+
+def main() -> int:  # python -m fsmde_gui.training.model_zoo
+    build_all(only=sys.argv[1:] or None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
