@@ -1,0 +1,92 @@
+"""`fsmde info`: what a dataset folder holds, after checking every table and referenced file.
+
+    fsmde info --dataset ../shared/data/nuscenes-keyframe [--json info.json]
+
+Bad input exits 2 with one line naming the file and the problem.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from ..core.errors import DatasetError
+
+
+def parse_size(text: str | None):
+    if not text:
+        return None
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise DatasetError(None, f"--image-size must be WxH (e.g. 448x256), got {text!r}") from None
+    return w, h
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("info", help="describe and check a dataset folder",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", required=True, help="nuScenes, simulator or DDAD/DGP folder")
+    p.add_argument("--json", default=None, metavar="OUT", help="also write the summary as JSON")
+    p.add_argument("--image-size", default=None, metavar="WxH",
+                   help="describe the frames as loaded at this size")
+    p.set_defaults(func=run)
+
+
+def write_json_atomic(path, obj) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def format_info(info: dict) -> str:
+    lines = [
+        f"dataset   {info['root']}",
+        f"format    {info['format']}" + (f" ({info['version']})" if info.get("version") else ""),
+        f"scenes    {info['num_scenes']}",
+        f"frames    {info['num_frames']}",
+        f"files     {info['num_files_checked']} checked",
+        f"lidar     {info['lidar_points']} points (frame 0)",
+        f"gt        {', '.join(info['gt_kinds']) or 'none'}"
+        + ("" if info.get("boxes") else "; no boxes"),
+    ]
+    if info.get("class_names"):
+        lines.append(f"classes   {len(info['class_names'])}: {', '.join(info['class_names'])}")
+    lines.append("cameras")
+    lines.append(f"  {'name':<16}{'size':>11}{'fx':>10}{'fy':>10}{'cx':>9}{'cy':>9}{'lidar px':>10}")
+    for c in info["cameras"]:
+        lines.append(f"  {c['name']:<16}{c['width']:>6}x{c['height']:<4}{c['fx']:>10.2f}"
+                     f"{c['fy']:>10.2f}{c['cx']:>9.2f}{c['cy']:>9.2f}{c['lidar_pixels']:>10}")
+    if info.get("camera_mapping"):
+        lines.append("camera mapping (by yaw): " + ", ".join(
+            f"{k}={v}" for k, v in info["camera_mapping"].items()))
+    lines.append("scenes:")
+    for s in info["scenes"][:20]:
+        lines.append(f"  {s['name']}: {s['frames']} frames")
+    if len(info["scenes"]) > 20:
+        lines.append(f"  ... {len(info['scenes']) - 20} more")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from ..data.detect import open_dataset
+
+    try:
+        ds = open_dataset(args.dataset, image_size=parse_size(args.image_size))
+        info = ds.describe()
+    except OSError as exc:
+        raise DatasetError(getattr(exc, "filename", None) or args.dataset,
+                           exc.strerror or str(exc)) from None
+    print(format_info(info))
+    if args.json:
+        write_json_atomic(args.json, info)
+        print(f"wrote {args.json}")
+    return 0
