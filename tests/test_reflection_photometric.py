@@ -106,3 +106,44 @@ def test_smoothness_is_zero_for_constant_depth_and_positive_for_noise():
     img = torch.rand(1, 3, 16, 16)
     assert float(smoothness_loss(torch.full((1, 1, 16, 16), 7.0), img)) == pytest.approx(0.0)
     assert float(smoothness_loss(5 + torch.rand(1, 1, 16, 16), img)) > 0
+
+
+def _sim_pair(root, t=1, s=2):
+    from fsmde_gui.data.detect import open_dataset
+
+    ds = open_dataset(root)
+    f0, f1 = ds.frame(0, t), ds.frame(0, s)
+
+    def imgs(f):
+        return torch.from_numpy(f.images).permute(0, 3, 1, 2).float() / 255.0
+
+    depth = torch.from_numpy(np.stack([v.depth_dense for v in f0.views]))[:, None]
+    refl = torch.from_numpy(np.stack([v.reflection for v in f0.views]))[:, None].bool()
+    K = torch.from_numpy(f0.intrinsics).float()
+    T = torch.stack([relative_camera_pose(torch.from_numpy(v.cam_to_ego),
+                                          torch.from_numpy(v.ego_to_world),
+                                          torch.from_numpy(u.ego_to_world))
+                     for v, u in zip(f0.views, f1.views)]).float()
+    return imgs(f0), imgs(f1), depth, refl, K, T
+
+
+def test_gt_depth_and_pose_reproduce_the_next_frame_on_lambertian_pixels(tiny_sim_root):
+    tgt, src, depth, refl, K, T = _sim_pair(tiny_sim_root)
+    sky = depth <= 0
+    d = torch.where(sky, torch.full_like(depth, 1000.0), depth)
+    warped, valid = warp_to_target(src, d, T, K)
+    l1 = (warped - tgt).abs().mean(1, keepdim=True)
+    lamb = valid & ~sky & ~refl
+    shiny = valid & ~sky & refl
+    assert int(lamb.sum()) > 10000 and int(shiny.sum()) > 1000
+    # Lambertian pixels: the warp reproduces the frame (8-bit images, bilinear resampling)
+    assert float(l1[lamb].median()) < 0.02
+    # ... far better than not warping and than warping with the wrong depth
+    ident = (src - tgt).abs().mean(1, keepdim=True)
+    wrong, _ = warp_to_target(src, d * 1.5, T, K)
+    assert float(l1[lamb].mean()) < 0.8 * float(ident[lamb].mean())
+    assert float(l1[lamb].mean()) < float((wrong - tgt).abs().mean(1, keepdim=True)[lamb].mean())
+    # reflective (non-Lambertian) pixels break photometric constancy: clearly larger error
+    assert float(l1[shiny].mean()) > 1.2 * float(l1[lamb].mean())
+    pe = photometric_error(warped, tgt)
+    assert float(pe[shiny].mean()) > float(pe[lamb].mean())

@@ -203,3 +203,19 @@ def run_decomposition(model: ReflectionSSLNet, frame, quantile: Optional[float] 
         "reflection_mask": up(mask.float(), "nearest")[:, 0].numpy() > 0.5,
         "reflection_score": up(score)[:, 0].clamp(0, 1).numpy().astype(np.float32),
     }
+
+
+def predict_depth_result(model: ReflectionSSLNet, frame, model_name: str = "student_reflection_ssl"):
+    """A :class:`~fsmde_gui.core.types.DepthResult` with ``reflection_mask`` /
+    ``reflection_score`` filled (what ``DepthEstimator.predict`` returns for this arch)."""
+    import time
+
+    from ..core.types import DepthResult
+
+    t0 = time.perf_counter()
+    out = run_decomposition(model, frame)
+    ms = (time.perf_counter() - t0) * 1000.0
+    return DepthResult(depth=out["depth"], model_name=model_name,
+                       reflection_mask=out["reflection_mask"],
+                       reflection_score=out["reflection_score"],
+                       timings_ms={"total": ms})
