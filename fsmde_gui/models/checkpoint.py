@@ -74,12 +74,28 @@ register_arch("semantic_sim", _build_semantic_sim)
 register_arch("briges", _build_briges)
 
 
+# Modules that register their archs on import (imported on demand by load_checkpoint/build_model).
+PLUGIN_MODULES = ("fsmde_gui.models.intrinsic",)
+
+
+def _import_plugins() -> None:
+    import importlib
+
+    for module in PLUGIN_MODULES:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
+
+
 def registered_archs() -> list[str]:
     return sorted(_ARCHS)
 
 
 def build_model(arch: str, config: dict | None = None) -> nn.Module:
     """Build a fresh (randomly initialised) model of a registered architecture."""
+    if arch not in _ARCHS:
+        _import_plugins()
     if arch not in _ARCHS:
         raise KeyError(f"unknown architecture {arch!r}; registered: {', '.join(registered_archs())}")
     return _ARCHS[arch](dict(config or {}))
@@ -176,6 +192,8 @@ def load_checkpoint(path: str | Path, expected_arch: str | None = None,
     path = Path(path)
     payload = read_checkpoint(path, expected_arch)
     arch = payload["arch"]
+    if arch not in _ARCHS:
+        _import_plugins()
     if arch not in _ARCHS:
         raise CheckpointError(path, f"unknown architecture {arch!r} (known: "
                                     f"{', '.join(registered_archs())})")

@@ -1,0 +1,260 @@
+"""Run a depth model on a :class:`SurroundFrame` and get a :class:`DepthResult`.
+
+::
+
+    est = DepthEstimator.from_name("student_kd")        # or .from_checkpoint("x.pt")
+    result = est.predict(frame)                          # result.depth: (6, H, W) metres
+
+* The six images are resized to the model's input size (``cv2.INTER_AREA``; the Depth
+  Anything adapter resizes by itself), run once as a ``(1, 6, 3, h, w)`` batch under
+  ``torch.inference_mode``, and depth is resized back to the frame's image size (bilinear).
+* Students (metric, depth binning module) also fill ``bin_centers`` and ``bin_probs``
+  (decoder resolution).
+* Teachers (relative disparity) fill ``relative_depth`` and ``depth`` aligned to metric per
+  view with the frame's sparse GT (``view.depth_gt`` at frame resolution: LiDAR when present,
+  else dense); without GT, with a ``reference`` depth (e.g. the student's result, or
+  ``reference_estimator``'s prediction). ``alignment`` records each view's ``(scale, shift)``;
+  :attr:`DepthEstimator.last_alignment_sources` says which source was used.
+* ``timings_ms``: ``preprocess``, ``inference``, ``postprocess``, ``total``.
+
+Device: CUDA when available (bf16 autocast), else CPU (float32); never requires a GPU.
+``FSMDE_NUM_THREADS`` sets torch's CPU thread count.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..core.errors import CheckpointError, FsmdeError
+from ..core.types import DepthResult, SurroundFrame
+from .alignment import align_to_metric
+from .teacher_base import is_teacher
+
+
+def apply_thread_setting() -> Optional[int]:
+    """Honour ``FSMDE_NUM_THREADS`` (positive int) for torch CPU ops; returns the value used."""
+    raw = os.environ.get("FSMDE_NUM_THREADS", "").strip()
+    if not raw:
+        return None
+    try:
+        n = int(raw)
+    except ValueError:
+        raise FsmdeError(f"FSMDE_NUM_THREADS must be a positive integer, got {raw!r}") from None
+    if n < 1:
+        raise FsmdeError(f"FSMDE_NUM_THREADS must be a positive integer, got {raw!r}")
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def images_to_tensor(images: Sequence[np.ndarray], size: Optional[tuple[int, int]]) -> torch.Tensor:
+    """``V`` RGB uint8 images ``(H, W, 3)`` -> ``(1, V, 3, h, w)`` float in [0, 1].
+
+    ``size`` (W, H): resize each with ``cv2.INTER_AREA`` (``INTER_LINEAR`` when enlarging);
+    ``None`` keeps the size (all views must then share it).
+    """
+    out = []
+    for img in images:
+        img = np.asarray(img)
+        if img.ndim != 3 or img.shape[2] != 3:
+            raise ValueError(f"expected (H, W, 3) RGB images, got shape {img.shape}")
+        if size is not None and (img.shape[1], img.shape[0]) != tuple(size):
+            shrink = size[0] <= img.shape[1] and size[1] <= img.shape[0]
+            img = cv2.resize(img, tuple(size), interpolation=cv2.INTER_AREA if shrink
+                             else cv2.INTER_LINEAR)
+        out.append(img)
+    arr = np.stack(out).astype(np.float32) / (255.0 if out[0].dtype == np.uint8 else 1.0)
+    return torch.from_numpy(arr).permute(0, 3, 1, 2)[None].contiguous()
+
+
+def _resize_maps(maps: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """``(V, 1, h, w)`` -> ``(V, 1, H, W)`` bilinear (no-op when the size already matches)."""
+    if tuple(maps.shape[-2:]) == tuple(hw):
+        return maps
+    return F.interpolate(maps, size=tuple(hw), mode="bilinear", align_corners=False)
+
+
+class DepthEstimator:
+    """A loaded depth model plus everything needed to go from a frame to a DepthResult."""
+
+    def __init__(self, model: nn.Module, name: str = "", device: str | torch.device | None = None,
+                 input_size: Optional[tuple[int, int]] = None, min_depth: float | None = None,
+                 max_depth: float | None = None, meta: Optional[dict] = None,
+                 reference_estimator: Optional["DepthEstimator"] = None,
+                 autocast: Optional[bool] = None):
+        apply_thread_setting()
+        self.device = torch.device(device) if device is not None else default_device()
+        self.model = model.to(self.device).eval()
+        self.name = name or getattr(model, "arch", type(model).__name__)
+        self.meta = dict(meta or {})
+        cfg = getattr(model, "cfg", None)
+        if input_size is None:
+            input_size = getattr(model, "input_size", None)
+            if input_size is None and cfg is not None:
+                input_size = getattr(cfg, "input_size", None)
+        self.input_size = tuple(int(s) for s in input_size) if input_size else None
+        self.min_depth = float(min_depth if min_depth is not None
+                               else getattr(cfg, "min_depth", 0.5))
+        self.max_depth = float(max_depth if max_depth is not None
+                               else getattr(cfg, "max_depth", 80.0))
+        self.is_teacher = is_teacher(model)
+        self.output_kind = "metric" if not self.is_teacher else getattr(model, "output_kind",
+                                                                          "disparity")
+        self.reference_estimator = reference_estimator
+        self.autocast = self.device.type == "cuda" if autocast is None else bool(autocast)
+        self.last_alignment_sources: list[str] = []
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device=None, **kwargs) -> "DepthEstimator":
+        from .checkpoint import load_checkpoint
+
+        model, meta = load_checkpoint(path)
+        if not isinstance(model, nn.Module) or not callable(getattr(model, "forward", None)):
+            raise CheckpointError(path, "checkpoint does not hold a depth model")
+        kwargs.setdefault("name", Path(path).stem)
+        return cls(model, device=device, meta=meta, **kwargs)
+
+    @classmethod
+    def from_name(cls, name: str, device=None, **kwargs) -> "DepthEstimator":
+        """A registered name (``student_kd`` ...), ``dav2:<folder>``, or a checkpoint path."""
+        from . import registry
+
+        if registry.is_dav2(name):
+            from .depth_anything import DepthAnythingTeacher
+
+            teacher = DepthAnythingTeacher.from_pretrained(registry.dav2_folder(name))
+            kwargs.setdefault("name", name)
+            return cls(teacher, device=device, meta={"arch": "dav2", "source": name}, **kwargs)
+        p = Path(name)
+        if p.suffix == ".pt" or p.exists():
+            return cls.from_checkpoint(p, device=device, **kwargs)
+        path = registry.model_path(name)
+        if not path.exists():
+            raise CheckpointError(path, f"model {name!r} is not there yet (train it with "
+                                        f"`fsmde models --out {registry.models_dir()}` or "
+                                        f"`fsmde train`)")
+        kwargs.setdefault("name", name)
+        return cls.from_checkpoint(path, device=device, **kwargs)
+
+    # ------------------------------------------------------------------ running
+    def _sync(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def forward_tensor(self, images: torch.Tensor) -> dict:
+        """Raw model output for ``(B, V, 3, h, w)`` in [0, 1] (already at the model size)."""
+        images = images.to(self.device, non_blocking=True)
+        with torch.inference_mode():
+            if self.autocast:
+                with torch.autocast(self.device.type, dtype=torch.bfloat16):
+                    return self.model(images)
+            return self.model(images)
+
+    def predict(self, frame: SurroundFrame, reference=None) -> DepthResult:
+        """Depth for one frame. ``reference``: ``(6, H, W)`` metric depth or a DepthResult used to
+        align a teacher where the frame has no GT."""
+        return self.predict_batch([frame], references=[reference])[0]
+
+    def predict_batch(self, frames: Sequence[SurroundFrame],
+                      references: Optional[Sequence] = None) -> list[DepthResult]:
+        """Depth for several frames in one forward pass (frames must share the image size when
+        the model keeps the input size, i.e. the Depth Anything adapter)."""
+        frames = list(frames)
+        if not frames:
+            return []
+        references = list(references) if references is not None else [None] * len(frames)
+        t0 = time.perf_counter()
+        batch = torch.cat([images_to_tensor([v.image for v in f.views], self.input_size)
+                           for f in frames])
+        t1 = time.perf_counter()
+        self._sync()
+        out = self.forward_tensor(batch)
+        self._sync()
+        t2 = time.perf_counter()
+        results = []
+        for b, frame in enumerate(frames):
+            results.append(self._postprocess(frame, out, b, references[b]))
+        t3 = time.perf_counter()
+        n = len(frames)
+        for r in results:
+            r.timings_ms.update({"preprocess": (t1 - t0) * 1e3 / n, "inference": (t2 - t1) * 1e3 / n,
+                                 "postprocess": (t3 - t2) * 1e3 / n, "total": (t3 - t0) * 1e3 / n})
+        return results
+
+    def _postprocess(self, frame: SurroundFrame, out: dict, b: int, reference) -> DepthResult:
+        hw = frame.views[0].hw
+        if any(v.hw != hw for v in frame.views):
+            raise ValueError("all six views of a frame must share one image size")
+        if not self.is_teacher:
+            depth = _resize_maps(out["depth"][b].float(), hw)[:, 0]
+            result = DepthResult(depth=depth.clamp_min(0).cpu().numpy().astype(np.float32),
+                                 model_name=self.name)
+            if "bin_centers" in out:
+                result.bin_centers = out["bin_centers"][b].float().cpu().numpy()
+                result.bin_probs = out["bin_probs"][b].float().cpu().numpy()
+            return result
+        relative = _resize_maps(out["relative"][b].float(), hw)[:, 0].cpu()
+        gt = self._stack_gt(frame)
+        ref = self._reference(frame, reference, gt)
+        try:
+            al = align_to_metric(relative, gt, kind=self.output_kind, reference=ref,
+                                 min_depth=self.min_depth, max_depth=self.max_depth)
+        except FsmdeError as exc:
+            raise FsmdeError(f"{self.name}: cannot make the teacher's relative depth metric for "
+                             f"frame {frame.scene_name}#{frame.frame_index}: {exc} (give the frame"
+                             f" LiDAR GT or a reference depth)") from exc
+        self.last_alignment_sources = al.sources
+        return DepthResult(depth=al.depth.numpy(), model_name=self.name,
+                           relative_depth=relative.numpy().astype(np.float32),
+                           alignment=al.pairs())
+
+    @staticmethod
+    def _stack_gt(frame: SurroundFrame) -> Optional[np.ndarray]:
+        gts = [v.depth_gt for v in frame.views]
+        if all(g is None for g in gts):
+            return None
+        hw = frame.views[0].hw
+        stacked = np.zeros((len(gts), *hw), dtype=np.float32)
+        for i, g in enumerate(gts):
+            if g is not None:
+                if g.shape != hw:
+                    raise ValueError(f"{frame.views[i].name}: GT depth {g.shape} does not match "
+                                     f"the image size {hw}")
+                stacked[i] = g
+        return stacked
+
+    def _reference(self, frame, reference, gt) -> Optional[np.ndarray]:
+        if isinstance(reference, DepthResult):
+            return reference.depth
+        if reference is not None:
+            return np.asarray(reference, dtype=np.float32)
+        if self.reference_estimator is not None:
+            needs = gt is None or any(int((g > 0).sum()) < 10 for g in gt)
+            if needs:
+                return self.reference_estimator.predict(frame).depth
+        return None
+
+    # ------------------------------------------------------------------ info
+    @property
+    def num_parameters(self) -> int:
+        return int(sum(p.numel() for p in self.model.parameters()))
+
+    def describe(self) -> dict:
+        return {"name": self.name, "arch": getattr(self.model, "arch", type(self.model).__name__),
+                "kind": self.output_kind, "parameters": self.num_parameters,
+                "input_size": list(self.input_size) if self.input_size else None,
+                "device": str(self.device), "min_depth": self.min_depth,
+                "max_depth": self.max_depth}

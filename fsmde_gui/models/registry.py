@@ -1,0 +1,81 @@
+"""Named models: ``student_kd`` -> ``models/student_kd.pt`` and ``dav2:<folder>``.
+
+The shipped checkpoints live in the repository's ``models/`` folder (override with the
+environment variable ``FSMDE_MODELS_DIR``), each with a JSON model card beside it
+(``<name>.json``, written by training). Any plain name maps to ``<models dir>/<name>.pt``;
+the names below are the ones the project ships and documents. ``dav2:<local folder>`` names
+a Depth Anything V2 model saved with ``save_pretrained`` (nothing is downloaded).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from ..core.errors import FsmdeError
+
+REPO = Path(__file__).resolve().parents[2]
+
+KNOWN_MODELS: dict[str, str] = {
+    "student_kd": "student distilled from the bundled teacher (SILog + CKD + VRKD)",
+    "student_supervised": "student trained on sparse LiDAR GT only (the P1 baseline)",
+    "teacher_sim": "bundled relative-depth teacher (~9.5 M params, disparity)",
+    "teacher_briges": "bundled teacher + BriGeS bridging gate with the semantic net",
+    "student_reflection_ssl": "student + intrinsic decomposition, reflection-aware self-supervision",
+}
+DAV2_PREFIX = "dav2:"
+_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+class UnknownModelError(FsmdeError, ValueError):
+    """A model name that cannot name a checkpoint."""
+
+
+def models_dir() -> Path:
+    env = os.environ.get("FSMDE_MODELS_DIR")
+    return Path(env) if env else REPO / "models"
+
+
+def is_dav2(name: str) -> bool:
+    return str(name).startswith(DAV2_PREFIX)
+
+
+def dav2_folder(name: str) -> Path:
+    folder = str(name)[len(DAV2_PREFIX):]
+    if not folder:
+        raise UnknownModelError("dav2: needs a local folder, e.g. dav2:/data/depth-anything-v2-small")
+    return Path(folder).expanduser()
+
+
+def model_path(name: str) -> Path:
+    """The checkpoint file a model name refers to (it may not exist yet)."""
+    name = str(name)
+    if is_dav2(name):
+        return dav2_folder(name)
+    if not _NAME.match(name) or name in (".", ".."):
+        raise UnknownModelError(f"{name!r} is not a model name (known: {', '.join(KNOWN_MODELS)}, "
+                                f"or dav2:<folder>, or a checkpoint path)")
+    return models_dir() / f"{name.removesuffix('.pt')}.pt"
+
+
+def model_card(name: str) -> dict | None:
+    """The JSON card beside a shipped checkpoint, or None when there is none / it is unreadable."""
+    path = model_path(name).with_suffix(".json")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def list_models(include_unknown: bool = True) -> list[dict]:
+    """The known names (and, optionally, other ``*.pt`` files in the models folder)."""
+    rows = []
+    names = list(KNOWN_MODELS)
+    if include_unknown and models_dir().is_dir():
+        names += sorted(p.stem for p in models_dir().glob("*.pt") if p.stem not in KNOWN_MODELS)
+    for name in names:
+        path = model_path(name)
+        rows.append({"name": name, "path": str(path), "exists": path.exists(),
+                     "description": KNOWN_MODELS.get(name, "")})
+    return rows
