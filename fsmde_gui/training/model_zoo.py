@@ -29,8 +29,9 @@ from ..core.errors import FsmdeError
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
 
-DATA_SEEDS = {"tiny": 123, "sample": 0, "train": 11, "teacher": 22, "heldout": 1001}
-"""Simulator seed per preset; the held-out seed is never used for training."""
+DATA_SEEDS = {"tiny": 123, "sample": 0, "train": 0, "teacher": 0, "heldout": 0}
+"""Simulator seed per preset (each preset owns a disjoint scene-seed range, see
+simulator/presets.py, so held-out scenes never appear in training)."""
 
 SHIPPED_SIZE = (288, 160)  # (W, H) input of every shipped net (DepthEstimator's default)
 
@@ -102,19 +103,14 @@ def git_commit() -> str:
 def ensure_preset(data_root: Path, preset: str, say: Callable[[str], None] = print) -> Path:
     """``data_root/<preset>`` generated with the fixed seed unless it already exists."""
     out = data_root / preset
-    stamp = out / ".complete"
-    if stamp.exists() or (out / "v1.0-mini").exists() and not (out / ".partial").exists():
+    if (out / ".complete").exists():  # generate_dataset writes it last
         return out
     from ..data.simulator.generate import generate_dataset
 
     seed = DATA_SEEDS.get(preset, 0)
     say(f"generating simulator preset {preset!r} (seed {seed}) into {out}")
     t0 = time.perf_counter()
-    if out.exists():
-        shutil.rmtree(out)
     generate_dataset(out, preset=preset, seed=seed)
-    stamp.write_text(json.dumps({"preset": preset, "seed": seed,
-                                 "wall_s": round(time.perf_counter() - t0, 1)}))
     say(f"  {preset}: {time.perf_counter() - t0:.0f} s")
     return out
 

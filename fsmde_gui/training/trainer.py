@@ -110,6 +110,8 @@ class Trainer:
         self.device = device or torch.device("cpu")
         self.last_path = self.out / "checkpoints" / "last.pt"
         self.final_path = self.out / "final.pt"
+        self.recipe = None  # the recipe of the last run (its .model holds the trained net)
+        self.dist_info: Optional[D.DistInfo] = None
 
     # ------------------------------------------------------------------ state
     def _state(self, recipe, optimizer, scheduler, step: int) -> dict:
@@ -183,6 +185,7 @@ class Trainer:
         torch.set_num_threads(max(1, int(cfg.num_threads)))
         seed_everything(cfg.seed)
         recipe = get_recipe(cfg.recipe)(cfg, self.device)
+        self.recipe, self.dist_info = recipe, info  # kept for callers (tests, benchmarks)
         dataset = SurroundTrainingSet(cfg.dataset, cfg.image_size, cfg.max_frames)
         sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank,
                                      shuffle=True, seed=cfg.seed)

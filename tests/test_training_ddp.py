@@ -1,0 +1,38 @@
+"""DDP: two gloo processes under torchrun train the same weights (rank-0-only writes)."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_process_ddp_keeps_weights_equal(tiny_sim_root, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(HERE.parent))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+           f"--master_port={free_port()}", "--master_addr=127.0.0.1",
+           str(HERE / "training_ddp_worker.py"), str(tiny_sim_root), str(tmp_path)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0 = json.loads((tmp_path / "checksum_rank0.json").read_text())
+    r1 = json.loads((tmp_path / "checksum_rank1.json").read_text())
+    assert r0["world"] == r1["world"] == 2 and r0["step"] == r1["step"] == 3
+    assert r0["sum"] == pytest.approx(r1["sum"], rel=1e-6, abs=1e-6)
+    assert r0["abs"] == pytest.approx(r1["abs"], rel=1e-6)
+    assert r0["first"] == pytest.approx(r1["first"], abs=1e-6)
+    # only rank 0 wrote training outputs
+    assert (tmp_path / "final.pt").is_file()
+    assert len(list((tmp_path / "tb").glob("events.out.tfevents.*"))) == 1
