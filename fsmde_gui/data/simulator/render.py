@@ -6,7 +6,8 @@ Image model (stored consistently): ``image = albedo * shading + specular`` where
 rays), and ``specular`` (RGB, >= 0) is the non-Lambertian residual: a Blinn-Phong sun
 highlight plus a one-bounce mirror reflection weighted by Schlick's Fresnel term (glass,
 car paint, wet road). ``specular`` is stored after clipping the image to [0, 1], so the
-identity holds exactly in float. Sky pixels: albedo = sky colour, shading = 1, specular = 0,
+identity holds exactly in float. Reflective-pixel mask: every glass (windows, car glass) and
+wet-road pixel, plus car paint where the specular residual is visible (mean > 0.03). Sky pixels: albedo = sky colour, shading = 1, specular = 0,
 depth = 0, semantic = sky.
 """
 from __future__ import annotations
@@ -113,7 +114,8 @@ def render_rays(scene: RayScene, origins: np.ndarray, dirs: np.ndarray, sun: Sun
         out["albedo"][idx] = app["albedo"]
         out["shading"][idx] = shading
         out["specular"][idx] = spec
-        out["reflective"][idx] = mirror & (spec.mean(axis=1) > 0.03)
+        # glass and wet road always; car paint where its reflection is visible
+        out["reflective"][idx] = mirror & ((app["kr0"] >= 0.15) | (spec.mean(axis=1) > 0.03))
     out["image"] = np.clip(out["albedo"] * out["shading"][:, None] + out["specular"], 0.0, 1.0)
     return out
 
