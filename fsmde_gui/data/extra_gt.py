@@ -68,7 +68,7 @@ class ExtraGT:
             p = self.path(kind, channel, image_filename)
             if not p.is_file():
                 raise DatasetError(p, f"{kind} GT file is missing")
-            w, h = image_size_from_header(p)
+            w, h = image_size_from_header(p, f"{kind} GT")
             if (h, w) != tuple(hw):
                 raise DatasetError(p, f"{kind} GT is {w}x{h} but the image is {hw[1]}x{hw[0]}")
             out.append(p)

@@ -35,20 +35,20 @@ def _check_container(path: Path, data: bytes) -> None:
         raise DatasetError(path, "not a JPEG or PNG file (unrecognised header bytes)")
 
 
-def image_size_from_header(path) -> tuple[int, int]:
+def image_size_from_header(path, what: str = "image") -> tuple[int, int]:
     """(W, H) of a JPEG/PNG read from its header only (no full decode)."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
-        raise DatasetError(path, "file is missing")
+        raise DatasetError(path, f"{what} file is missing")
     if path.stat().st_size == 0:
-        raise DatasetError(path, "file is empty (0 bytes)")
+        raise DatasetError(path, f"{what} file is empty (0 bytes)")
     try:
         with Image.open(path) as im:
             return int(im.size[0]), int(im.size[1])
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise DatasetError(path, f"not a readable image ({exc.__class__.__name__})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError):
+        raise DatasetError(path, f"corrupt {what}: not a readable JPEG/PNG header") from None
 
 
 def load_image(path, expected_wh: Optional[tuple[int, int]] = None) -> np.ndarray:
