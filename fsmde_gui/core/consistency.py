@@ -68,7 +68,8 @@ def _bilinear_depth(depth: np.ndarray, uv: np.ndarray, max_depth: float, edge_to
 def _one_way(depth_i, depth_j, K_i, K_j, T_i_to_j, occlusion_tol, edge_tol, max_depth, stride):
     """Distances (metres) and depths for pixels of view i matched in view j."""
     d_i = np.asarray(depth_i, dtype=np.float64)[::stride, ::stride]
-    Ks_i = np.asarray(K_i, np.float64) @ np.diag([stride, stride, 1.0])
+    # pixel (u', v') of the strided map is pixel (stride u', stride v') of the full one
+    Ks_i = np.diag([1.0 / stride, 1.0 / stride, 1.0]) @ np.asarray(K_i, np.float64)
     valid = np.isfinite(d_i) & (d_i > 0) & (d_i <= max_depth)
     pts_i = backproject(np.where(valid, d_i, 0.0), Ks_i)[valid]  # (N, 3) in camera i
     pts_j = transform_points(T_i_to_j, pts_i)  # in camera j

@@ -111,8 +111,7 @@ def fuse_depth_maps(depths: np.ndarray, Ks: np.ndarray, cam_to_ego: np.ndarray,
     if stride > 1:
         depths = depths[:, ::stride, ::stride]
         # pixel (u', v') of the strided map is pixel (stride*u', stride*v') of the full one
-        S = np.diag([stride, stride, 1.0])
-        Ks = Ks @ S
+        Ks = np.diag([1.0 / stride, 1.0 / stride, 1.0]) @ Ks
         if colors_full is not None:
             colors_full = colors_full[:, ::stride, ::stride]
     keep = np.isfinite(depths) & (depths > min_depth) & (depths <= max_depth)

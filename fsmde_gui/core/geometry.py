@@ -123,7 +123,8 @@ def inside_image(uv: np.ndarray, hw: tuple[int, int], margin: float = 0.5) -> np
     if margin > 0:
         ok = (u >= -margin) & (u < w - margin) & (v >= -margin) & (v < h - margin)
     else:
-        ok = (u >= 0) & (u <= w - 1) & (v >= 0) & (v <= h - 1)
+        tol = 1e-4  # round-off of a pixel that maps onto itself
+        ok = (u >= -tol) & (u <= w - 1 + tol) & (v >= -tol) & (v <= h - 1 + tol)
     return ok & np.isfinite(u) & np.isfinite(v)
 
 
@@ -141,7 +142,7 @@ def warp_image(src_image: np.ndarray, tgt_depth: np.ndarray, K_tgt: np.ndarray,
     the point lies in front of the source camera and lands on the source image.
     """
     src_image = np.asarray(src_image)
-    tgt_depth = np.asarray(tgt_depth, dtype=np.float32)
+    tgt_depth = np.asarray(tgt_depth, dtype=np.float64)
     if tgt_depth.ndim != 2:
         raise ValueError(f"tgt_depth must be (H, W), got shape {tgt_depth.shape}")
     if src_image.ndim not in (2, 3):
@@ -217,7 +218,9 @@ def warp_image_torch(src_image, tgt_depth, K_tgt, K_src, T_tgt_to_src, mode: str
     uv, z = project_torch(pts_src, K_src)  # (B, H, W, 2), (B, H, W)
     hs, ws = src_image.shape[-2:]
     u, v = uv[..., 0], uv[..., 1]
-    valid = (tgt_depth[:, 0] > 0) & (z > EPS_Z) & (u >= 0) & (u <= ws - 1) & (v >= 0) & (v <= hs - 1)
+    tol = 1e-4
+    valid = ((tgt_depth[:, 0] > 0) & (z > EPS_Z) & (u >= -tol) & (u <= ws - 1 + tol)
+             & (v >= -tol) & (v <= hs - 1 + tol))
     grid = normalize_pixel_coordinates(uv, hs, ws).to(src_image.dtype)
     warped = F.grid_sample(src_image, grid, mode=mode, padding_mode="zeros", align_corners=True)
     warped = warped * valid[:, None].to(warped.dtype)
