@@ -80,7 +80,7 @@ def test_briges_gate_step_trains_gate_only(base_paths):
         losses.append(float(terms["total"].detach()))
     assert losses[-1] < losses[0]
     cfgd = recipe.model_config()
-    assert cfgd["depth_model"] == str(depth_path) and cfgd["gate"]["tau"] == 2.0
+    assert cfgd["depth_model"] == str(depth_path.resolve()) and cfgd["gate"]["tau"] == 2.0
     with pytest.raises(TrainingError, match="dense"):
         recipe.step(_batch(dense=False))
 
@@ -128,3 +128,21 @@ def test_balanced_cross_entropy_ignores_and_weights():
     assert torch.isclose(loss, torch.log(torch.tensor(3.0)))
     none = balanced_cross_entropy(logits, torch.full((1, 2, 2), -1), 3)
     assert float(none) == 0.0
+
+
+def test_depth_model_defaults_to_teacher_checkpoint_and_semantic_found_beside(base_paths,
+                                                                              monkeypatch):
+    import shutil
+
+    depth_path, sem_path = base_paths
+    shutil.copy(sem_path, depth_path.parent / "semantic_sim.pt")
+    cfg = TrainConfig(recipe="briges-gate", teacher_checkpoint=str(depth_path))
+    recipe = BriGeSGateRecipe(cfg, torch.device("cpu"))
+    conf = recipe.model_config()
+    assert conf["depth_model"] == str(depth_path.resolve())
+    assert conf["semantic_model"] == str((depth_path.parent / "semantic_sim.pt").resolve())
+    # inside the models folder the base models are stored by name (portable checkpoints)
+    monkeypatch.setenv("FSMDE_MODELS_DIR", str(depth_path.parent))
+    recipe = BriGeSGateRecipe(cfg, torch.device("cpu"))
+    assert recipe.model_config()["depth_model"] == "depth"
+    assert recipe.model_config()["semantic_model"] == "semantic_sim"

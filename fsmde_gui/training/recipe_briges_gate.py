@@ -7,13 +7,17 @@ pass through it to the gates. Loss (authors' recipe): the prediction is min-max 
 per image to [0, 1], then the scale-and-shift-invariant loss in disparity space plus
 multi-scale gradient matching against the simulator's dense GT.
 
-Options (``--set extra.KEY=VALUE``): ``depth_model`` (default ``teacher_sim``),
-``semantic_model`` (``semantic_sim``), ``tau`` (attention temperature, default 2.0),
-``levels`` (gated depth levels, default all), ``num_heads`` (4), ``max_tokens`` (1024).
+Options (``--set extra.KEY=VALUE``): ``depth_model`` (default: ``teacher_checkpoint``, i.e.
+``teacher_sim``), ``semantic_model`` (``semantic_sim``; a plain name is looked up first beside
+the depth model's file, then in ``models/``; a folder = Segment Anything via transformers),
+``tau`` (attention temperature, default 2.0), ``levels`` (gated depth levels, default all),
+``num_heads`` (4), ``max_tokens`` (1024). Base models inside the models folder are stored in
+the checkpoint by name (``teacher_sim``), others by path.
 """
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import torch
 
@@ -47,14 +51,38 @@ def affine_invariant_loss(pred_disp: torch.Tensor, gt_depth: torch.Tensor, max_d
     return {"ssi": ssi, "grad": grad, "total": ssi_weight * ssi + grad_weight * grad}
 
 
+def stored_name(name_or_path: str) -> str:
+    """A model inside the models folder -> its name (portable); anything else unchanged."""
+    p = Path(str(name_or_path))
+    if p.suffix != ".pt" or not p.exists():
+        return str(name_or_path)
+    from ..models.registry import models_dir
+
+    try:
+        if p.resolve().parent == models_dir().resolve():
+            return p.stem
+    except OSError:
+        pass
+    return str(p.resolve())
+
+
+def semantic_beside(depth_name: str, semantic_name: str) -> str:
+    """A plain semantic model name is looked up beside the depth model's checkpoint first."""
+    sem, dep = Path(semantic_name), Path(depth_name)
+    if sem.suffix or sem.exists() or "/" in semantic_name or dep.suffix != ".pt":
+        return semantic_name
+    candidate = dep.parent / f"{semantic_name}.pt"
+    return str(candidate) if candidate.exists() else semantic_name
+
+
 def build_briges_from_config(cfg, device: torch.device) -> BriGeS:
     extra = dict(cfg.extra or {})
-    unknown = set(extra) - set(GATE_OPTIONS) - {"cache_teacher"}
+    unknown = set(extra) - set(GATE_OPTIONS) - {"cache_teacher", "find_unused_parameters"}
     if unknown:
         raise TrainingError(f"briges-gate: unknown option(s) extra.{sorted(unknown)}; "
                             f"known: {list(GATE_OPTIONS)}")
-    depth_name = str(extra.get("depth_model", "teacher_sim"))
-    semantic_name = str(extra.get("semantic_model", "semantic_sim"))
+    depth_name = str(extra.get("depth_model") or cfg.teacher_checkpoint or "teacher_sim")
+    semantic_name = semantic_beside(depth_name, str(extra.get("semantic_model", "semantic_sim")))
     try:
         gate = GateConfig(tau=float(extra.get("tau", 2.0)), levels=extra.get("levels"),
                           num_heads=int(extra.get("num_heads", 4)),
@@ -65,7 +93,8 @@ def build_briges_from_config(cfg, device: torch.device) -> BriGeS:
         depth = load_depth_model(depth_name)
         semantic = load_semantic_model(semantic_name)
         model = BriGeS(depth, semantic, gate,
-                       base_names={"depth_model": depth_name, "semantic_model": semantic_name})
+                       base_names={"depth_model": stored_name(depth_name),
+                                   "semantic_model": stored_name(semantic_name)})
     except CheckpointError as exc:
         raise TrainingError(f"briges-gate needs its frozen base models: {exc} (train them with "
                             "`fsmde train --recipe teacher` / `--recipe semantic`, or pass "
