@@ -144,34 +144,17 @@ def write_metrics_json(a: FrameAnalysis, path: Path) -> Path:
 
 
 def write_cloud_ply(a: FrameAnalysis, path: Path, model: str = "student") -> Path:
-    """The fused cloud of ``model`` (image colours) as a binary PLY via open3d."""
+    """The fused cloud of ``model`` (image colours, camera ids, depth) as a binary PLY, via the
+    core's atomic open3d writer."""
+    from ..core.fusion import write_ply
+
     pc = a.clouds.get(model)
     if pc is None:
-        raise ExportError(f"{path}: no fused {model} cloud ({a.note('fusion') or a.note(model) or 'not available'})")
+        raise ExportError(f"{path}: no fused {model} cloud "
+                          f"({a.note('fusion') or a.note(model) or 'not available'})")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".ply", dir=path.parent)
-    os.close(fd)
-    try:
-        try:
-            from ..core.fusion import write_ply  # the core's writer when it exists
-        except ImportError:
-            write_ply = None
-        if write_ply is not None:
-            write_ply(pc, tmp)
-        else:
-            import open3d as o3d
-
-            cloud = o3d.geometry.PointCloud()
-            cloud.points = o3d.utility.Vector3dVector(np.asarray(pc.points, np.float64))
-            cloud.colors = o3d.utility.Vector3dVector(np.clip(np.asarray(pc.colors, np.float64), 0, 1))
-            if not o3d.io.write_point_cloud(tmp, cloud, write_ascii=False):
-                raise ExportError(f"{path}: open3d could not write the PLY")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_ply(path, pc)
 
 
 def export_frame(a: FrameAnalysis, out_dir: Path, mode: str = "student", stem: Optional[str] = None,

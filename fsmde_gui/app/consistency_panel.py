@@ -1,0 +1,72 @@
+"""Cross-view consistency per adjacent camera pair: table + bar chart; a click selects the
+pair (highlighted in the tiles and the 3D view)."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+
+from ..app_model.analysis import MODELS
+
+
+class ConsistencyPanel(QWidget):
+    pair_selected = Signal(object)  # (i, j) or None
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        self.table = QTableWidget(0, 1 + len(MODELS))
+        self.table.setHorizontalHeaderLabels(["pair"] + [f"{m} (m)" for m in MODELS])
+        self.table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.table.setSelectionBehavior(QTableWidget.SelectRows)
+        self.table.setSelectionMode(QTableWidget.SingleSelection)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(19)
+        self.table.setToolTip("Mean depth disagreement (m) of adjacent cameras on their overlap;"
+                              " click a pair to highlight it in the tiles and the 3D view")
+        self.table.itemSelectionChanged.connect(self._selected)
+        lay.addWidget(self.table, 2)
+        self.bars = pg.PlotWidget()
+        self.bars.setLabel("left", "m")
+        self.bars.setMaximumHeight(150)
+        lay.addWidget(self.bars, 1)
+        self.note = QLabel("")
+        self.note.setStyleSheet("color: #f0b050;")
+        self.note.setWordWrap(True)
+        lay.addWidget(self.note)
+        self.pairs: list = []
+
+    def set_analysis(self, a) -> None:
+        self.table.blockSignals(True)
+        self.pairs = list(a.pairs)
+        rows = self.pairs + ["mean"]
+        self.table.setRowCount(len(rows))
+        for r, pair in enumerate(rows):
+            label = "mean" if pair == "mean" else a.pair_label(pair)
+            self.table.setItem(r, 0, QTableWidgetItem(label))
+            for c, m in enumerate(MODELS):
+                key = "mean" if pair == "mean" else a.pair_name(pair)
+                v = a.consistency.get(m, {}).get(key)
+                item = QTableWidgetItem("—" if v is None else f"{v:.2f}")
+                item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                self.table.setItem(r, c + 1, item)
+        self.table.blockSignals(False)
+        self.bars.clear()
+        x = np.arange(len(self.pairs))
+        for k, (m, colour) in enumerate(zip(MODELS, ("#f0a030", "#50c8ff"))):
+            vals = [a.consistency.get(m, {}).get(a.pair_name(p)) for p in self.pairs]
+            if any(v is None for v in vals) or not vals:
+                continue
+            self.bars.addItem(pg.BarGraphItem(x=x + (k - 0.5) * 0.38, height=vals, width=0.36, brush=colour))
+        self.bars.getAxis("bottom").setTicks([[(i, a.pair_label(p)) for i, p in enumerate(self.pairs)]])
+        self.note.setText(a.note("consistency") or a.note("adjacency") or "")
+
+    def select_pair(self, index: int) -> None:
+        self.table.selectRow(index)
+
+    def _selected(self) -> None:
+        rows = {i.row() for i in self.table.selectedItems()}
+        pair = self.pairs[min(rows)] if rows and min(rows) < len(self.pairs) else None
+        self.pair_selected.emit(pair)

@@ -1,0 +1,391 @@
+"""Background fine-tuning jobs: `fsmde train --progress jsonl` in a subprocess (QProcess),
+so the GUI thread never blocks. Queue, progress + ETA, live loss curves, cancel (SIGTERM:
+the trainer saves a checkpoint and stops), and one click to load the result as the student."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import pyqtgraph as pg
+from PySide6.QtCore import QProcess, QProcessEnvironment, QTimer, Signal
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+                               QProgressBar, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
+
+REPO = Path(__file__).resolve().parents[2]
+RECIPE_TIPS = {
+    "kd": "KD fine-tune of the student from the teacher (CKD + VRKD weights below)",
+    "supervised": "student on sparse GT only (the baseline)",
+    "teacher": "train the relative-depth teacher (scale-and-shift-invariant loss)",
+    "briges-gate": "train only the BriGeS bridging gates (encoders frozen)",
+    "reflection-ssl": "reflection-aware self-supervised fine-tune (photometric loss, reflective pixels masked)",
+}
+KILL_AFTER_MS = 3000
+LOSS_COLOURS = ["#f0a030", "#50c8ff", "#90e070", "#ff6080", "#c080ff", "#ffe060", "#e0e0e0"]
+
+
+def available_recipes() -> tuple[list[str], Optional[str]]:
+    try:
+        from ..training.recipes import recipe_names
+
+        return list(recipe_names()), None
+    except Exception as exc:  # training not built, or a plug-in failing to import
+        return [], f"not available: training recipes cannot be loaded ({exc})"
+
+
+def runs_dir() -> Path:
+    return Path(os.environ.get("FSMDE_RUNS_DIR", REPO / "runs" / "app"))
+
+
+@dataclass
+class Job:
+    id: int
+    recipe: str
+    options: dict
+    dataset: str
+    out: str
+    status: str = "queued"  # queued | running | done | cancelled | failed
+    step: int = 0
+    total: int = 0
+    eta_s: Optional[float] = None
+    losses: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    checkpoint: Optional[str] = None
+    message: str = ""
+    started: float = 0.0
+    cancel_requested_at: Optional[float] = None
+    stopped_at: Optional[float] = None
+
+    def arguments(self) -> list[str]:
+        args = ["-m", "fsmde_gui.cli", "train", "--recipe", self.recipe, "--dataset", self.dataset,
+                "--out", self.out, "--progress", "jsonl"]
+        for k, v in self.options.items():
+            args += ["--set", f"{k}={json.dumps(v) if not isinstance(v, str) else v}"]
+        return args
+
+
+class JobsPanel(QWidget):
+    load_student = Signal(str)  # checkpoint path
+    job_state = Signal(int, str)  # job id, status
+
+    def __init__(self, dataset_root: Callable[[], Optional[str]], parent=None):
+        super().__init__(parent)
+        self.dataset_root = dataset_root
+        self.jobs: list[Job] = []
+        self.process: Optional[QProcess] = None
+        self.running: Optional[Job] = None
+        self._buffer = b""
+        self._curves: dict[str, pg.PlotDataItem] = {}
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        form = QFormLayout()
+        self.recipe = QComboBox()
+        recipes, self.unavailable = available_recipes()
+        for r in recipes:
+            self.recipe.addItem(r)
+            self.recipe.setItemData(self.recipe.count() - 1, RECIPE_TIPS.get(r, r), 3)
+        if "kd" in recipes:
+            self.recipe.setCurrentText("kd")
+        self.recipe.setToolTip("Training recipe (as the engine provides them)")
+        self.recipe.currentTextChanged.connect(self._recipe_changed)
+        form.addRow("Recipe", self.recipe)
+        self.steps = QSpinBox()
+        self.steps.setRange(1, 1_000_000)
+        self.steps.setValue(200)
+        self.lr = QDoubleSpinBox()
+        self.lr.setDecimals(6)
+        self.lr.setRange(1e-6, 1.0)
+        self.lr.setSingleStep(1e-4)
+        self.lr.setValue(5e-4)
+        self.ckd = QDoubleSpinBox()
+        self.ckd.setRange(0, 100)
+        self.ckd.setValue(1.0)
+        self.ckd.setToolTip("CKD weight (0 disables)")
+        self.vrkd = QDoubleSpinBox()
+        self.vrkd.setRange(0, 100)
+        self.vrkd.setValue(1.0)
+        self.vrkd.setToolTip("VRKD weight (0 disables)")
+        self.extra = QLineEdit()
+        self.extra.setPlaceholderText("more options: key=value key=value (e.g. batch_size=2)")
+        self.extra.setToolTip("Any TrainConfig option, as for `fsmde train --set`")
+        row = QHBoxLayout()
+        for lbl, w in (("steps", self.steps), ("lr", self.lr), ("CKD", self.ckd), ("VRKD", self.vrkd)):
+            row.addWidget(QLabel(lbl))
+            row.addWidget(w)
+        form.addRow(row)
+        form.addRow("Options", self.extra)
+        lay.addLayout(form)
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("Start / queue job")
+        self.start_button.setToolTip("Run the job in a background process (queued behind running jobs)")
+        self.start_button.clicked.connect(self.start_job)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the running job (a checkpoint is kept) or drop the selected queued job")
+        self.cancel_button.clicked.connect(self.cancel_selected)
+        self.load_button = QPushButton("Load result as student")
+        self.load_button.setToolTip("Load the selected finished job's checkpoint into the student slot")
+        self.load_button.clicked.connect(self._load_clicked)
+        for b in (self.start_button, self.cancel_button, self.load_button):
+            buttons.addWidget(b)
+        lay.addLayout(buttons)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
+        self.eta = QLabel("no job running")
+        prow = QHBoxLayout()
+        prow.addWidget(self.progress, 1)
+        prow.addWidget(self.eta)
+        lay.addLayout(prow)
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["job", "status", "step", "checkpoint"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(19)
+        self.table.setSelectionBehavior(QTableWidget.SelectRows)
+        self.table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+        lay.addWidget(self.table, 1)
+        self.loss_plot = pg.PlotWidget()
+        self.loss_plot.setLabel("bottom", "step")
+        self.loss_plot.setLabel("left", "loss")
+        self.loss_plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        self.loss_plot.setMinimumHeight(110)
+        lay.addWidget(self.loss_plot, 2)
+        self.compare = QLabel("")
+        self.compare.setWordWrap(True)
+        lay.addWidget(self.compare)
+        self.note = QLabel(self.unavailable or "")
+        self.note.setStyleSheet("color: #f0b050;")
+        self.note.setWordWrap(True)
+        lay.addWidget(self.note)
+        self._recipe_changed(self.recipe.currentText())
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ job creation
+    def _recipe_changed(self, recipe: str) -> None:
+        kd = recipe == "kd"
+        self.ckd.setEnabled(kd)
+        self.vrkd.setEnabled(kd)
+
+    def options(self) -> dict:
+        from ..training.config import apply_overrides
+
+        opts = {"steps": self.steps.value(), "lr": self.lr.value(), "num_threads": 1}
+        if self.recipe.currentText() == "kd":
+            opts["ckd_weight"] = self.ckd.value()
+            opts["vrkd_weight"] = self.vrkd.value()
+        pairs = [p for p in self.extra.text().split() if p]
+        return apply_overrides(opts, pairs)
+
+    def start_job(self, options: Optional[dict] = None) -> Optional[Job]:
+        root = self.dataset_root()
+        if self.unavailable:
+            self.note.setText(self.unavailable)
+            return None
+        if not root:
+            self.note.setText("not available: open a dataset first")
+            return None
+        try:
+            opts = self.options() if not options else options
+        except Exception as exc:
+            self.note.setText(f"bad options: {exc}")
+            return None
+        jid = len(self.jobs) + 1
+        out = runs_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}_{jid}_{self.recipe.currentText()}"
+        job = Job(jid, self.recipe.currentText(), opts, str(root), str(out))
+        self.jobs.append(job)
+        self.note.setText("")
+        self._refresh_table()
+        self._start_next()
+        return job
+
+    # ------------------------------------------------------------------ process
+    def _start_next(self) -> None:
+        if self.running is not None:
+            return
+        job = next((j for j in self.jobs if j.status == "queued"), None)
+        if job is None:
+            return
+        self.running = job
+        job.status = "running"
+        job.started = time.perf_counter()
+        self._buffer = b""
+        self.loss_plot.clear()
+        self._curves = {}
+        proc = QProcess(self)
+        env = QProcessEnvironment.systemEnvironment()
+        env.insert("PYTHONUNBUFFERED", "1")
+        env.insert("OMP_NUM_THREADS", "1")
+        proc.setProcessEnvironment(env)
+        proc.setWorkingDirectory(str(REPO))
+        proc.readyReadStandardOutput.connect(self._read_output)
+        proc.readyReadStandardError.connect(lambda: self._read_stderr(proc))
+        proc.finished.connect(lambda code, status, j=job: self._finished(j, code))
+        proc.errorOccurred.connect(lambda err, j=job: self._process_error(j, err))
+        self.process = proc
+        Path(job.out).mkdir(parents=True, exist_ok=True)
+        proc.start(sys.executable, job.arguments())
+        self.progress.setValue(0)
+        self.eta.setText(f"job {job.id} ({job.recipe}) starting…")
+        self.job_state.emit(job.id, job.status)
+        self._refresh_table()
+
+    def _read_stderr(self, proc: QProcess) -> None:
+        text = bytes(proc.readAllStandardError()).decode(errors="replace").strip()
+        if text and self.running is not None:
+            self.running.message = text.splitlines()[-1][:300]
+
+    def _read_output(self) -> None:
+        if self.process is None:
+            return
+        self._buffer += bytes(self.process.readAllStandardOutput())
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if isinstance(event, dict):
+                self._on_event(self.running, event)
+
+    def _on_event(self, job: Optional[Job], ev: dict) -> None:
+        if job is None:
+            return
+        kind = ev.get("event")
+        if kind == "error":
+            job.message = str(ev.get("message", ""))
+        if kind == "info":
+            job.message = str(ev.get("message", ""))[:300]
+        if ev.get("step") is not None:
+            job.step = int(ev["step"])
+        if ev.get("total"):
+            job.total = int(ev["total"])
+        if ev.get("eta_s") is not None:
+            job.eta_s = float(ev["eta_s"])
+        for key in ("final", "checkpoint"):
+            if ev.get(key):
+                job.checkpoint = str(ev[key])
+        for name, value in (ev.get("losses") or {}).items():
+            try:
+                job.losses.setdefault(name, []).append((job.step, float(value)))
+            except (TypeError, ValueError):
+                continue
+        if job.total:
+            self.progress.setValue(int(100 * job.step / job.total))
+        eta = f", ETA {job.eta_s:.0f} s" if job.eta_s is not None else ""
+        self.eta.setText(f"job {job.id} ({job.recipe}): step {job.step}/{job.total}{eta}")
+        self._plot_losses(job)
+        self._refresh_table()
+
+    def _plot_losses(self, job: Job) -> None:
+        for k, (name, pts) in enumerate(sorted(job.losses.items())):
+            xs = [p[0] for p in pts]
+            ys = [p[1] for p in pts]
+            curve = self._curves.get(name)
+            if curve is None:
+                curve = self.loss_plot.plot([], [], pen=pg.mkPen(LOSS_COLOURS[k % len(LOSS_COLOURS)], width=1.5),
+                                            name=name)
+                self._curves[name] = curve
+            curve.setData(xs, ys)
+
+    def _process_error(self, job: Job, err) -> None:
+        if err == QProcess.FailedToStart:
+            job.message = f"cannot start {sys.executable}"
+            self._finished(job, -1)
+
+    def _finished(self, job: Job, code: int) -> None:
+        if job.status != "running":
+            return
+        self._read_output()
+        job.stopped_at = time.perf_counter()
+        if job.cancel_requested_at is not None:
+            job.status = "cancelled"
+        elif code == 0:
+            job.status = "done"
+        else:
+            job.status = "failed"
+        if job.status == "done":
+            self.progress.setValue(100)
+        self.eta.setText(f"job {job.id} {job.status}" + (f": {job.message}" if job.status == "failed" else ""))
+        self.running = None
+        self.process = None
+        self.job_state.emit(job.id, job.status)
+        self._refresh_table()
+        self._start_next()
+
+    # ------------------------------------------------------------------ user actions
+    def selected_job(self) -> Optional[Job]:
+        rows = {i.row() for i in self.table.selectedItems()}
+        if rows:
+            return self.jobs[min(rows)]
+        return self.running
+
+    def cancel_selected(self) -> None:
+        job = self.selected_job()
+        if job is None:
+            return
+        if job.status == "queued":
+            job.status = "cancelled"
+            self._refresh_table()
+            return
+        if job is self.running and self.process is not None:
+            self.cancel_job()
+
+    def cancel_job(self) -> None:
+        """SIGTERM the running job (its trainer saves a checkpoint); kill it if it hangs."""
+        job, proc = self.running, self.process
+        if job is None or proc is None:
+            return
+        job.cancel_requested_at = time.perf_counter()
+        self.eta.setText(f"job {job.id}: cancelling…")
+        proc.terminate()
+        QTimer.singleShot(KILL_AFTER_MS, lambda p=proc: p.kill() if p.state() != QProcess.NotRunning else None)
+
+    def _load_clicked(self) -> None:
+        job = self.selected_job()
+        if job is None:
+            job = next((j for j in reversed(self.jobs) if j.checkpoint), None)
+        if job is not None and job.checkpoint:
+            self.load_student.emit(job.checkpoint)
+
+    def show_comparison(self, before: Optional[dict], after: Optional[dict], label: str) -> None:
+        def fmt(m):
+            return "—" if not m else f"AbsRel {m['abs_rel']:.3f}, RMSE {m['rmse']:.2f} m, δ1 {m['a1']:.3f}"
+
+        self.compare.setText(f"<b>student ← {label}</b><br>before: {fmt(before)}<br>after: &nbsp;{fmt(after)}")
+
+    def shutdown(self) -> None:
+        """Stop any running job when the window closes (no orphan trainers)."""
+        for j in self.jobs:
+            if j.status == "queued":
+                j.status = "cancelled"
+        if self.process is not None:
+            self.cancel_job()
+            if not self.process.waitForFinished(KILL_AFTER_MS):
+                self.process.kill()
+                self.process.waitForFinished(1000)
+
+    def _update_buttons(self) -> None:
+        job = self.selected_job()
+        self.load_button.setEnabled(any(j.checkpoint and j.status in ("done", "cancelled") for j in self.jobs))
+        self.cancel_button.setEnabled(job is not None and job.status in ("queued", "running"))
+        self.start_button.setEnabled(not self.unavailable)
+        if self.unavailable:
+            self.start_button.setToolTip(self.unavailable)
+
+    def _refresh_table(self) -> None:
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(self.jobs))
+        for r, j in enumerate(self.jobs):
+            vals = [f"{j.id} {j.recipe}", j.status, f"{j.step}/{j.total or '?'}",
+                    Path(j.checkpoint).name if j.checkpoint else ""]
+            for c, v in enumerate(vals):
+                item = QTableWidgetItem(v)
+                if c == 1 and j.message:
+                    item.setToolTip(j.message)
+                self.table.setItem(r, c, item)
+        self.table.blockSignals(False)
+        self._update_buttons()

@@ -1,0 +1,527 @@
+"""The FSMDE Studio main window: data + timeline, six tiles with a mode bar, student/teacher
+metrics, fused 3D cloud, cross-view consistency, bin distributions, jobs and export."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog,
+                               QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton,
+                               QSlider, QSplitter, QToolBar, QToolButton, QVBoxLayout, QWidget)
+
+from ..app_model.tiles import MODE_LABELS, MODE_TIPS, MODES
+from ..core.errors import FsmdeError
+from . import workers
+from .bin_plot import BinPlot
+from .cloud_view import PRESETS, CloudView
+from .consistency_panel import ConsistencyPanel
+from .jobs_panel import JobsPanel
+from .metrics_panel import MetricsPanel
+from .settings import add_recent_folder, app_settings, recent_folders
+from .tile_grid import TileGrid
+
+
+class MainWindow(QMainWindow):
+    frame_displayed = Signal(int, int)  # scene, index: everything for that frame is drawn
+    error_shown = Signal(str)
+
+    def __init__(self, session, settings=None):
+        super().__init__()
+        self.session = session
+        self.settings = settings or app_settings()
+        self.pool = workers.frame_pool()
+        self.scene = 0
+        self.index = 0
+        self.mode = "student"
+        self.analysis = None
+        self.displayed = None
+        self.highlight_pair = None
+        self.last_error: Optional[str] = None
+        self._pending: dict[tuple, workers.Task] = {}
+        self._export_task: Optional[workers.Task] = None
+        self._requested_at = 0.0
+        self.last_latency_ms: Optional[float] = None
+        self.setWindowTitle("FSMDE Studio")
+        self._build_central()
+        self._build_docks()
+        self._build_toolbars()
+        self._build_menus()
+        self._build_statusbar()
+        self.play_timer = QTimer(self)
+        self.play_timer.timeout.connect(self._play_tick)
+        self.resize(1600, 1000)
+        geo = self.settings.value("window/geometry")
+        if isinstance(geo, QByteArray):
+            self.restoreGeometry(geo)
+        state = self.settings.value("window/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        self.set_mode(str(self.settings.value("view/mode", "student")) if self.settings.value("view/mode") in MODES
+                      else "student")
+
+    # ================================================================== construction
+    def _build_central(self):
+        self.grid = TileGrid()
+        self.teacher_grid = TileGrid()
+        self.teacher_grid.setVisible(False)
+        for g in (self.grid, self.teacher_grid):
+            g.hovered.connect(self._hovered)
+            g.clicked.connect(self._clicked)
+        split = QSplitter(Qt.Horizontal)
+        split.addWidget(self.grid)
+        split.addWidget(self.teacher_grid)
+        self.setCentralWidget(split)
+
+    def _dock(self, title: str, widget: QWidget, area, name: str) -> QDockWidget:
+        d = QDockWidget(title, self)
+        d.setObjectName(name)
+        d.setWidget(widget)
+        d.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable | QDockWidget.DockWidgetClosable)
+        self.addDockWidget(area, d)
+        return d
+
+    def _build_docks(self):
+        self.cloud = CloudView()
+        self.bins = BinPlot()
+        self.metrics = MetricsPanel()
+        self.consistency = ConsistencyPanel()
+        self.jobs = JobsPanel(dataset_root=lambda: str(self.session.root) if self.session.root else None)
+        self.cloud_dock = self._dock("Fused 360° point cloud", self.cloud, Qt.RightDockWidgetArea, "cloud")
+        self.bins_dock = self._dock("Bin distributions", self.bins, Qt.RightDockWidgetArea, "bins")
+        self.metrics_dock = self._dock("Student vs teacher", self.metrics, Qt.BottomDockWidgetArea, "metrics")
+        self.cons_dock = self._dock("Cross-view consistency", self.consistency, Qt.BottomDockWidgetArea, "consistency")
+        self.jobs_dock = self._dock("Jobs", self.jobs, Qt.BottomDockWidgetArea, "jobs")
+        self.splitDockWidget(self.cloud_dock, self.bins_dock, Qt.Vertical)
+        self.splitDockWidget(self.metrics_dock, self.cons_dock, Qt.Horizontal)
+        self.splitDockWidget(self.cons_dock, self.jobs_dock, Qt.Horizontal)
+        self.resizeDocks([self.cloud_dock], [580], Qt.Horizontal)
+        self.resizeDocks([self.cloud_dock, self.bins_dock], [400, 380], Qt.Vertical)
+        self.resizeDocks([self.metrics_dock], [250], Qt.Vertical)
+        self.resizeDocks([self.metrics_dock, self.cons_dock, self.jobs_dock], [420, 300, 500], Qt.Horizontal)
+        self.consistency.pair_selected.connect(self._pair_selected)
+        self.bins.pins_changed.connect(self._update_markers)
+        self.jobs.load_student.connect(self.load_student_checkpoint)
+
+    def _build_toolbars(self):
+        tb = QToolBar("Timeline")
+        tb.setObjectName("timeline")
+        self.addToolBar(Qt.TopToolBarArea, tb)
+        tb.addWidget(QLabel(" Scene "))
+        self.scene_box = QComboBox()
+        self.scene_box.setToolTip("Scenes of the open dataset")
+        self.scene_box.setMinimumWidth(150)
+        self.scene_box.currentIndexChanged.connect(lambda i: self.go_to(i, 0) if i >= 0 else None)
+        tb.addWidget(self.scene_box)
+        self.prev_button = QToolButton(text="◀")
+        self.prev_button.setToolTip("Previous frame (Left)")
+        self.prev_button.clicked.connect(lambda: self.step(-1))
+        self.play_button = QToolButton(text="▶ Play")
+        self.play_button.setCheckable(True)
+        self.play_button.setToolTip("Play / pause (Space)")
+        self.play_button.toggled.connect(self.set_playing)
+        self.next_button = QToolButton(text="▶")
+        self.next_button.setToolTip("Next frame (Right)")
+        self.next_button.clicked.connect(lambda: self.step(1))
+        for w in (self.prev_button, self.play_button, self.next_button):
+            tb.addWidget(w)
+        self.slider = QSlider(Qt.Horizontal)
+        self.slider.setMinimumWidth(260)
+        self.slider.setToolTip("Timeline: frame of the scene")
+        self.slider.valueChanged.connect(lambda v: self.go_to(self.scene, v) if v != self.index else None)
+        tb.addWidget(self.slider)
+        self.frame_label = QLabel(" frame –/– ")
+        tb.addWidget(self.frame_label)
+        tb.addWidget(QLabel(" rate "))
+        self.rate = QDoubleSpinBox()
+        self.rate.setRange(0.2, 30.0)
+        self.rate.setValue(2.0)
+        self.rate.setSuffix(" fps")
+        self.rate.setToolTip("Playback rate")
+        self.rate.valueChanged.connect(lambda v: self.play_timer.setInterval(int(1000 / v)))
+        tb.addWidget(self.rate)
+
+        mb = QToolBar("Modes")
+        mb.setObjectName("modes")
+        self.addToolBarBreak()
+        self.addToolBar(Qt.TopToolBarArea, mb)
+        self.mode_group = QButtonGroup(self)
+        self.mode_group.setExclusive(True)
+        self.mode_buttons = {}
+        for k, m in enumerate(MODES):
+            b = QToolButton(text=MODE_LABELS[m])
+            b.setCheckable(True)
+            b.setToolTip(f"{MODE_TIPS[m]} ({k + 1})")
+            b.setShortcut(QKeySequence(str(k + 1)))
+            b.clicked.connect(lambda _=False, mode=m: self.set_mode(mode))
+            self.mode_group.addButton(b)
+            mb.addWidget(b)
+            self.mode_buttons[m] = b
+        mb.addSeparator()
+        self.split_box = QCheckBox("Student | Teacher")
+        self.split_box.setToolTip("Show the teacher's tiles beside the student's for the same frame (S)")
+        self.split_box.setShortcut(QKeySequence("S"))
+        self.split_box.toggled.connect(self.set_split)
+        mb.addWidget(self.split_box)
+        self.heat_box = QCheckBox("Overlap heat")
+        self.heat_box.setToolTip("Tint each overlap band by its pair's cross-view consistency (H)")
+        self.heat_box.setShortcut(QKeySequence("H"))
+        self.heat_box.toggled.connect(lambda _: self.redraw_tiles())
+        mb.addWidget(self.heat_box)
+
+    def _build_menus(self):
+        m = self.menuBar().addMenu("&File")
+        a = QAction("&Open folder…", self, shortcut=QKeySequence.Open, triggered=self._open_dialog)
+        a.setToolTip("Open a nuScenes, DDAD or simulator dataset folder (auto-detected)")
+        m.addAction(a)
+        self.recent_menu = m.addMenu("Open &recent")
+        self._fill_recent()
+        m.addSeparator()
+        m.addAction(QAction("Export &frame (PNG, PLY, JSON)…", self, shortcut=QKeySequence("Ctrl+E"),
+                            triggered=self._export_frame_dialog))
+        m.addAction(QAction("Export &scene (PNG sequence + MP4)…", self, shortcut=QKeySequence("Ctrl+Shift+E"),
+                            triggered=self._export_scene_dialog))
+        m.addSeparator()
+        m.addAction(QAction("&Quit", self, shortcut=QKeySequence.Quit, triggered=self.close))
+        mm = self.menuBar().addMenu("&Models")
+        mm.addAction(QAction("Load &student checkpoint…", self,
+                             triggered=lambda: self._checkpoint_dialog("student")))
+        mm.addAction(QAction("Load &teacher checkpoint…", self,
+                             triggered=lambda: self._checkpoint_dialog("teacher")))
+        vm = self.menuBar().addMenu("&View")
+        for name in PRESETS:
+            vm.addAction(QAction(f"3D view: {name}", self, triggered=lambda _=False, n=name: self.cloud.set_preset(n)))
+        vm.addSeparator()
+        for d in (self.cloud_dock, self.bins_dock, self.metrics_dock, self.cons_dock, self.jobs_dock):
+            vm.addAction(d.toggleViewAction())
+        for key, fn in (("Left", lambda: self.step(-1)), ("Right", lambda: self.step(1)),
+                        ("Space", lambda: self.play_button.toggle()), ("P", self.bins.pin_current),
+                        ("T", self._toggle_student_teacher)):
+            act = QAction(self, shortcut=QKeySequence(key), triggered=fn)
+            act.setShortcutContext(Qt.WindowShortcut)
+            self.addAction(act)
+
+    def _build_statusbar(self):
+        sb = self.statusBar()
+        self.hover_label = QLabel("")
+        sb.addWidget(self.hover_label, 1)
+        self.export_progress = QProgressBar()
+        self.export_progress.setMaximumWidth(180)
+        self.export_progress.setVisible(False)
+        self.export_cancel = QPushButton("Cancel export")
+        self.export_cancel.setVisible(False)
+        self.export_cancel.clicked.connect(self.cancel_export)
+        sb.addPermanentWidget(self.export_progress)
+        sb.addPermanentWidget(self.export_cancel)
+        self.timing_label = QLabel("")
+        self.timing_label.setToolTip("Inference time per frame (6 views) of each model, and the latency"
+                                     " of the last frame change")
+        sb.addPermanentWidget(self.timing_label)
+
+    # ================================================================== data
+    def _fill_recent(self):
+        self.recent_menu.clear()
+        items = recent_folders(self.settings)
+        for f in items:
+            self.recent_menu.addAction(QAction(f, self, triggered=lambda _=False, p=f: self.open_folder(p)))
+        self.recent_menu.setEnabled(bool(items))
+
+    def _open_dialog(self):
+        d = QFileDialog.getExistingDirectory(self, "Open dataset folder", str(self.session.root or Path.home()))
+        if d:
+            self.open_folder(d)
+
+    def open_folder(self, path, scene: int = 0, frame: int = 0) -> bool:
+        """Open a dataset; a bad folder shows a dialog and leaves the current data open."""
+        try:
+            self.session.open(path)
+        except Exception as exc:  # DatasetError and anything an adapter raises
+            self.show_error(f"Cannot open {path}", exc)
+            return False
+        add_recent_folder(self.settings, path)
+        self._fill_recent()
+        self.pool.clear()
+        self._pending.clear()
+        self.scene_box.blockSignals(True)
+        self.scene_box.clear()
+        for s in self.session.scenes:
+            self.scene_box.addItem(f"{s.name} ({s.num_frames})")
+        self.scene_box.blockSignals(False)
+        self.setWindowTitle(f"FSMDE Studio — {Path(path).name} ({getattr(self.session.dataset, 'format_name', '')})")
+        scene = min(max(scene, 0), len(self.session.scenes) - 1)
+        self.scene_box.blockSignals(True)
+        self.scene_box.setCurrentIndex(scene)
+        self.scene_box.blockSignals(False)
+        self.go_to(scene, frame)
+        return True
+
+    def show_error(self, title: str, exc) -> None:
+        text = str(exc) if isinstance(exc, FsmdeError) else f"{type(exc).__name__}: {exc}"
+        self.last_error = text
+        self.statusBar().showMessage(f"{title}: {text}", 15000)
+        box = QMessageBox(QMessageBox.Warning, title, text, QMessageBox.Ok, self)
+        box.setObjectName("error_dialog")
+        box.setAttribute(Qt.WA_DeleteOnClose)
+        box.open()  # window-modal, does not block the event loop
+        self.error_shown.emit(text)
+
+    # ================================================================== frames
+    def go_to(self, scene: int, index: int) -> None:
+        if self.session.dataset is None:
+            return
+        n = self.session.num_frames(scene)
+        if n == 0:
+            return
+        index = max(0, min(int(index), n - 1))
+        self.scene, self.index = scene, index
+        self._requested_at = time.perf_counter()
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, n - 1)
+        self.slider.setValue(index)
+        self.slider.blockSignals(False)
+        self.frame_label.setText(f" frame {index + 1}/{n} ")
+        hit = self.session.cached(scene, index)
+        if hit is not None:
+            self.display(hit)
+            return
+        self.statusBar().showMessage(f"running the models on frame {index}…")
+        self.pool.clear()  # drop queued prefetches for frames the user left
+        self._pending = {k: t for k, t in self._pending.items() if not t.finished.is_set()}
+        self._request(scene, index)
+
+    def _request(self, scene: int, index: int) -> None:
+        key = (self.session.generation, scene, index)
+        if key in self._pending and not self._pending[key].finished.is_set():
+            return
+        session = self.session
+        task = workers.start(self.pool, lambda t: session.analysis(scene, index),
+                             on_done=lambda a, k=key: self._analysis_ready(k, a),
+                             on_failed=lambda e, k=key: self._analysis_failed(k, e))
+        self._pending[key] = task
+
+    def _analysis_ready(self, key, a) -> None:
+        self._pending.pop(key, None)
+        if key == (self.session.generation, self.scene, self.index):
+            self.display(a)
+
+    def _analysis_failed(self, key, exc) -> None:
+        self._pending.pop(key, None)
+        if key[1:] == (self.scene, self.index):
+            self.show_error(f"Frame {key[2]} of scene {key[1]}", exc)
+
+    def display(self, a) -> None:
+        self.analysis = a
+        self.displayed = (self.scene, self.index)
+        self.statusBar().clearMessage()
+        self.redraw_tiles()
+        self.metrics.set_analysis(a)
+        self.consistency.set_analysis(a)
+        self.cloud.set_analysis(a)
+        self.bins.show_views(a.view_bin_mass(), a.note("student"))
+        if self.bins.current is not None:
+            cam, x, y, _ = self.bins.current
+            self._clicked(cam, x, y)
+        ms = " · ".join(f"{m} {v:.0f} ms" for m, v in a.infer_ms.items()) or "no models"
+        self.last_latency_ms = (time.perf_counter() - self._requested_at) * 1000.0
+        self.timing_label.setText(f"inference: {ms} · frame shown in {self.last_latency_ms:.0f} ms")
+        self.frame_displayed.emit(self.scene, self.index)
+        self._prefetch()
+
+    def _prefetch(self) -> None:
+        nxt = self.index + 1
+        if nxt < self.session.num_frames(self.scene) and self.session.cached(self.scene, nxt) is None:
+            self._request(self.scene, nxt)
+
+    def step(self, delta: int) -> None:
+        self.go_to(self.scene, self.index + delta)
+
+    def set_playing(self, on: bool) -> None:
+        self.play_button.setText("❚❚ Pause" if on else "▶ Play")
+        if on:
+            self.play_timer.start(int(1000 / self.rate.value()))
+        else:
+            self.play_timer.stop()
+
+    def _play_tick(self) -> None:
+        if self.displayed != (self.scene, self.index):
+            return  # previous frame still computing: do not queue up
+        n = self.session.num_frames(self.scene)
+        self.go_to(self.scene, (self.index + 1) % max(n, 1))
+
+    # ================================================================== modes & drawing
+    def set_mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}")
+        self.mode = mode
+        self.mode_buttons[mode].setChecked(True)
+        self.settings.setValue("view/mode", mode)
+        self.redraw_tiles()
+
+    def _toggle_student_teacher(self) -> None:
+        self.set_mode("teacher" if self.mode == "student" else "student")
+
+    def set_split(self, on: bool) -> None:
+        self.teacher_grid.setVisible(on)
+        if on and self.mode not in ("student", "teacher"):
+            self.set_mode("student")
+        self.redraw_tiles()
+
+    def redraw_tiles(self) -> None:
+        a = self.analysis
+        if a is None:
+            return
+        heat = self.heat_box.isChecked()
+        split = self.split_box.isChecked()
+        mode = "student" if split and self.mode == "teacher" else self.mode
+        self.grid.show_analysis(a, mode, overlap_heat=heat, highlight_pair=self.highlight_pair)
+        if split:
+            self.teacher_grid.show_analysis(a, "teacher", overlap_heat=heat, highlight_pair=self.highlight_pair)
+        self._update_markers()
+
+    def _update_markers(self) -> None:
+        marks = self.bins.markers()
+        self.grid.set_markers(marks)
+        self.teacher_grid.set_markers(marks)
+
+    def _hovered(self, cam: int, x: int, y: int) -> None:
+        if self.analysis is None:
+            return
+        v = self.analysis.values_at(cam, x, y)
+
+        def m(val):
+            return "—" if val is None else f"{val:.2f} m"
+
+        parts = [f"{v['camera']} ({v['x']}, {v['y']})", f"student {m(v['student'])}",
+                 f"teacher {m(v['teacher'])}", f"GT {m(v['gt'])}"]
+        if "class" in v:
+            parts.append(f"class {v['class']}")
+        if "reflective" in v:
+            parts.append("reflective" if v["reflective"] else "not reflective")
+        if "reflective_gt" in v:
+            parts.append(f"GT {'reflective' if v['reflective_gt'] else 'not reflective'}")
+        self.hover_label.setText("   ".join(parts))
+
+    def _clicked(self, cam: int, x: int, y: int) -> None:
+        if self.analysis is None:
+            return
+        self.bins.show_pixel(cam, x, y, self.analysis.bins_at(cam, x, y), self.analysis.note("student"))
+        self._update_markers()
+
+    def _pair_selected(self, pair) -> None:
+        self.highlight_pair = pair
+        self.cloud.set_highlight_pair(pair)
+        self.redraw_tiles()
+
+    # ================================================================== models
+    def _checkpoint_dialog(self, slot: str) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, f"Load {slot} checkpoint", str(Path.cwd()),
+                                              "Checkpoints (*.pt *.pth *.ckpt *.safetensors)")
+        if path:
+            self.load_model(slot, path)
+
+    def load_model(self, slot: str, path) -> bool:
+        if not self.session.set_model(slot, path):
+            self.show_error(f"Cannot load the {slot}", self.session.notes.get(slot, "unknown error"))
+            return False
+        self.go_to(self.scene, self.index)
+        return True
+
+    def load_student_checkpoint(self, path: str) -> None:
+        """Jobs panel: load a finished job's checkpoint as student; show before/after metrics."""
+        before = (self.analysis.metrics.get("student", {}).get("mean") if self.analysis else None)
+        if not self.load_model("student", path):
+            return
+
+        def after(scene, index):
+            a = self.analysis
+            self.jobs.show_comparison(before, a.metrics.get("student", {}).get("mean") if a else None,
+                                      Path(path).name)
+            self.frame_displayed.disconnect(after)
+
+        self.frame_displayed.connect(after)
+        if self.session.cached(self.scene, self.index) is not None:
+            after(self.scene, self.index)
+
+    # ================================================================== export
+    def _export_frame_dialog(self):
+        d = QFileDialog.getExistingDirectory(self, "Export frame to folder", str(Path.cwd()))
+        if d:
+            self.export_frame(d)
+
+    def export_frame(self, out_dir) -> Optional[dict]:
+        from ..export.frame_export import export_frame
+
+        if self.analysis is None:
+            self.show_error("Export", FsmdeError("no frame is shown yet"))
+            return None
+        try:
+            written = export_frame(self.analysis, Path(out_dir), mode=self.mode,
+                                   overlap_heat=self.heat_box.isChecked())
+        except Exception as exc:
+            self.show_error("Export failed", exc)
+            return None
+        self.statusBar().showMessage(f"exported {', '.join(p.name for p in written.values())} to {out_dir}", 10000)
+        return written
+
+    def _export_scene_dialog(self):
+        d = QFileDialog.getExistingDirectory(self, "Export scene to folder", str(Path.cwd()))
+        if d:
+            self.export_scene(d)
+
+    def export_scene(self, out_dir, fps: float = 5.0) -> Optional[workers.Task]:
+        from ..export.sequence_export import export_sequence
+
+        if self.session.dataset is None or self._export_task is not None:
+            return None
+        session, scene, mode = self.session, self.scene, self.mode
+        export_pool = workers.frame_pool()
+        self._export_pool = export_pool
+
+        def work(task):
+            return export_sequence(session, scene, Path(out_dir), mode, fps=fps, progress=task.report,
+                                   cancel=task.cancel)
+
+        self.export_progress.setValue(0)
+        self.export_progress.setVisible(True)
+        self.export_cancel.setVisible(True)
+        self._export_task = workers.start(export_pool, work, on_done=self._export_done,
+                                          on_failed=self._export_failed, on_progress=self._export_progress)
+        return self._export_task
+
+    def _export_progress(self, done: int, total: int) -> None:
+        self.export_progress.setMaximum(total)
+        self.export_progress.setValue(done)
+
+    def cancel_export(self) -> None:
+        if self._export_task is not None:
+            self._export_task.cancel.set()
+
+    def _export_end(self):
+        self.export_progress.setVisible(False)
+        self.export_cancel.setVisible(False)
+        self._export_task = None
+
+    def _export_done(self, result) -> None:
+        self._export_end()
+        self.last_export = result
+        msg = f"exported {result['frames']} frames" + (f" and {result['mp4'].name}" if result["mp4"] else "")
+        self.statusBar().showMessage(msg + (" (cancelled)" if result["cancelled"] else ""), 10000)
+
+    def _export_failed(self, exc) -> None:
+        self._export_end()
+        self.show_error("Scene export failed", exc)
+
+    # ================================================================== lifecycle
+    def closeEvent(self, event):  # noqa: N802
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.sync()
+        self.play_timer.stop()
+        self.cancel_export()
+        self.jobs.shutdown()
+        self.pool.clear()
+        self.pool.waitForDone(30000)
+        super().closeEvent(event)

@@ -1,0 +1,55 @@
+"""Student vs teacher per-camera metrics (AbsRel, RMSE, δ1) and inference times."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+
+from ..app_model.analysis import MODELS
+from ..core.types import CAMERA_NAMES, SHORT_NAMES
+
+COLUMNS = [(m, k, lbl) for m in MODELS for k, lbl in (("abs_rel", "AbsRel"), ("rmse", "RMSE"), ("a1", "δ1"))]
+
+
+class MetricsPanel(QWidget):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        self.header = QLabel("no frame yet")
+        self.header.setWordWrap(True)
+        lay.addWidget(self.header)
+        self.table = QTableWidget(len(CAMERA_NAMES) + 1, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels([f"{m[0].upper()} {lbl}" for m, _, lbl in COLUMNS])
+        self.table.setVerticalHeaderLabels([SHORT_NAMES[n] for n in CAMERA_NAMES] + ["mean"])
+        self.table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.table.horizontalHeader().setDefaultSectionSize(58)
+        self.table.verticalHeader().setDefaultSectionSize(19)
+        self.table.setToolTip("Per-camera depth metrics vs GT (S = student, T = teacher, metric-aligned);"
+                              " AbsRel and RMSE lower is better, δ1 higher is better")
+        lay.addWidget(self.table, 1)
+        self.note = QLabel("")
+        self.note.setStyleSheet("color: #f0b050;")
+        self.note.setWordWrap(True)
+        lay.addWidget(self.note)
+
+    def set_analysis(self, a) -> None:
+        parts = []
+        for m in MODELS:
+            r = a.results.get(m)
+            if r is None:
+                parts.append(f"<b>{m}</b>: {a.note(m) or 'not available'}")
+            else:
+                parts.append(f"<b>{m}</b> {r.model_name or m}: <b>{a.infer_ms.get(m, 0):.0f} ms</b>/frame")
+        self.header.setText(" &nbsp;|&nbsp; ".join(parts))
+        for row, name in enumerate(list(CAMERA_NAMES) + ["mean"]):
+            for col, (m, key, _) in enumerate(COLUMNS):
+                val = a.metrics.get(m, {}).get(name, {}).get(key)
+                item = QTableWidgetItem("—" if val is None else (f"{val:.2f}" if key == "rmse" else f"{val:.3f}"))
+                item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                self.table.setItem(row, col, item)
+        self.note.setText(a.note("metrics") or "")
+
+    def value(self, model: str, camera: str, key: str) -> str:
+        row = (list(CAMERA_NAMES) + ["mean"]).index(camera)
+        col = [(m, k) for m, k, _ in COLUMNS].index((model, key))
+        return self.table.item(row, col).text()

@@ -1,0 +1,144 @@
+"""The six camera tiles, laid out as on the car (FL F FR / BL B BR), with captions, colour
+bars, hover read-out and click-to-probe."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtWidgets import QGridLayout, QSizePolicy, QWidget
+
+from ..app_model.tiles import TileImage, render_tile
+from ..core.colormaps import CAMERA_COLORS, colorbar
+from ..core.types import CAMERA_NAMES
+
+
+def to_qimage(rgb: np.ndarray) -> QImage:
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    h, w = rgb.shape[:2]
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format_RGB888).copy()
+
+
+class TileView(QWidget):
+    """One camera: paints the mode image scaled to fit, a caption and a colour bar."""
+
+    hovered = Signal(int, int, int)  # cam, x, y (image pixels)
+    clicked = Signal(int, int, int)
+    BAR_W = 58
+
+    def __init__(self, cam: int, parent=None):
+        super().__init__(parent)
+        self.cam = cam
+        self.setMouseTracking(True)
+        self.setMinimumSize(160, 100)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+        self.tile: Optional[TileImage] = None
+        self._image: Optional[QImage] = None
+        self._bar: Optional[QImage] = None
+        self.markers: list[tuple[int, int, QColor]] = []
+        self.setToolTip(f"{CAMERA_NAMES[cam]}: hover for values, click a pixel for its bin distribution")
+
+    def set_tile(self, tile: Optional[TileImage]) -> None:
+        self.tile = tile
+        self._image = to_qimage(tile.rgb) if tile is not None else None
+        self._bar = None
+        self.update()
+
+    def _image_rect(self) -> QRectF:
+        if self._image is None:
+            return QRectF()
+        bar = self.BAR_W if self.tile is not None and self.tile.bar else 0
+        aw, ah = max(self.width() - bar - 2, 1), max(self.height() - 18, 1)
+        iw, ih = self._image.width(), self._image.height()
+        s = min(aw / iw, ah / ih)
+        return QRectF(1, 18, iw * s, ih * s)
+
+    def image_pixel(self, pos: QPointF) -> Optional[tuple[int, int]]:
+        r = self._image_rect()
+        if self._image is None or not r.contains(pos):
+            return None
+        x = int((pos.x() - r.x()) / r.width() * self._image.width())
+        y = int((pos.y() - r.y()) / r.height() * self._image.height())
+        return min(x, self._image.width() - 1), min(y, self._image.height() - 1)
+
+    def widget_point(self, x: int, y: int) -> QPointF:
+        r = self._image_rect()
+        return QPointF(r.x() + (x + 0.5) / self._image.width() * r.width(),
+                       r.y() + (y + 0.5) / self._image.height() * r.height())
+
+    def paintEvent(self, event):  # noqa: N802 (Qt)
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor("#141418"))
+        c = CAMERA_COLORS[self.cam]
+        p.fillRect(0, 2, 4, 14, QColor(int(c[0]), int(c[1]), int(c[2])))
+        p.setPen(QColor("#e1e1e6"))
+        f = QFont(self.font())
+        f.setPointSizeF(max(7.5, min(9.5, self.width() / 55)))
+        p.setFont(f)
+        if self.tile is None:
+            p.drawText(8, 14, CAMERA_NAMES[self.cam])
+            p.end()
+            return
+        p.drawText(QRectF(8, 0, self.width() - 10, 17), Qt.AlignVCenter | Qt.AlignLeft, self.tile.caption)
+        r = self._image_rect()
+        p.setRenderHint(QPainter.SmoothPixmapTransform, True)
+        p.drawImage(r, self._image)
+        if self.tile.bar:
+            if self._bar is None or self._bar.height() != int(r.height()):
+                vmin, vmax, cmap, rev, unit = self.tile.bar
+                self._bar = to_qimage(colorbar(int(r.height()), vmin, vmax, cmap, width=12,
+                                               label_width=self.BAR_W - 16, reverse=rev, unit=unit,
+                                               background=(20, 20, 24)))
+            p.drawImage(int(r.right()) + 3, int(r.y()), self._bar)
+        for x, y, colour in self.markers:
+            pt = self.widget_point(x, y)
+            p.setPen(QPen(colour, 2))
+            p.drawEllipse(pt, 5, 5)
+            p.drawLine(pt + QPointF(-9, 0), pt + QPointF(-6, 0))
+            p.drawLine(pt + QPointF(6, 0), pt + QPointF(9, 0))
+        p.end()
+
+    def mouseMoveEvent(self, event):  # noqa: N802
+        px = self.image_pixel(event.position())
+        if px is not None:
+            self.hovered.emit(self.cam, px[0], px[1])
+
+    def mousePressEvent(self, event):  # noqa: N802
+        px = self.image_pixel(event.position())
+        if px is not None and event.button() == Qt.LeftButton:
+            self.clicked.emit(self.cam, px[0], px[1])
+
+
+class TileGrid(QWidget):
+    """Six TileViews in car layout; ``show_analysis(a, mode)`` renders all six."""
+
+    hovered = Signal(int, int, int)
+    clicked = Signal(int, int, int)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        lay = QGridLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.setSpacing(3)
+        self.tiles = []
+        for cam in range(6):
+            t = TileView(cam, self)
+            t.hovered.connect(self.hovered)
+            t.clicked.connect(self.clicked)
+            lay.addWidget(t, cam // 3, cam % 3)
+            self.tiles.append(t)
+        self.analysis = None
+        self.mode = "rgb"
+
+    def show_analysis(self, a, mode: str, overlap_heat: bool = False, highlight_pair=None,
+                      depth_range=None) -> None:
+        self.analysis, self.mode = a, mode
+        for cam, t in enumerate(self.tiles):
+            t.set_tile(render_tile(a, cam, mode, depth_range=depth_range, overlap_heat=overlap_heat,
+                                   highlight_pair=highlight_pair))
+
+    def set_markers(self, markers: list[tuple[int, int, int, QColor]]) -> None:
+        for cam, t in enumerate(self.tiles):
+            t.markers = [(x, y, c) for (k, x, y, c) in markers if k == cam]
+            t.update()
