@@ -67,6 +67,7 @@ SPECS: list[ModelSpec] = [
 
 SPEC_MODULES: list[str] = [
     # "fsmde_gui.training.<module>" that call add_spec(...) at import time
+    "fsmde_gui.training.briges_zoo",
 ]
 _loaded = False
 
