@@ -161,17 +161,11 @@ class DDADDataset(SurroundDataset):
         return cal
 
     def _match_cameras(self, scene: _Scene, sample: dict) -> dict[str, str]:
+        """Our names -> the calibration's camera names (those with intrinsics), by yaw."""
         cal = self._calibration(scene, sample["calibration_key"])
-        cams = {}
-        for k in sample["datum_keys"]:
-            d = scene.datums[k]
-            if isinstance(d["datum"].get("image"), dict):
-                name = d["id"]["name"].lower()
-                if name not in cal or cal[name]["K"] is None:
-                    raise DatasetError(scene.dir / "calibration" / f"{sample['calibration_key']}.json",
-                                       f"no camera intrinsics for {d['id']['name']}")
-                cams[d["id"]["name"]] = cal[name]["extrinsics"]
-        return match_cameras_by_yaw(scene.file, cams)
+        cams = {c["name"]: c["extrinsics"] for c in cal.values() if c["K"] is not None}
+        return match_cameras_by_yaw(scene.dir / "calibration" / f"{sample['calibration_key']}.json",
+                                    cams)
 
     # ---- frames ---------------------------------------------------------------------------
     def frame(self, scene: int, index: int, load_gt: bool = True) -> SurroundFrame:
