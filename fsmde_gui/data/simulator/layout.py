@@ -324,14 +324,22 @@ def build_street(seed: int, duration_s: float, variety: float = 0.0) -> Street:
     el = np.deg2rad(rng.uniform(20 - 10 * variety, 65 + 10 * variety))
     sun_dir = np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
     warm = rng.uniform(0, 0.25 + 0.2 * variety)
-    sun = Sun(sun_dir, float(rng.uniform(0.28, 0.45)),
-              np.array([1.0, 1.0 - 0.3 * warm, 1.0 - 0.6 * warm], np.float32),
-              np.array([0.22, 0.42, 0.78], np.float32) * rng.uniform(0.85, 1.1),
-              np.array([0.78, 0.84, 0.92], np.float32) * rng.uniform(0.9, 1.05))
+    overcast = bool(rng.random() < 0.15 + 0.2 * variety)
+    if overcast:  # soft light, weak shadows, grey sky, weaker highlights
+        grey = rng.uniform(0.62, 0.8)
+        sun = Sun(sun_dir, float(rng.uniform(0.65, 0.8)), np.full(3, 0.35, np.float32),
+                  np.array([grey, grey, grey * 1.04], np.float32),
+                  np.array([grey + 0.1, grey + 0.1, grey + 0.12], np.float32))
+    else:
+        sun = Sun(sun_dir, float(rng.uniform(0.28, 0.45)),
+                  np.array([1.0, 1.0 - 0.3 * warm, 1.0 - 0.6 * warm], np.float32),
+                  np.array([0.22, 0.42, 0.78], np.float32) * rng.uniform(0.85, 1.1),
+                  np.array([0.78, 0.84, 0.92], np.float32) * rng.uniform(0.9, 1.05))
     info = dict(n_lanes=n_lanes, lane_width=float(lane_w), parking=[float(p) for p in park_w],
                 kerb_height=float(kerb_h), sidewalk=[float(w) for w in walk_w],
                 ego_speed=float(ego_speed), wet_fraction=float(wet_fraction),
-                sun_elevation_deg=float(np.rad2deg(el)), num_triangles=static.num_triangles,
+                sun_elevation_deg=float(np.rad2deg(el)), overcast=overcast,
+                num_triangles=static.num_triangles,
                 num_actors=len(actors))
     sway = (float(rng.uniform(0.0, 0.3)), float(rng.uniform(6, 14)))
     return Street(seed, static, actors, sun, ego_y, 0.0, float(ego_speed), sway,

@@ -30,7 +30,8 @@ def sky_color(d: np.ndarray, sun: Sun) -> np.ndarray:
     below = d[:, 2] < 0
     col[below] = sun.sky_horizon * 0.85
     c = np.clip(d @ sun.direction, 0.0, 1.0)
-    glow = c ** 400 * 2.0 + c ** 12 * 0.15
+    strength = float(np.max(sun.color))  # overcast: dim glow
+    glow = (c ** 400 * 2.0 + c ** 12 * 0.15) * strength
     return np.clip(col + glow[:, None] * sun.color[None], 0.0, 1.0).astype(np.float32)
 
 
@@ -66,6 +67,7 @@ def render_rays(scene: RayScene, origins: np.ndarray, dirs: np.ndarray, sun: Sun
     hits = scene.cast(origins, dirs)
     t, prim, nrm = hits["t"], hits["prim"], hits["normal"]
     hit = prim >= 0
+    dirs = np.asarray(dirs, np.float32)
     dn = dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
     out = {
         "depth": np.where(hit, t, 0.0).astype(np.float32),
@@ -80,8 +82,8 @@ def render_rays(scene: RayScene, origins: np.ndarray, dirs: np.ndarray, sun: Sun
     out["albedo"][sky] = sky_color(dn[sky], sun)
     idx = np.flatnonzero(hit)
     if len(idx):
-        o = np.broadcast_to(origins, dirs.shape)[idx].astype(np.float64)
-        P = o + t[idx, None].astype(np.float64) * dirs[idx]
+        o = np.broadcast_to(origins, dirs.shape)[idx]
+        P = (o + t[idx, None] * dirs[idx]).astype(np.float32)
         n = nrm[idx]
         p = prim[idx]
         app = _appearance(scene.mesh, p, P, n, seed)
@@ -125,9 +127,8 @@ def camera_rays(K: np.ndarray, cam_to_world: np.ndarray, width: int, height: int
     (pixel centres at integer coordinates, OpenCV/nuScenes convention)."""
     u, v = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
     pix = np.stack([u.ravel(), v.ravel(), np.ones(u.size)], axis=1)
-    d_cam = pix @ np.linalg.inv(K).T
-    d_world = d_cam @ cam_to_world[:3, :3].T
-    return cam_to_world[:3, 3].copy(), d_world
+    M = cam_to_world[:3, :3] @ np.linalg.inv(K)
+    return cam_to_world[:3, 3].copy(), (pix @ M.T).astype(np.float32)
 
 
 def render_cameras(scene: RayScene, sun: Sun, seed: int, cameras: list[tuple]) -> list[dict]:
