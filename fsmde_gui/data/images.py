@@ -46,9 +46,15 @@ def image_size_from_header(path, what: str = "image") -> tuple[int, int]:
         raise DatasetError(path, f"{what} file is empty (0 bytes)")
     try:
         with Image.open(path) as im:
-            return int(im.size[0]), int(im.size[1])
+            size = int(im.size[0]), int(im.size[1])
     except (UnidentifiedImageError, OSError, SyntaxError):
         raise DatasetError(path, f"corrupt {what}: not a readable JPEG/PNG header") from None
+    with open(path, "rb") as f:  # head and tail only: catches truncation without decoding
+        head = f.read(8)
+        f.seek(max(0, path.stat().st_size - 64))
+        tail = f.read()
+    _check_container(path, head + tail)
+    return size
 
 
 def load_image(path, expected_wh: Optional[tuple[int, int]] = None) -> np.ndarray:

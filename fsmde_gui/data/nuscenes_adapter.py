@@ -104,9 +104,11 @@ class NuScenesDataset(SurroundDataset):
             self.format_name = "simulator"
             self.class_names = self.extra.class_names
         self._samples: list[list[str]] = []
+        self._sample_index: list[dict[str, int]] = []
         for scene in self.nusc.scene:
             toks = self._walk_scene(scene)
             self._samples.append(toks)
+            self._sample_index.append({t: i for i, t in enumerate(toks)})
             self.scenes.append(SceneInfo(scene["name"], len(toks), scene["token"]))
 
     # ---- tables ---------------------------------------------------------------------------
@@ -195,7 +197,11 @@ class NuScenesDataset(SurroundDataset):
         return view
 
     def _neighbours(self, cam_sd: dict[str, str], scene: int, index: int) -> dict:
-        """-1/+1: the previous/next camera sample_data (sweeps at camera rate, else keyframes)."""
+        """-1/+1: the previous/next camera sample_data (sweeps at camera rate, else keyframes).
+
+        Loaders take an optional ``load_gt`` (default False: images and poses only); keyframe
+        neighbours then also carry their LiDAR, sweep neighbours never do.
+        """
         out = {}
         for offset, key in ((-1, "prev"), (1, "next")):
             recs = [self.nusc.get("sample_data", cam_sd[c]) for c in CAMERA_NAMES]
@@ -208,7 +214,9 @@ class NuScenesDataset(SurroundDataset):
             sample_tok = nrecs[0]["sample_token"]
             if all(r["is_key_frame"] and r["sample_token"] == sample_tok for r in nrecs):
                 lidar = self.nusc.get("sample", sample_tok)["data"].get(LIDAR_CHANNEL)
-            out[offset] = partial(self._frame_from_sd, nb, lidar, scene, index, sample_tok,
+            nb_index = self._sample_index[scene].get(sample_tok, index) \
+                if lidar is not None else index
+            out[offset] = partial(self._frame_from_sd, nb, lidar, scene, nb_index, sample_tok,
                                   load_gt=False)
         return out
 
