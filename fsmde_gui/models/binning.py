@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import ConvBNReLU
+from .blocks import SeparableConv
 
 
 def centers_from_widths(widths: torch.Tensor, min_depth: float, max_depth: float) -> torch.Tensor:
@@ -50,7 +50,7 @@ class DepthBinning(nn.Module):
         self.width_head = nn.Sequential(
             nn.Linear(global_channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_bins))
         self.pixel_head = nn.Sequential(
-            ConvBNReLU(pixel_channels, pixel_channels, 3),
+            SeparableConv(pixel_channels, pixel_channels),
             nn.Conv2d(pixel_channels, num_bins, 1))
 
     def forward(self, global_feat: torch.Tensor, pixel_feat: torch.Tensor) -> dict:
