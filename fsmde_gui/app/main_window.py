@@ -154,9 +154,11 @@ class MainWindow(QMainWindow):
         for k, m in enumerate(MODES):
             b = QToolButton(text=MODE_LABELS[m])
             b.setCheckable(True)
-            b.setToolTip(f"{MODE_TIPS[m]} ({k + 1})")
-            b.setShortcut(QKeySequence(str(k + 1)))
+            b.setToolTip(f"{MODE_TIPS[m]} (key {k + 1})")
             b.clicked.connect(lambda _=False, mode=m: self.set_mode(mode))
+            act = QAction(self, shortcut=QKeySequence(str(k + 1)),
+                          triggered=lambda _=False, mode=m: self.set_mode(mode))
+            self.addAction(act)
             self.mode_group.addButton(b)
             mb.addWidget(b)
             self.mode_buttons[m] = b
