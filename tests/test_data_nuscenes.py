@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fsmde_gui.core.errors import DatasetError
 from fsmde_gui.core.types import CAMERA_NAMES
 from fsmde_gui.data.detect import detect_format, open_dataset
 from fsmde_gui.data.lidar import load_nuscenes_pcd_bin, rasterize_depth
@@ -130,3 +131,45 @@ def test_extra_dense_gt_makes_it_simulator(keyframe_root, tmp_path):
     info = ds.describe()
     assert info["format"] == "simulator" and "depth_dense" in info["gt_kinds"]
     assert info["num_files_checked"] == 7 + 12
+
+
+def test_sweeps_are_camera_rate_neighbours(keyframe_root, tmp_path):
+    """A copy with one camera sweep before the keyframe: neighbour -1 is built from sweeps."""
+    import shutil
+
+    from _data_helpers import read_table, sample_data_row, write_table
+
+    root = writable_copy(keyframe_root, tmp_path / "kf")
+    rows = read_table(root, "sample_data")
+    for cam in CAMERA_NAMES:
+        key = sample_data_row(root, cam)
+        sweep_file = f"sweeps/{cam}/{cam}_sweep.jpg"
+        (root / sweep_file).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(root / key["filename"], root / sweep_file)
+        sweep = dict(key, token=key["token"][:-4] + "beef", is_key_frame=False,
+                     filename=sweep_file, timestamp=key["timestamp"] - 83_000,
+                     prev="", next=key["token"])
+        for r in rows:
+            if r["token"] == key["token"]:
+                r["prev"] = sweep["token"]
+        rows.append(sweep)
+    write_table(root, "sample_data", rows)
+    ds = open_dataset(root)
+    f = ds.frame(0, 0)
+    assert sorted(f.neighbours) == [-1]
+    prev = f.neighbours[-1]()
+    assert prev.lidar_points_ego is None  # sweeps carry no LiDAR GT
+    assert [v.timestamp for v in prev.views] == [v.timestamp - 83_000 for v in f.views]
+    np.testing.assert_array_equal(prev.images, f.images)
+    assert prev.views[0].image_path.endswith("CAM_FRONT_LEFT_sweep.jpg")
+    assert ds.describe()["num_files_checked"] == 13  # sweeps are checked too
+    (root / "sweeps" / "CAM_BACK" / "CAM_BACK_sweep.jpg").unlink()
+    with pytest.raises(DatasetError, match="CAM_BACK_sweep.jpg"):
+        ds.describe()
+
+
+def test_version_folder_without_sample_table_names_it(keyframe_root, tmp_path):
+    root = writable_copy(keyframe_root, tmp_path / "kf")
+    (root / "v1.0-mini" / "sample.json").unlink()
+    with pytest.raises(DatasetError, match=r"sample\.json: sample table file is missing"):
+        open_dataset(root)

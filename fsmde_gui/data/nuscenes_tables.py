@@ -40,12 +40,15 @@ def find_version_dir(root: Path) -> Path | None:
     root = Path(root)
     if not root.is_dir():
         return None
-    cands = sorted(p for p in root.glob("v1.0-*") if p.is_dir() and (p / "sample.json").exists())
+    cands = sorted(p for p in root.glob("v1.0-*") if p.is_dir() and any(p.glob("*.json")))
+    if not cands:
+        return None
+    complete = [p for p in cands if (p / "sample.json").exists()] or cands
     for name in VERSION_PREFERENCE:
-        for p in cands:
+        for p in complete:
             if p.name == name:
                 return p
-    return cands[0] if cands else None
+    return complete[0]
 
 
 def _index(path: Path, records: list[dict]) -> dict[str, dict]:
