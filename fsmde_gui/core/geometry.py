@@ -23,7 +23,8 @@ EPS_Z = 1e-6
 
 __all__ = [
     "pixel_grid", "backproject", "transform_points", "project", "relative_transform",
-    "inside_image", "warp_image", "backproject_torch", "project_torch", "warp_image_torch",
+    "frame_camera_poses", "inside_image", "warp_image", "backproject_torch", "project_torch",
+    "warp_image_torch",
 ]
 
 
@@ -110,6 +111,28 @@ def relative_transform(src_to_ref: np.ndarray, tgt_to_ref: np.ndarray) -> np.nda
     ``T_tgt_to_src = inv(T_src_to_ref) @ T_tgt_to_ref``; broadcasts over leading dims.
     """
     return np.linalg.inv(np.asarray(src_to_ref, np.float64)) @ np.asarray(tgt_to_ref, np.float64)
+
+
+def frame_camera_poses(frame, motion_compensated: bool = True) -> np.ndarray:
+    """``(V, 4, 4)`` camera -> ego transforms of a ``SurroundFrame``, all in the ego frame *at
+    the frame's timestamp* (the one its LiDAR points use).
+
+    On real rigs each camera fires at its own time (nuScenes: up to ~40 ms apart), so the ego
+    pose differs per camera: ``inv(frame.ego_to_world) @ view.ego_to_world @ view.cam_to_ego``
+    puts every view where the car was when the frame was taken. Use these poses to fuse views
+    or compare them (consistency) on real data. Views without an ego pose (or
+    ``motion_compensated=False``) keep their plain ``cam_to_ego``.
+    """
+    poses = []
+    world_to_frame = None
+    if motion_compensated and frame.ego_to_world is not None:
+        world_to_frame = np.linalg.inv(np.asarray(frame.ego_to_world, np.float64))
+    for view in frame.views:
+        T = np.asarray(view.cam_to_ego, np.float64)
+        if world_to_frame is not None and view.ego_to_world is not None:
+            T = world_to_frame @ np.asarray(view.ego_to_world, np.float64) @ T
+        poses.append(T)
+    return np.stack(poses)
 
 
 def inside_image(uv: np.ndarray, hw: tuple[int, int], margin: float = 0.5) -> np.ndarray:
