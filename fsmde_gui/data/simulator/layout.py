@@ -89,9 +89,9 @@ class Street:
 
 
 def _box(b: MeshBuilder, center, size, semantic, instance, material, color, params=(0, 0, 0, 0),
-         yaw=0.0):
+         yaw=0.0, gloss=1.0):
     v, t = box_geometry(center, size, yaw)
-    b.add(v, t, semantic, instance, material, color, params)
+    b.add(v, t, semantic, instance, material, color, params, gloss)
 
 
 def _car_mesh(rng: np.random.Generator, instance: int) -> tuple[Mesh, tuple[float, float, float]]:
@@ -103,12 +103,14 @@ def _car_mesh(rng: np.random.Generator, instance: int) -> tuple[Mesh, tuple[floa
     cabin_h = 0.55 if van else rng.uniform(0.5, 0.62)
     color = CAR_COLORS[rng.integers(len(CAR_COLORS))] * rng.uniform(0.9, 1.05)
     z0 = 0.32
-    _box(b, (0, 0, z0 + body_h / 2), (L, W, body_h), C["car"], instance, M["car_paint"], color)
+    gloss = rng.uniform(0.5, 1.3)  # dull to freshly polished paint and glass
+    _box(b, (0, 0, z0 + body_h / 2), (L, W, body_h), C["car"], instance, M["car_paint"], color,
+         gloss=gloss)
     cabin_len = L * (0.75 if van else rng.uniform(0.45, 0.55))
     cabin_x = -0.05 * L if van else -0.08 * L
     v, t = box_geometry((cabin_x, 0, z0 + body_h + cabin_h / 2), (cabin_len, W * 0.9, cabin_h))
     mats = np.where(BOX_FACE_OF_TRIANGLE == 5, M["car_paint"], M["car_glass"])
-    b.add(v, t, C["car"], instance, mats, color)
+    b.add(v, t, C["car"], instance, mats, color, gloss=gloss)
     for sx in (-1, 1):
         for sy in (-1, 1):
             v, t = cylinder_geometry((sx * (L / 2 - 0.8), sy * (W / 2 - 0.08), 0.32), 0.32, 0.22,
@@ -168,7 +170,8 @@ def build_street(seed: int, duration_s: float, variety: float = 0.0) -> Street:
     v = np.array([[x_lo - ext, y_r, 0], [x_hi + ext, y_r, 0], [x_hi + ext, y_l, 0],
                   [x_lo - ext, y_l, 0]], np.float64)
     asphalt = np.array([0.3, 0.3, 0.31], np.float32) * rng.uniform(0.8, 1.2)
-    b.add(v, quad, C["road"], 0, M["asphalt"], asphalt, road_params)
+    road_gloss = rng.uniform(0.6, 1.2)  # how mirror-like the wet patches are
+    b.add(v, quad, C["road"], 0, M["asphalt"], asphalt, road_params, road_gloss)
     grass = np.array([0.3, 0.4, 0.18], np.float32) * rng.uniform(0.8, 1.2)
     for side, y0 in ((-1, y_r), (1, y_l)):
         y1 = y0 + side * (kerb_w + walk_w[0 if side < 0 else 1])
@@ -180,7 +183,7 @@ def build_street(seed: int, duration_s: float, variety: float = 0.0) -> Street:
     for xe in (x_lo - ext, x_hi + ext):
         v = np.array([[xe - 0.0, -400, 0], [xe + np.sign(xe) * 0.0 + (14 if xe > 0 else -14), -400, 0],
                       [xe + (14 if xe > 0 else -14), 400, 0], [xe, 400, 0]], np.float64)
-        b.add(v, quad, C["road"], 0, M["asphalt"], asphalt, (0, lane_w, 0.0, -1e4))
+        b.add(v, quad, C["road"], 0, M["asphalt"], asphalt, (0, lane_w, 0.0, -1e4), road_gloss)
 
     # kerbs, sidewalks, buildings, street furniture per side
     concrete = np.array([0.62, 0.6, 0.57], np.float32) * rng.uniform(0.85, 1.1)
@@ -212,7 +215,7 @@ def build_street(seed: int, duration_s: float, variety: float = 0.0) -> Street:
                       float(rng.random() < 0.5))
             yb = side * (front + setback + depth / 2)
             _box(b, (x + w / 2, yb, h / 2), (w - 0.3, depth, h), C["building"], next(inst),
-                 M["facade"], color, params)
+                 M["facade"], color, params, gloss=rng.uniform(0.6, 1.1))
             x += w
         # street furniture on slots along the kerb
         x = x_lo + rng.uniform(0, 6)

@@ -42,7 +42,7 @@ def scan(scene: RayScene, lidar_to_world: np.ndarray, seed: int, rng: np.random.
     n = hits["normal"][idx]
     mesh = scene.mesh
     app = surface_appearance(P_w, n, mesh.material[prim], mesh.color[prim], mesh.params[prim],
-                             mesh.semantic[prim], seed)
+                             mesh.semantic[prim], seed, mesh.gloss[prim])
     cos = np.abs(np.sum(n * d_w[idx], axis=1))
     intensity = np.clip(app["albedo"].mean(axis=1) * (0.3 + 0.7 * cos) * 120.0, 0, 255)
     P_l = t[idx, None].astype(np.float64) * d_l[idx]  # exact, in the LiDAR frame

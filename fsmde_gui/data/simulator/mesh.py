@@ -55,7 +55,8 @@ def ellipsoid_geometry(center, radii, resolution: int = 6) -> tuple[np.ndarray, 
 
 @dataclass
 class Mesh:
-    """Triangle soup. ``params`` (T, 4) float32 are material-specific texture parameters."""
+    """Triangle soup. ``params`` (T, 4) float32 are material-specific texture parameters;
+    ``gloss`` (T,) scales the material's specular and mirror terms (randomised per object)."""
 
     vertices: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     triangles: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int64))
@@ -64,6 +65,7 @@ class Mesh:
     material: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
     color: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.float32))
     params: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    gloss: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # lobe scale
 
     @property
     def num_triangles(self) -> int:
@@ -71,7 +73,8 @@ class Mesh:
 
     def transformed(self, R: np.ndarray, t) -> "Mesh":
         return Mesh(self.vertices @ np.asarray(R).T + np.asarray(t), self.triangles,
-                    self.semantic, self.instance, self.material, self.color, self.params)
+                    self.semantic, self.instance, self.material, self.color, self.params,
+                    self.gloss)
 
     @staticmethod
     def concat(meshes: list["Mesh"]) -> "Mesh":
@@ -87,6 +90,7 @@ class Mesh:
             np.concatenate([m.material for m in meshes]),
             np.concatenate([m.color for m in meshes]),
             np.concatenate([m.params for m in meshes]),
+            np.concatenate([m.gloss for m in meshes]),
         )
 
 
@@ -97,7 +101,7 @@ class MeshBuilder:
         self._parts: list[Mesh] = []
 
     def add(self, vertices, triangles, semantic: int, instance: int, material,
-            color=(0.5, 0.5, 0.5), params=(0, 0, 0, 0)) -> None:
+            color=(0.5, 0.5, 0.5), params=(0, 0, 0, 0), gloss: float = 1.0) -> None:
         """``material`` (and ``color``) may be one value or one per triangle."""
         n = len(triangles)
         mat = np.broadcast_to(np.asarray(material, np.int16), (n,)).copy()
@@ -105,7 +109,7 @@ class MeshBuilder:
         par = np.broadcast_to(np.asarray(params, np.float32), (n, 4)).copy()
         self._parts.append(Mesh(np.asarray(vertices, np.float64), np.asarray(triangles, np.int64),
                                 np.full(n, semantic, np.uint8), np.full(n, instance, np.int32),
-                                mat, col, par))
+                                mat, col, par, np.full(n, gloss, np.float32)))
 
     def build(self) -> Mesh:
         return Mesh.concat(self._parts)

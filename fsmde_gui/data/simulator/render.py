@@ -48,7 +48,7 @@ def _shade(scene: RayScene, P: np.ndarray, n: np.ndarray, sun: Sun, shadows: boo
 
 def _appearance(mesh: Mesh, prim: np.ndarray, P: np.ndarray, n: np.ndarray, seed: int) -> dict:
     return surface_appearance(P, n, mesh.material[prim], mesh.color[prim], mesh.params[prim],
-                              mesh.semantic[prim], seed)
+                              mesh.semantic[prim], seed, mesh.gloss[prim])
 
 
 def shade_points(scene: RayScene, P: np.ndarray, prim: np.ndarray, n: np.ndarray, sun: Sun,
@@ -117,7 +117,7 @@ def render_rays(scene: RayScene, origins: np.ndarray, dirs: np.ndarray, sun: Sun
         out["shading"][idx] = shading
         out["specular"][idx] = spec
         # glass and wet road always; car paint where its reflection is visible
-        out["reflective"][idx] = mirror & ((app["kr0"] >= 0.15) | (spec.mean(axis=1) > 0.03))
+        out["reflective"][idx] = mirror & (app["glass_or_wet"] | (spec.mean(axis=1) > 0.03))
     out["image"] = np.clip(out["albedo"] * out["shading"][:, None] + out["specular"], 0.0, 1.0)
     return out
 

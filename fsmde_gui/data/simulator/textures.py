@@ -96,9 +96,11 @@ def _facade(P, n, params, seed, albedo, semantic, lobe):
 
 
 def surface_appearance(P: np.ndarray, n: np.ndarray, material: np.ndarray, color: np.ndarray,
-                       params: np.ndarray, semantic: np.ndarray, seed: int) -> dict:
+                       params: np.ndarray, semantic: np.ndarray, seed: int,
+                       gloss: np.ndarray | None = None) -> dict:
     """Per hit: ``albedo`` (N, 3) in [0, 1], ``semantic`` (N,) (lane markings and windows
-    override their surface's class) and the specular lobe ``ks, shininess, kr0, kr_max``."""
+    override their surface's class) and the specular lobe ``ks, shininess, kr0, kr_max``
+    (``ks`` and the mirror terms scaled by the per-object ``gloss``)."""
     albedo = color.astype(np.float32).copy()
     semantic = semantic.copy()
     lobe = np.stack([_MAT["ks"][material], _MAT["shininess"][material], _MAT["kr0"][material],
@@ -124,5 +126,11 @@ def surface_appearance(P: np.ndarray, n: np.ndarray, material: np.ndarray, color
             p = P[sel]
             f = fbm(p[:, 0] + 0.7 * p[:, 2], p[:, 1] - 0.5 * p[:, 2], scale, seed + 41, 2)
             albedo[sel] *= (1 - amount / 2 + amount * f)[:, None]
+    glass_or_wet = lobe[:, 2] >= 0.15  # windows, car glass, wet road (before gloss scaling)
+    if gloss is not None:
+        lobe[:, 0] *= gloss
+        lobe[:, 2] = np.minimum(lobe[:, 2] * gloss, 0.95)
+        lobe[:, 3] = np.minimum(lobe[:, 3] * gloss, 0.98)
     return {"albedo": np.clip(albedo, 0.0, 1.0), "semantic": semantic,
-            "ks": lobe[:, 0], "shininess": lobe[:, 1], "kr0": lobe[:, 2], "kr_max": lobe[:, 3]}
+            "ks": lobe[:, 0], "shininess": lobe[:, 1], "kr0": lobe[:, 2], "kr_max": lobe[:, 3],
+            "glass_or_wet": glass_or_wet}
