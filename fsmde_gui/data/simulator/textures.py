@@ -41,7 +41,9 @@ def _road(P, params, seed, albedo, semantic, lobe):
     albedo[paint] = paint_col[paint]
     semantic[paint] = CLASS_IDS["lane_marking"]
     # wet patches
-    wet = (fbm(x, y, 7.0, seed + 11, 3) > 1.0 - wet_frac) & (wet_frac > 0)
+    wet = wet_frac > 0
+    if wet.any():
+        wet[wet] = fbm(x[wet], y[wet], 7.0, seed + 11, 3) > 1.0 - wet_frac[wet]
     albedo[wet] *= 0.55
     lobe[wet] = (WET_ASPHALT.ks, WET_ASPHALT.shininess, WET_ASPHALT.kr0, WET_ASPHALT.kr_max)
 
@@ -83,9 +85,11 @@ def _facade(P, n, params, seed, albedo, semantic, lobe):
     ib = np.floor(bu)
     mortar = (np.minimum(z / bh - row, 1 - (z / bh - row)) < 0.1) | \
              (np.minimum(bu - ib, 1 - (bu - ib)) < 0.05)
-    brick = (0.8 + 0.35 * hash2(ib, row, seed + 31)) * np.where(mortar, 0.7, 1.0)
-    plaster = 0.85 + 0.2 * fbm(u, z, 1.5, seed + 33, 3)
-    albedo *= np.where(style == 0, brick, plaster)[:, None]
+    pattern = np.empty(len(z), np.float32)
+    b = style == 0
+    pattern[b] = (0.8 + 0.35 * hash2(ib[b], row[b], seed + 31)) * np.where(mortar[b], 0.7, 1.0)
+    pattern[~b] = 0.85 + 0.2 * fbm(u[~b], z[~b], 1.5, seed + 33, 2)
+    albedo *= pattern[:, None]
     albedo[frame] = albedo[frame] * 0.5 + 0.35
     albedo[roof] = np.array([0.35, 0.33, 0.32], np.float32)
     glass_tone = 0.06 + 0.16 * hash2(cu, floor, seed + 35)
