@@ -98,9 +98,10 @@ def _lattice():
     return PointCloud(pts, np.full_like(pts, 0.5), cams, pts[:, 0] + 1)
 
 
-def test_voxel_downsample_count_means_and_majority_camera():
+@pytest.mark.parametrize("backend", ["numpy", "open3d"])
+def test_voxel_downsample_count_means_and_majority_camera(backend):
     cloud = _lattice()
-    down = voxel_downsample(cloud, 0.5)
+    down = voxel_downsample(cloud, 0.5, backend=backend)
     assert len(cloud) == 512 and len(down) == 64
     assert sorted(np.unique(down.points.round(6))) == [0.25, 0.75, 1.25, 1.75]
     np.testing.assert_allclose(down.depth, down.points[:, 0] + 1, atol=1e-6)
@@ -109,12 +110,30 @@ def test_voxel_downsample_count_means_and_majority_camera():
     # mixed voxel: 3 points of camera 5 outvote 1 of camera 2
     mixed = PointCloud(np.array([[0.1, 0.1, 0.1], [0.2, 0.1, 0.1], [0.3, 0.1, 0.1], [0.4, 0.1, 0.1]]),
                        np.zeros((4, 3)), [2, 5, 5, 5], np.ones(4))
-    one = voxel_downsample(mixed, 1.0)
+    one = voxel_downsample(mixed, 1.0, backend=backend)
     assert len(one) == 1 and one.camera_ids[0] == 5
     assert one.points[0] == pytest.approx([0.25, 0.1, 0.1])
     assert len(voxel_downsample(PointCloud.empty(), 0.1)) == 0
     with pytest.raises(ValueError, match="voxel_size"):
-        voxel_downsample(cloud, 0)
+        voxel_downsample(cloud, 0, backend=backend)
+
+
+def test_voxel_downsample_numpy_and_open3d_agree(rig):
+    rng = np.random.default_rng(7)
+    depths = ground_depths(rig, HW) * rng.uniform(0.9, 1.1, (6, *HW)).astype(np.float32)
+    images = rng.integers(0, 256, (6, *HW, 3), dtype=np.uint8)
+    cloud = fuse_depth_maps(depths, rig.intrinsics, rig.cam_to_ego, images=images)
+    for vs in (0.13, 0.5):
+        a = voxel_downsample(cloud, vs)
+        b = voxel_downsample(cloud, vs, backend="open3d")
+        assert len(a) == len(b) < len(cloud)
+        ia, ib = np.lexsort(a.points.T), np.lexsort(b.points.T)
+        np.testing.assert_allclose(a.points[ia], b.points[ib], atol=1e-4)
+        np.testing.assert_allclose(a.colors[ia], b.colors[ib], atol=1e-5)
+        np.testing.assert_allclose(a.depth[ia], b.depth[ib], rtol=1e-5)
+        assert np.mean(a.camera_ids[ia] == b.camera_ids[ib]) > 0.999
+    with pytest.raises(ValueError, match="backend"):
+        voxel_downsample(cloud, 0.1, backend="pcl")
 
 
 def test_remove_outliers_drops_an_injected_far_point():

@@ -150,23 +150,54 @@ def to_open3d(cloud: PointCloud, tensor: bool = False):
     return pcd
 
 
-def voxel_downsample(cloud: PointCloud, voxel_size: float) -> PointCloud:
-    """One point per occupied voxel (open3d tensor ``voxel_down_sample``).
+def voxel_downsample(cloud: PointCloud, voxel_size: float, backend: str = "numpy") -> PointCloud:
+    """One point per occupied voxel (voxel index ``floor(p / voxel_size)``, as open3d's tensor
+    ``voxel_down_sample``).
 
     Position, colour and depth are the voxel means; ``camera_ids`` is the camera that
-    contributed most points to the voxel (a one-hot attribute averaged by open3d, argmax).
+    contributed most points to the voxel. ``backend="numpy"`` (default: one sort + bincounts,
+    about 7x faster than open3d on a 650k-point frame, see ``benchmarks/bench_fusion.py``) and
+    ``backend="open3d"`` (``open3d.t`` ``voxel_down_sample`` with a one-hot camera attribute)
+    give the same voxels; the tests check they agree.
     """
     if not voxel_size > 0:
         raise ValueError(f"voxel_size must be > 0, got {voxel_size}")
+    if backend not in ("numpy", "open3d"):
+        raise ValueError(f"backend must be 'numpy' or 'open3d', got {backend!r}")
     if len(cloud) == 0:
         return PointCloud.empty()
+    if backend == "open3d":
+        return _voxel_downsample_open3d(cloud, float(voxel_size))
+    q = np.floor(cloud.points.astype(np.float64) / voxel_size).astype(np.int64)
+    q -= q.min(axis=0)
+    if q.max() < (1 << 21):  # pack the three indices into one int64 key: 1-D unique is fast
+        key = (q[:, 0] << 42) | (q[:, 1] << 21) | q[:, 2]
+        _, inverse = np.unique(key, return_inverse=True)
+    else:
+        _, inverse = np.unique(q, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    n = int(inverse.max()) + 1
+    count = np.bincount(inverse, minlength=n).astype(np.float64)
+
+    def mean(values: np.ndarray) -> np.ndarray:
+        cols = values.reshape(len(values), -1)
+        sums = np.stack([np.bincount(inverse, cols[:, k], n) for k in range(cols.shape[1])], 1)
+        return sums / count[:, None]
+
+    n_cams = int(cloud.camera_ids.max()) + 1
+    votes = np.bincount(inverse * n_cams + cloud.camera_ids, minlength=n * n_cams)
+    return PointCloud(mean(cloud.points), mean(cloud.colors), votes.reshape(n, n_cams).argmax(1),
+                      mean(cloud.depth)[:, 0])
+
+
+def _voxel_downsample_open3d(cloud: PointCloud, voxel_size: float) -> PointCloud:
     o3d = _o3d()
     n_cams = int(cloud.camera_ids.max()) + 1
     pcd = o3d.t.geometry.PointCloud(o3d.core.Tensor(np.ascontiguousarray(cloud.points)))
     pcd.point.colors = o3d.core.Tensor(np.ascontiguousarray(cloud.colors))
     pcd.point.depth = o3d.core.Tensor(np.ascontiguousarray(cloud.depth[:, None]))
     pcd.point.camera_onehot = o3d.core.Tensor(np.eye(n_cams, dtype=np.float32)[cloud.camera_ids])
-    down = pcd.voxel_down_sample(float(voxel_size))
+    down = pcd.voxel_down_sample(voxel_size)
     p = down.point
     return PointCloud(p.positions.numpy(), p.colors.numpy(), p.camera_onehot.numpy().argmax(1),
                       p.depth.numpy()[:, 0])
@@ -182,10 +213,12 @@ def remove_outliers(cloud: PointCloud, nb_neighbors: int = 20, std_ratio: float 
     if len(cloud) <= nb_neighbors:  # too few points to have statistics: keep everything
         keep = np.ones(len(cloud), dtype=bool)
     else:
+        # the legacy API: same result as open3d.t's, measured ~30 % faster here
         o3d = _o3d()
-        pcd = o3d.t.geometry.PointCloud(o3d.core.Tensor(np.ascontiguousarray(cloud.points)))
-        _, mask = pcd.remove_statistical_outliers(int(nb_neighbors), float(std_ratio))
-        keep = mask.numpy().astype(bool)
+        pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(cloud.points.astype(np.float64)))
+        _, index = pcd.remove_statistical_outlier(int(nb_neighbors), float(std_ratio))
+        keep = np.zeros(len(cloud), dtype=bool)
+        keep[np.asarray(index, dtype=np.int64)] = True
     out = cloud.select(keep)
     return (out, keep) if return_mask else out
 
