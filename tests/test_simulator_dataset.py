@@ -161,3 +161,32 @@ def test_cli_generate(tmp_path, capsys):
     assert (out / ".complete").exists()
     assert main(["generate", "--out", str(out), "--preset", "tiny", "--seed", "-1"]) == 2
     assert "seed" in capsys.readouterr().err
+
+
+def test_cancel_midway_and_failure_leave_nothing(tmp_path, monkeypatch):
+    import fsmde_gui.data.simulator.generate as gen
+
+    cancel = threading.Event()
+    res = generate_dataset(tmp_path / "c", preset="tiny", cancel=cancel, width=48, height=32,
+                           progress=lambda done, total: cancel.set())
+    assert res["cancelled"] is True and res["frames_done"] == 1 and res["frames"] == 3
+    assert list(tmp_path.iterdir()) == []
+
+    previous = tmp_path / "prev"
+    generate_dataset(previous, preset="tiny", seed=9, num_frames=1, width=48, height=32)
+    before = sorted(p.name for p in (previous / "samples" / "CAM_FRONT").iterdir())
+    real = gen.simulate_frame
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("boom")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gen, "simulate_frame", failing)
+    with pytest.raises(RuntimeError, match="boom"):
+        generate_dataset(previous, preset="tiny", seed=10, width=48, height=32)
+    # the previous dataset is intact and no temp folder is left behind
+    assert sorted(p.name for p in (previous / "samples" / "CAM_FRONT").iterdir()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prev"]
