@@ -233,3 +233,26 @@ def test_convert_cli(keyframe_root, tmp_path):
     assert not list(tmp_path.glob(".out.*"))  # temp folder renamed away
     r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "not empty" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_writer_cancel_and_progress(source, tmp_path):
+    import threading
+
+    calls = []
+    cancel = threading.Event()
+    cancel.set()
+    s = write_dgp(source, tmp_path / "c", cancel=cancel)
+    assert s["cancelled"] is True and not (tmp_path / "c").exists()
+    assert [p.name for p in tmp_path.iterdir()] == []  # temp folder removed
+    s = write_dgp(source, tmp_path / "p", progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(1, 1)] and "cancelled" not in s
+
+
+def test_missing_map_raster_is_not_needed(keyframe_root, tmp_path):
+    from _data_helpers import read_table, writable_copy, write_table
+
+    root = writable_copy(keyframe_root, tmp_path / "kf")
+    maps = read_table(root, "map")
+    maps[0]["filename"] = "maps/not_downloaded.png"
+    write_table(root, "map", maps)
+    assert len(open_dataset(root).frame(0, 0).views) == 6

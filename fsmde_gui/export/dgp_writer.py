@@ -49,7 +49,12 @@ def _datum_id(log: str, name: str, stamp: int, index: int) -> dict:
 
 def write_dgp(dataset, out, progress: Optional[Callable[[int, int], None]] = None,
               cancel=None, overwrite: bool = False) -> dict:
-    """Write ``dataset`` (any SurroundDataset) to folder ``out`` in DGP format; returns a summary."""
+    """Write ``dataset`` (any SurroundDataset) to folder ``out`` in DGP format; returns a summary.
+
+    ``progress(done, total)`` after each frame; when the ``threading.Event`` ``cancel`` is set
+    the conversion stops at the next frame, ``out`` is left untouched and the summary has
+    ``"cancelled": True``.
+    """
     out = Path(out)
     if out.exists():
         if not out.is_dir():
@@ -60,9 +65,12 @@ def write_dgp(dataset, out, progress: Optional[Callable[[int, int], None]] = Non
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         summary = _write(dataset, tmp, progress, cancel)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        if summary.get("cancelled"):
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            if out.exists():
+                shutil.rmtree(out)
+            os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -84,8 +92,8 @@ def _write(dataset, root: Path, progress, cancel) -> dict:
         prev_keys: dict[str, str] = {}
         written_cal: set[str] = set()
         for fi in range(info.num_frames):
-            if cancel is not None and cancel.is_set():
-                raise KeyboardInterrupt("conversion cancelled")
+            if cancel is not None and cancel.is_set():  # nothing is written to OUT
+                return {"format": "dgp", "cancelled": True, "frames": done, "total": total}
             frame = dataset.frame(si, fi, load_gt=True)
             names, intr, extr = [], [], []
             keys = []
