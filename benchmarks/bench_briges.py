@@ -24,7 +24,6 @@ import torch
 import torch.nn.functional as F
 
 REPO = Path(__file__).resolve().parents[1]
-MODELS = REPO / "models"
 HELDOUT_SEED = 0  # the heldout preset owns scene seeds 9,000,000+ (disjoint from training)
 BOUNDARY_PX = 2
 THIN = ("pole", "sign")
@@ -82,8 +81,16 @@ def heldout_dataset(out_dir: Path):
     return root
 
 
+def models_dir() -> Path:
+    from fsmde_gui.models.registry import models_dir as shipped
+
+    return shipped()
+
+
 def load_models():
     from fsmde_gui.models.checkpoint import load_checkpoint
+
+    MODELS = models_dir()
 
     briges, meta = load_checkpoint(MODELS / "teacher_briges.pt", expected_arch="briges")
     rows = {"teacher_sim": ("base", briges, None), "briges_tau2": ("gated", briges, None)}
@@ -105,6 +112,9 @@ def evaluate(rows: dict, dataset, class_names: list[str], frames: list, max_dept
     peak = {name: [] for name in entropy}
     from fsmde_gui.models.bridging_gate import attention_entropy
 
+    sem_net = next(m for _, m, _ in rows.values()).semantic_model
+    k = len(class_names)
+    confusion = np.zeros((k, k), dtype=np.int64)
     for s, i in frames:
         frame = dataset.frame(s, i, load_gt=True)
         images = torch.from_numpy(frame.images).permute(0, 3, 1, 2).float()[None] / 255.0
@@ -114,6 +124,11 @@ def evaluate(rows: dict, dataset, class_names: list[str], frames: list, max_dept
         masks = {"all": np.ones_like(gt, dtype=bool), "thin": np.isin(sem, thin_ids),
                  "boundary": np.stack([instance_boundary_mask(m) for m in inst])}
         gt_eval = np.where(gt <= max_depth, gt, 0.0)
+        logits = sem_net(images).get("logits") if k else None
+        if logits is not None and logits.shape[2] == k:
+            pred_cls = logits[0].argmax(1).numpy()
+            confusion += np.bincount(sem.reshape(-1).astype(np.int64) * k + pred_cls.reshape(-1),
+                                     minlength=k * k).reshape(k, k)
         for name, (kind, model, tau) in rows.items():
             if kind == "base":
                 rel = model.forward_base(images)["relative"]
@@ -136,6 +151,12 @@ def evaluate(rows: dict, dataset, class_names: list[str], frames: list, max_dept
                     acc[name][region][k] += e[k]
     results = {name: {region: finish(a) for region, a in regions.items()}
                for name, regions in acc.items()}
+    if confusion.sum():
+        inter = np.diag(confusion).astype(np.float64)
+        union = confusion.sum(0) + confusion.sum(1) - inter
+        iou = {c: float(inter[j] / union[j]) for j, c in enumerate(class_names) if union[j] > 0}
+        results["semantic_net"] = {"pixel_acc": float(inter.sum() / confusion.sum()),
+                                   "miou": float(np.mean(list(iou.values()))), "iou": iou}
     for name in entropy:
         results[name]["attention_entropy"] = float(np.mean(entropy[name]))
         results[name]["attention_peak"] = float(np.mean(peak[name]))
@@ -197,7 +218,7 @@ def main(out_dir: Path) -> dict:
     # fresh copy for timing so the evaluated weights stay untouched
     from fsmde_gui.models.checkpoint import load_checkpoint
 
-    timing_model = load_checkpoint(MODELS / "teacher_briges.pt")[0]
+    timing_model = load_checkpoint(models_dir() / "teacher_briges.pt")[0]
     times = iteration_times(timing_model, (H, W))
 
     base = results["teacher_sim"]
@@ -208,6 +229,8 @@ def main(out_dir: Path) -> dict:
     print(head)
     print("-" * len(head))
     for name, r in results.items():
+        if name == "semantic_net":
+            continue
         ent = f"{r['attention_entropy']:6.3f} {r['attention_peak']:6.3f}" \
             if "attention_entropy" in r else f"{'-':>6} {'-':>6}"
         print(f"{name:<22} {r['all']['abs_rel']:7.4f} {r['all']['a1']:6.3f} | "
@@ -215,7 +238,7 @@ def main(out_dir: Path) -> dict:
               f"{r['boundary']['abs_rel']:12.4f} {r['boundary']['a1']:6.3f} | {ent}")
     print("relative AbsRel change vs teacher alone (negative = better):")
     for name, r in results.items():
-        if name == "teacher_sim":
+        if name in ("teacher_sim", "semantic_net"):
             continue
         rel = {reg: (r[reg]["abs_rel"] / max(base[reg]["abs_rel"], 1e-12) - 1) * 100
                for reg in ("all", "thin", "boundary")}
@@ -223,6 +246,11 @@ def main(out_dir: Path) -> dict:
               f"boundary {rel['boundary']:+6.2f}%")
     print(f"pixels: all {base['all']['count']}, thin {base['thin']['count']}, "
           f"boundary {base['boundary']['count']}")
+    if "semantic_net" in results:
+        sn = results["semantic_net"]
+        thin_iou = ", ".join(f"{c} {sn['iou'].get(c, float('nan')):.3f}" for c in THIN)
+        print(f"semantic net on the same frames: pixel acc {sn['pixel_acc']:.3f}, "
+              f"mIoU {sn['miou']:.3f}, IoU {thin_iou}")
     print(f"parameters: trainable (gate) {counts['trainable'] / 1e6:.2f} M, frozen "
           f"{counts['frozen'] / 1e6:.2f} M (depth {counts['depth_model'] / 1e6:.2f} M + "
           f"semantic {counts['semantic_model'] / 1e6:.2f} M)")

@@ -121,3 +121,23 @@ def test_semantic_sim_checkpoint_round_trip(tmp_path):
     images = torch.rand(1, 2, 3, 32, 48)
     with torch.no_grad():
         assert torch.equal(loaded(images)["features"], sem(images)["features"])
+
+
+def test_changed_base_model_is_detected_by_fingerprint(tmp_path):
+    depth, sem = _bases()
+    save_checkpoint(tmp_path / "depth.pt", depth)
+    save_checkpoint(tmp_path / "sem.pt", sem)
+    model = BriGeS(depth, sem, base_names={"depth_model": str(tmp_path / "depth.pt"),
+                                           "semantic_model": str(tmp_path / "sem.pt")})
+    save_checkpoint(tmp_path / "g.pt", model)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded, _ = load_checkpoint(tmp_path / "g.pt")
+    assert loaded.stale_bases == []
+    other, _ = _bases(seed=5)  # "retrained" depth teacher under the same file name
+    save_checkpoint(tmp_path / "depth.pt", other)
+    with pytest.warns(UserWarning, match="trained on other weights"):
+        loaded, _ = load_checkpoint(tmp_path / "g.pt")
+    assert loaded.stale_bases == ["depth_model"]

@@ -20,6 +20,8 @@ the gate's weights (plus the base models' names) go into the checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import warnings
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -31,6 +33,16 @@ from ..core.errors import CheckpointError
 from .bridging_gate import BridgingGate, GateConfig
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def weights_fingerprint(net: nn.Module) -> str:
+    """Short sha256 of a module's weights (names, shapes, values): which base a gate fits."""
+    h = hashlib.sha256()
+    for name, t in sorted(net.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 class DepthCodec:
@@ -106,6 +118,8 @@ class BriGeS(nn.Module):
             gate_cfg.semantic_channels = int(sem_c)
         self.gate = BridgingGate(gate_cfg)
         self.base_names = dict(base_names or {})
+        self._fingerprints: Optional[dict] = None  # of the frozen bases (computed once)
+        self.stale_bases: list[str] = []  # bases that differ from those the gate was trained on
         cfg = getattr(depth_model, "cfg", None)
         self.input_size = tuple(getattr(cfg, "input_size", (288, 160)))
         self.freeze_bases()
@@ -115,7 +129,14 @@ class BriGeS(nn.Module):
     def config_dict(self) -> dict:
         gate = dataclasses.asdict(self.gate.cfg)
         return {"gate": gate, "depth_model": self.base_names.get("depth_model", ""),
-                "semantic_model": self.base_names.get("semantic_model", "")}
+                "semantic_model": self.base_names.get("semantic_model", ""),
+                "fingerprints": self.base_fingerprints()}
+
+    def base_fingerprints(self) -> dict:
+        if self._fingerprints is None:
+            self._fingerprints = {"depth_model": weights_fingerprint(self.depth_model),
+                                  "semantic_model": weights_fingerprint(self.semantic_model)}
+        return dict(self._fingerprints)
 
     def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
         """Only the gate's weights: the frozen base models are stored by name, not copied."""
@@ -236,11 +257,20 @@ def load_depth_model(name_or_path: str) -> nn.Module:
 def build_briges(config: dict) -> BriGeS:
     """Arch-registry builder (``arch == "briges"``): loads the named base models, fresh gate."""
     config = dict(config)
-    unknown = set(config) - {"gate", "depth_model", "semantic_model"}
+    unknown = set(config) - {"gate", "depth_model", "semantic_model", "fingerprints"}
     if unknown:
         raise ValueError(f"unknown BriGeS config keys {sorted(unknown)}")
     depth_name = config.get("depth_model") or "teacher_sim"
     semantic_name = config.get("semantic_model") or "semantic_sim"
     gate = GateConfig(**dict(config.get("gate") or {}))
-    return BriGeS(load_depth_model(depth_name), load_semantic_model(semantic_name), gate,
-                  base_names={"depth_model": depth_name, "semantic_model": semantic_name})
+    model = BriGeS(load_depth_model(depth_name), load_semantic_model(semantic_name), gate,
+                   base_names={"depth_model": depth_name, "semantic_model": semantic_name})
+    trained_on = dict(config.get("fingerprints") or {})
+    now = model.base_fingerprints()
+    model.stale_bases = [k for k, v in trained_on.items() if now.get(k) != v]
+    if model.stale_bases:
+        names = ", ".join(f"{k} {model.base_names[k]!r}" for k in model.stale_bases)
+        warnings.warn(f"BriGeS gate was trained on other weights of {names} (the base model file "
+                      "changed since); retrain it with `fsmde train --recipe briges-gate`",
+                      stacklevel=2)
+    return model

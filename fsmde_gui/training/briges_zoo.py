@@ -14,16 +14,16 @@ GATE = COMMON | {"steps": 600, "lr": 5e-4, "warmup_steps": 20, "weight_decay": 1
                  "checkpoint_every": 200}
 
 add_spec(ModelSpec(
-    "semantic_sim", "semantic", "teacher", seed=0, evaluate=False,
-    config=COMMON | {"steps": 1200, "lr": 2e-3},
+    "semantic_sim", "semantic", "train", seed=0, evaluate=False,
+    config=COMMON | {"steps": 600, "lr": 2e-3},
     description="bundled semantic teacher for BriGeS: small segmentation net trained on the "
                 "simulator's semantic GT (balanced cross-entropy); features at stride 8"))
 add_spec(ModelSpec(
-    "teacher_briges", "briges-gate", "teacher", seed=0, depends_on="teacher_sim",
+    "teacher_briges", "briges-gate", "train", seed=0, depends_on="teacher_sim",
     config=GATE | {"extra": {"tau": 2.0, "semantic_model": "semantic_sim"}},
     description="BriGeS: frozen teacher_sim + frozen semantic_sim + trained bridging gates "
                 "(cross- then self-attention per level, attention temperature 2)"))
 add_spec(ModelSpec(
-    "teacher_briges_tau1", "briges-gate", "teacher", seed=0, depends_on="teacher_sim",
+    "teacher_briges_tau1", "briges-gate", "train", seed=0, depends_on="teacher_sim",
     config=GATE | {"extra": {"tau": 1.0, "semantic_model": "semantic_sim"}},
     description="BriGeS ablation: the same gates trained without temperature scaling (tau 1)"))
