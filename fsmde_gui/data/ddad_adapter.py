@@ -131,6 +131,11 @@ class DDADDataset(SurroundDataset):
                 if missing:
                     raise DatasetError(path, f"samples[{i}] has no image for camera "
                                              f"{', '.join(scene.cam_names[c] for c in missing)}")
+                cal = self._calibration(scene, s["calibration_key"])
+                for n in scene.cam_names.values():
+                    if cal.get(n.lower(), {}).get("K") is None:
+                        raise DatasetError(scene.dir / "calibration" / f"{s['calibration_key']}.json",
+                                           f"no camera intrinsics for {n} (used by samples[{i}])")
         return scene
 
     @staticmethod

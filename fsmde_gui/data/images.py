@@ -17,7 +17,10 @@ def _read_bytes(path: Path, what: str) -> bytes:
     path = Path(path)
     if not path.is_file():
         raise DatasetError(path, f"{what} file is missing")
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DatasetError(path, f"cannot read {what} file: {exc.strerror or exc}") from None
     if not data:
         raise DatasetError(path, f"{what} file is empty (0 bytes)")
     return data

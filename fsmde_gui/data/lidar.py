@@ -22,7 +22,10 @@ def load_nuscenes_pcd_bin(path) -> np.ndarray:
     if size % rec:
         raise DatasetError(path, f"truncated LiDAR file: {size} bytes is not a multiple of "
                                  f"{NUSCENES_POINT_DIMS} float32 per point ({rec} bytes)")
-    scan = np.fromfile(path, dtype=np.float32).reshape(-1, NUSCENES_POINT_DIMS)
+    try:
+        scan = np.fromfile(path, dtype=np.float32).reshape(-1, NUSCENES_POINT_DIMS)
+    except OSError as exc:
+        raise DatasetError(path, f"cannot read LiDAR file: {exc.strerror or exc}") from None
     if not np.all(np.isfinite(scan[:, :3])):
         raise DatasetError(path, "LiDAR file contains NaN or infinite coordinates")
     return scan
