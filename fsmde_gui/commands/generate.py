@@ -29,16 +29,22 @@ def run(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
 
+    tty = sys.stderr.isatty()
+
     def progress(done: int, total: int) -> None:
-        if not args.quiet:
-            rate = done / max(time.perf_counter() - t0, 1e-9)
+        if args.quiet:
+            return
+        rate = done / max(time.perf_counter() - t0, 1e-9)
+        if tty:
             print(f"\rframe {done}/{total} ({rate:.2f} frames/s)", end="", file=sys.stderr,
                   flush=True)
+        elif done == total or done % max(1, total // 10) == 0:
+            print(f"frame {done}/{total} ({rate:.2f} frames/s)", file=sys.stderr, flush=True)
 
     summary = generate_dataset(args.out, preset=args.preset, seed=args.seed, progress=progress,
                                num_scenes=args.scenes, num_frames=args.frames,
                                width=args.width, height=args.height)
-    if not args.quiet:
+    if not args.quiet and tty:
         print(file=sys.stderr)
     print(f"wrote {summary['frames']} frames ({summary['scenes']} scenes x "
           f"{summary['frames_per_scene']}, {summary['width']}x{summary['height']}) to "
