@@ -256,3 +256,26 @@ def test_missing_map_raster_is_not_needed(keyframe_root, tmp_path):
     maps[0]["filename"] = "maps/not_downloaded.png"
     write_table(root, "map", maps)
     assert len(open_dataset(root).frame(0, 0).views) == 6
+
+
+def test_npz_point_cloud_variants(tmp_path):
+    from fsmde_gui.data.ddad_adapter import load_npz_points
+
+    xyz = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
+    np.savez(tmp_path / "plain.npz", data=np.c_[xyz, np.ones(50, np.float32)])  # XYZI
+    np.testing.assert_array_equal(load_npz_points(tmp_path / "plain.npz"), xyz)
+    rec = np.zeros(50, dtype=[("X", "f4"), ("Y", "f4"), ("Z", "f4"), ("INTENSITY", "f4")])
+    rec["X"], rec["Y"], rec["Z"] = xyz.T
+    np.savez(tmp_path / "structured.npz", data=rec)
+    np.testing.assert_array_equal(load_npz_points(tmp_path / "structured.npz"), xyz)
+    np.savez(tmp_path / "nodata.npz", points=xyz)
+    with pytest.raises(DatasetError, match="no 'data' array"):
+        load_npz_points(tmp_path / "nodata.npz")
+    np.savez(tmp_path / "flat.npz", data=xyz.reshape(-1))
+    with pytest.raises(DatasetError, match=r"must be \(N, 3\+\)"):
+        load_npz_points(tmp_path / "flat.npz")
+    bad = xyz.copy()
+    bad[3, 1] = np.nan
+    np.savez(tmp_path / "nan.npz", data=bad)
+    with pytest.raises(DatasetError, match="NaN"):
+        load_npz_points(tmp_path / "nan.npz")
