@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import zipfile
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Optional
 
@@ -204,8 +205,7 @@ class DDADDataset(SurroundDataset):
             lidar_points_ego=points_ego, source="ddad")
         for off in (-1, 1):
             if 0 <= index + off < len(sc.samples):
-                frame.neighbours[off] = (lambda s=scene, i=index + off, **kw:
-                                         self.frame(s, i, load_gt=kw.get("load_gt", False)))
+                frame.neighbours[off] = partial(self.frame, scene, index + off, load_gt=False)
         return frame
 
     def _view(self, sc: _Scene, datum: dict, ours: str, cal: dict,
