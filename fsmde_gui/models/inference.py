@@ -205,6 +205,13 @@ class DepthEstimator:
             if "bin_centers" in out:
                 result.bin_centers = out["bin_centers"][b].float().cpu().numpy()
                 result.bin_probs = out["bin_probs"][b].float().cpu().numpy()
+            if "residual" in out:  # reflection-aware model (models/intrinsic.py): P3 masks
+                from .reflection import reflection_outputs
+
+                cfg = getattr(self.model, "cfg", None)
+                result.reflection_mask, result.reflection_score = reflection_outputs(
+                    out["residual"][b], hw, getattr(cfg, "quantile", 0.99),
+                    getattr(cfg, "min_residual", 0.03))
             return result
         relative = _resize_maps(out["relative"][b].float(), hw)[:, 0].cpu()
         gt = self._stack_gt(frame)

@@ -273,3 +273,18 @@ def evaluate_reflection_model(model, root: str | Path, max_frames: int = 0,
         "albedo_si_mse": mean(alb), "shading_si_mse": mean(shd),
         "albedo_si_mse_trivial": mean(alb0), "shading_si_mse_trivial": mean(shd0),
     }
+
+
+def reflection_outputs(residual: torch.Tensor, hw: tuple[int, int],
+                       quantile: float = DEFAULT_QUANTILE,
+                       min_residual: float = DEFAULT_MIN_RESIDUAL) -> tuple[np.ndarray, np.ndarray]:
+    """Mask (V, H, W) bool and score (V, H, W) float32 at image size ``hw`` from a model's
+    residual (V, 3, h, w) (what ``DepthEstimator`` puts into ``DepthResult``)."""
+    import torch.nn.functional as F
+
+    mask, score = reflection_mask_from_residual(residual.float().cpu(), quantile=quantile,
+                                                min_residual=min_residual)
+    if tuple(mask.shape[-2:]) != tuple(hw):
+        mask = F.interpolate(mask.float(), size=tuple(hw), mode="nearest") > 0.5
+        score = F.interpolate(score, size=tuple(hw), mode="bilinear", align_corners=False)
+    return mask[:, 0].numpy(), score[:, 0].clamp(0, 1).numpy().astype(np.float32)
