@@ -190,3 +190,16 @@ def test_cancel_midway_and_failure_leave_nothing(tmp_path, monkeypatch):
     # the previous dataset is intact and no temp folder is left behind
     assert sorted(p.name for p in (previous / "samples" / "CAM_FRONT").iterdir()) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["prev"]
+
+
+def test_preview_mosaic(tiny_sim_root, tmp_path):
+    from fsmde_gui.data.simulator.preview import KINDS, preview_mosaic, save_preview
+
+    m = preview_mosaic(tiny_sim_root, frame=2)
+    assert m.shape == (len(KINDS) * 2 * 128, 3 * 224, 3) and m.dtype == np.uint8
+    sem_row = m[2 * 2 * 128:2 * 3 * 128]  # semantic rows use the class palette
+    assert len(np.unique(sem_row.reshape(-1, 3), axis=0)) >= 6
+    out = save_preview(tiny_sim_root, tmp_path / "p.png")
+    assert cv2.imread(str(out)).shape == m.shape
+    with pytest.raises(DatasetError, match="out of range"):
+        preview_mosaic(tiny_sim_root, frame=3)

@@ -20,6 +20,8 @@ def register(sub) -> None:
     p.add_argument("--frames", type=int, default=None, help="override frames per scene")
     p.add_argument("--width", type=int, default=None, help="override image width")
     p.add_argument("--height", type=int, default=None, help="override image height")
+    p.add_argument("--preview", default=None, metavar="PNG",
+                   help="also save a mosaic of the first frame (6 views + GT maps)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run)
 
@@ -50,4 +52,8 @@ def run(args: argparse.Namespace) -> int:
           f"{summary['frames_per_scene']}, {summary['width']}x{summary['height']}) to "
           f"{summary['out']} in {summary['seconds']:.1f} s ({summary['frames_per_s']:.2f} "
           f"frames/s); scene seeds {summary['scene_seeds'][0]}..{summary['scene_seeds'][-1]}")
+    if args.preview:
+        from fsmde_gui.data.simulator.preview import save_preview
+
+        print(f"preview: {save_preview(summary['out'], args.preview)}")
     return 0
