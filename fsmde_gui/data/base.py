@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from ..core.errors import DatasetError
-from ..core.types import CAMERA_NAMES, SurroundFrame
+from ..core.types import SurroundFrame
 
 
 @dataclass(frozen=True)
@@ -104,4 +104,4 @@ class SurroundDataset(ABC):
         return info
 
 
-__all__ = ["SceneInfo", "SurroundDataset", "CAMERA_NAMES"]
+__all__ = ["SceneInfo", "SurroundDataset"]
