@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .geometry import EPS_Z, inside_image, pixel_grid, relative_transform
+from .geometry import EPS_Z, pixel_grid, relative_transform
 
 __all__ = ["DEFAULT_OVERLAP_DEPTHS", "overlap_masks", "overlap_fractions", "camera_adjacency",
            "neighbour_masks"]
 
 DEFAULT_OVERLAP_DEPTHS: tuple[float, ...] = (2.0, 3.0, 5.0, 8.0, 12.0, 20.0, 32.0, 50.0)
 """Depths (metres, z in the source camera) at which pixels are tested when no depth map is given."""
+
+
+_ADJACENCY_CACHE: dict = {}  # (rig bytes, hw, depths, threshold, stride) -> pairs
 
 
 def _check_rig(Ks, cam_to_ego) -> tuple[np.ndarray, np.ndarray]:
@@ -50,22 +53,27 @@ def _seen_in(K_i, K_j, T_i_to_j, hw: tuple[int, int], depth_i: np.ndarray,
     hs, ws = uv.shape[:2]
     uv1 = np.concatenate([uv, np.ones((hs, ws, 1))], axis=-1).reshape(-1, 3)
     rays = uv1 @ np.linalg.inv(K_i).T  # (N, 3), z = 1
-    # a point at depth d on ray r lands at K_j (R d r + t) = d * a + b in homogeneous pixels
-    a = rays @ (K_j @ T_i_to_j[:3, :3]).T  # (N, 3)
-    b = K_j @ T_i_to_j[:3, 3]  # (3,)
+    # a point at depth d on ray r lands at K_j (R d r + t) = d * a + b in homogeneous pixels;
+    # "inside view j" is tested without dividing: -0.5 z <= x < (W - 0.5) z, same for y
+    a = np.ascontiguousarray(((K_j @ T_i_to_j[:3, :3]) @ rays.T).astype(np.float32))  # (3, N)
+    b = (K_j @ T_i_to_j[:3, 3]).astype(np.float32)  # (3,)
     if depth_i.ndim == 1:  # a set of depths: seen at any of them
-        hom = depth_i[:, None, None] * a[None] + b  # (D, N, 3)
-        valid_depth = np.ones(hom.shape[:2], dtype=bool)
+        seen = np.zeros(a.shape[1], dtype=bool)
+        for d in depth_i.astype(np.float32):
+            seen |= _lands_inside(d * a[0] + b[0], d * a[1] + b[1], d * a[2] + b[2], hw)
     else:
-        d = depth_i[::stride, ::stride].reshape(-1)
-        hom = (d[:, None] * a + b)[None]  # (1, N, 3)
-        valid_depth = (np.isfinite(d) & (d > 0))[None]
-    z = hom[..., 2]
-    front = z > EPS_Z
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pix = hom[..., :2] / np.where(front, z, np.nan)[..., None]
-    seen = valid_depth & front & inside_image(pix, hw)
-    return seen.any(axis=0).reshape(hs, ws)
+        d = depth_i[::stride, ::stride].reshape(-1).astype(np.float32)
+        ok = np.isfinite(d) & (d > 0)
+        d = np.where(ok, d, 0)
+        seen = ok & _lands_inside(d * a[0] + b[0], d * a[1] + b[1], d * a[2] + b[2], hw)
+    return seen.reshape(hs, ws)
+
+
+def _lands_inside(x: np.ndarray, y: np.ndarray, z: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Homogeneous pixels (x, y, z) in front of the camera and on the image (no division)."""
+    h, w = hw
+    return ((z > EPS_Z) & (x >= -0.5 * z) & (x < (w - 0.5) * z)
+            & (y >= -0.5 * z) & (y < (h - 0.5) * z))
 
 
 def overlap_masks(Ks, cam_to_ego, hw: tuple[int, int], i: int, j: int,
@@ -104,10 +112,23 @@ def camera_adjacency(Ks, cam_to_ego, hw: tuple[int, int], depth=DEFAULT_OVERLAP_
                      threshold: float = 0.02, stride: int = 4) -> list[tuple[int, int]]:
     """Pairs ``(i, j)``, ``i < j``, where both views see more than ``threshold`` of their
     pixels in the other (see :func:`overlap_fractions`), sorted."""
+    Ks, cam_to_ego = _check_rig(Ks, cam_to_ego)
+    depth_key = np.asarray(depth, dtype=np.float64)
+    key = None
+    if depth_key.ndim <= 1:  # same rig, same answer: evaluation calls this for every frame
+        key = (Ks.tobytes(), cam_to_ego.tobytes(), (int(hw[0]), int(hw[1])),
+               depth_key.tobytes(), float(threshold), int(stride))
+        if key in _ADJACENCY_CACHE:
+            return list(_ADJACENCY_CACHE[key])
     frac = overlap_fractions(Ks, cam_to_ego, hw, depth=depth, stride=stride)
     both = np.minimum(frac, frac.T)
     v = len(frac)
-    return [(i, j) for i in range(v) for j in range(i + 1, v) if both[i, j] > threshold]
+    pairs = [(i, j) for i in range(v) for j in range(i + 1, v) if both[i, j] > threshold]
+    if key is not None:
+        if len(_ADJACENCY_CACHE) >= 64:
+            _ADJACENCY_CACHE.pop(next(iter(_ADJACENCY_CACHE)))
+        _ADJACENCY_CACHE[key] = tuple(pairs)
+    return pairs
 
 
 def neighbour_masks(Ks, cam_to_ego, hw: tuple[int, int], pairs=None,

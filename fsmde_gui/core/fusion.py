@@ -168,7 +168,8 @@ def voxel_downsample(cloud: PointCloud, voxel_size: float, backend: str = "numpy
         return PointCloud.empty()
     if backend == "open3d":
         return _voxel_downsample_open3d(cloud, float(voxel_size))
-    q = np.floor(cloud.points.astype(np.float64) / voxel_size).astype(np.int64)
+    # float32 division, as open3d does, so both backends put boundary points in the same voxel
+    q = np.floor(cloud.points / np.float32(voxel_size)).astype(np.int64)
     q -= q.min(axis=0)
     if q.max() < (1 << 21):  # pack the three indices into one int64 key: 1-D unique is fast
         key = (q[:, 0] << 42) | (q[:, 1] << 21) | q[:, 2]
