@@ -63,6 +63,13 @@ SPECS: list[ModelSpec] = [
     ModelSpec("student_kd", "kd", "train", seed=0, depends_on="teacher_sim",
               config=COMMON | {"steps": 2500, "lr": 1e-3},
               description="student with GT + cross-interaction KD + view-relational KD (P1)"),
+    ModelSpec("student_reflection_ssl", "reflection-ssl", "train", seed=0,
+              config=COMMON | {"steps": 200, "lr": 1e-3, "image_size": [160, 96],
+                               "checkpoint_every": 50,
+                               "extra": {"mask": "predicted", "mask_after": 0.3}},
+              description="student + intrinsic decomposition, self-supervised (photometric, "
+                          "known ego motion; no depth labels) with reflective pixels masked "
+                          "out of the photometric loss (P3)"),
 ]
 
 SPEC_MODULES: list[str] = [
