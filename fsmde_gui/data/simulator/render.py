@@ -23,6 +23,11 @@ from .textures import surface_appearance
 EPS = 0.02  # offset of secondary rays along the normal (m)
 
 
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise dot product of (N, 3) arrays."""
+    return np.einsum("ij,ij->i", a, b)
+
+
 def sky_color(d: np.ndarray, sun: Sun) -> np.ndarray:
     """(N, 3) unit directions -> sky radiance (with a sun glow)."""
     e = np.clip(d[:, 2], 0.0, 1.0) ** 0.5
@@ -68,7 +73,7 @@ def render_rays(scene: RayScene, origins: np.ndarray, dirs: np.ndarray, sun: Sun
     t, prim, nrm = hits["t"], hits["prim"], hits["normal"]
     hit = prim >= 0
     dirs = np.asarray(dirs, np.float32)
-    dn = dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
+    dn = dirs / np.sqrt(_dot(dirs, dirs))[:, None]
     out = {
         "depth": np.where(hit, t, 0.0).astype(np.float32),
         "semantic": np.full(N, SKY, np.uint8),
@@ -90,15 +95,15 @@ def render_rays(scene: RayScene, origins: np.ndarray, dirs: np.ndarray, sun: Sun
         shading, visible, lam = _shade(scene, P, n, sun)
         V = -dn[idx]
         H = sun.direction[None] + V
-        H /= np.linalg.norm(H, axis=1, keepdims=True)
-        nh = np.clip(np.sum(n * H, axis=1), 0.0, 1.0)
+        H /= np.sqrt(_dot(H, H))[:, None]
+        nh = np.clip(_dot(n, H), 0.0, 1.0)
         spec = (app["ks"] * nh ** app["shininess"] * visible * (lam > 0))[:, None] * sun.color
         mirror = app["kr_max"] > 0
         if reflections and mirror.any():
             m = np.flatnonzero(mirror)
-            cos = np.clip(np.sum(n[m] * V[m], axis=1), 0.0, 1.0)
+            cos = np.clip(_dot(n[m], V[m]), 0.0, 1.0)
             F = app["kr0"][m] + (app["kr_max"][m] - app["kr0"][m]) * (1 - cos) ** 5
-            R = -V[m] - 2 * np.sum(-V[m] * n[m], axis=1, keepdims=True) * n[m]
+            R = -V[m] + 2 * _dot(V[m], n[m])[:, None] * n[m]
             R = R.astype(np.float32)
             sec = scene.cast((P[m] + EPS * n[m]).astype(np.float32), R)
             radiance = sky_color(R, sun)
@@ -138,7 +143,7 @@ def render_cameras(scene: RayScene, sun: Sun, seed: int, cameras: list[tuple]) -
     origins, dirs, shapes = [], [], []
     for K, T, w, h in cameras:
         o, d = camera_rays(K, T, w, h)
-        origins.append(np.broadcast_to(o, d.shape))
+        origins.append(np.broadcast_to(o.astype(np.float32), d.shape))
         dirs.append(d)
         shapes.append((h, w))
     flat = render_rays(scene, np.concatenate(origins), np.concatenate(dirs), sun, seed)
