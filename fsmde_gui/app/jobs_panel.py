@@ -54,7 +54,8 @@ class Job:
     total: int = 0
     eta_s: Optional[float] = None
     losses: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
-    checkpoint: Optional[str] = None
+    checkpoint: Optional[str] = None  # training state (resume), kept on cancel
+    final: Optional[str] = None  # the trained model (models.checkpoint format), when done
     message: str = ""
     started: float = 0.0
     cancel_requested_at: Optional[float] = None
@@ -127,7 +128,8 @@ class JobsPanel(QWidget):
         self.cancel_button.setToolTip("Stop the running job (a checkpoint is kept) or drop the selected queued job")
         self.cancel_button.clicked.connect(self.cancel_selected)
         self.load_button = QPushButton("Load result as student")
-        self.load_button.setToolTip("Load the selected finished job's checkpoint into the student slot")
+        self.load_button.setToolTip("Load the selected finished job's model (final.pt) into the student slot;"
+                                    " a cancelled job keeps checkpoints/last.pt to resume from")
         self.load_button.clicked.connect(self._load_clicked)
         for b in (self.start_button, self.cancel_button, self.load_button):
             buttons.addWidget(b)
@@ -241,7 +243,10 @@ class JobsPanel(QWidget):
     def _read_output(self) -> None:
         if self.process is None:
             return
-        self._buffer += bytes(self.process.readAllStandardOutput())
+        try:
+            self._buffer += bytes(self.process.readAllStandardOutput())
+        except RuntimeError:  # the QProcess was already deleted (window closing)
+            return
         *lines, self._buffer = self._buffer.split(b"\n")
         for line in lines:
             try:
@@ -265,9 +270,10 @@ class JobsPanel(QWidget):
             job.total = int(ev["total"])
         if ev.get("eta_s") is not None:
             job.eta_s = float(ev["eta_s"])
-        for key in ("final", "checkpoint"):
-            if ev.get(key):
-                job.checkpoint = str(ev[key])
+        if ev.get("checkpoint"):
+            job.checkpoint = str(ev["checkpoint"])
+        if ev.get("final"):
+            job.final = str(ev["final"])
         for name, value in (ev.get("losses") or {}).items():
             try:
                 job.losses.setdefault(name, []).append((job.step, float(value)))
@@ -346,10 +352,10 @@ class JobsPanel(QWidget):
 
     def _load_clicked(self) -> None:
         job = self.selected_job()
-        if job is None:
-            job = next((j for j in reversed(self.jobs) if j.checkpoint), None)
-        if job is not None and job.checkpoint:
-            self.load_student.emit(job.checkpoint)
+        if job is None or not job.final:
+            job = next((j for j in reversed(self.jobs) if j.final), None)
+        if job is not None and job.final:
+            self.load_student.emit(job.final)
 
     def show_comparison(self, before: Optional[dict], after: Optional[dict], label: str) -> None:
         def fmt(m):
@@ -370,7 +376,7 @@ class JobsPanel(QWidget):
 
     def _update_buttons(self) -> None:
         job = self.selected_job()
-        self.load_button.setEnabled(any(j.checkpoint and j.status in ("done", "cancelled") for j in self.jobs))
+        self.load_button.setEnabled(any(j.final for j in self.jobs))
         self.cancel_button.setEnabled(job is not None and job.status in ("queued", "running"))
         self.start_button.setEnabled(not self.unavailable)
         if self.unavailable:
@@ -381,7 +387,7 @@ class JobsPanel(QWidget):
         self.table.setRowCount(len(self.jobs))
         for r, j in enumerate(self.jobs):
             vals = [f"{j.id} {j.recipe}", j.status, f"{j.step}/{j.total or '?'}",
-                    Path(j.checkpoint).name if j.checkpoint else ""]
+                    Path(j.final).name if j.final else (Path(j.checkpoint).name if j.checkpoint else "")]
             for c, v in enumerate(vals):
                 item = QTableWidgetItem(v)
                 if c == 1 and j.message:
