@@ -292,9 +292,12 @@ def _geometry(a: FrameAnalysis, pairs_cache: Optional[dict]) -> None:
     except ImportError as exc:
         a.unavailable["consistency"] = _reason(exc)
         return
+    from ..core.geometry import frame_camera_poses
+
+    poses = frame_camera_poses(frame)  # camera poses at the frame time (per-camera ego motion)
     for name, res in a.results.items():
         pairs = a.pairs or None
-        c = _attempt(a, "consistency", lambda: cross_view_consistency(res.depth, Ks, c2e, pairs=pairs))
+        c = _attempt(a, "consistency", lambda: cross_view_consistency(res.depth, Ks, poses, pairs=pairs))
         if c is not None:
             a.consistency[name] = {k: float(v) for k, v in c.items()
                                    if isinstance(v, (int, float, np.floating))}
@@ -360,7 +363,9 @@ def _clouds(a: FrameAnalysis) -> None:
     frame = a.frame
     h, w = a.hw
     stride = _stride_for(6 * h * w)
-    Ks, c2e = frame.intrinsics, frame.cam_to_ego
+    from ..core.geometry import frame_camera_poses
+
+    Ks, c2e = frame.intrinsics, frame_camera_poses(frame)  # per-camera ego motion compensated
     overlap_img = np.zeros((6, h, w, 3), np.float32)
     overlap_img[:] = 0.35
     for (i, j), (mi, mj) in a.overlaps.items():

@@ -74,9 +74,10 @@ def evaluate_dataset(dataset, estimator, max_depth: float = 80.0, min_depth: flo
             per_cam[view.name].append(m)
         if consistency:
             from ..core.consistency import cross_view_consistency
+            from ..core.geometry import frame_camera_poses  # per-camera ego motion (real rigs)
 
             cons_rows.append(cross_view_consistency(result.depth, frame.intrinsics,
-                                                    frame.cam_to_ego))
+                                                    frame_camera_poses(frame)))
         if progress is not None:
             progress(n + 1, len(keys))
     all_rows = [r for rows in per_cam.values() for r in rows]
