@@ -41,6 +41,12 @@ def test_devkit_loads_and_renders(nusc, tmp_path):
     for p in (out_cam, out_lidar):
         img = cv2.imread(str(p))
         assert img is not None and img.std() > 10  # a real picture, not a blank canvas
+    # 3D boxes sit on the objects: near ones contain many LiDAR points
+    ego = nusc.get("ego_pose", nusc.get("sample_data", sample["data"]["LIDAR_TOP"])["ego_pose_token"])
+    near = [a for a in (nusc.get("sample_annotation", t) for t in sample["anns"])
+            if np.linalg.norm(np.subtract(a["translation"][:2], ego["translation"][:2])) < 15]
+    assert near and np.median([a["num_lidar_pts"] for a in near]) > 20
+    assert {a["category_name"] for a in near} <= {"vehicle.car", "human.pedestrian.adult"}
     # walking the scene through prev/next links
     tok, n = nusc.scene[0]["first_sample_token"], 0
     while tok:
