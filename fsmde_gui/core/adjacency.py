@@ -132,7 +132,8 @@ def camera_adjacency(Ks, cam_to_ego, hw: tuple[int, int], depth=DEFAULT_OVERLAP_
 
 
 def neighbour_masks(Ks, cam_to_ego, hw: tuple[int, int], pairs=None,
-                    depth=DEFAULT_OVERLAP_DEPTHS, stride: int = 1) -> dict[tuple[int, int], np.ndarray]:
+                    depth=DEFAULT_OVERLAP_DEPTHS,
+                    stride: int = 1) -> dict[tuple[int, int], np.ndarray]:
     """For every ordered adjacent pair ``(i, j)``: the ``(H, W)`` mask of view ``i`` seen by ``j``.
 
     ``pairs`` defaults to :func:`camera_adjacency`; both orders of each pair are returned.

@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .adjacency import camera_adjacency
-from .geometry import EPS_Z, backproject, inside_image, project, relative_transform, transform_points
+from .geometry import (EPS_Z, backproject, inside_image, project, relative_transform,
+                       transform_points)
 from .types import CAMERA_NAMES
 
 __all__ = ["PairConsistency", "pair_consistency", "cross_view_consistency",
@@ -55,7 +56,8 @@ def _bilinear_depth(depth: np.ndarray, uv: np.ndarray, max_depth: float, edge_to
     u1 = np.minimum(u0 + 1, w - 1)
     v1 = np.minimum(v0 + 1, h - 1)
     fu, fv = u - u0, v - v0
-    corners = np.stack([depth[v0, u0], depth[v0, u1], depth[v1, u0], depth[v1, u1]]).astype(np.float64)
+    corners = np.stack([depth[v0, u0], depth[v0, u1], depth[v1, u0], depth[v1, u1]])
+    corners = corners.astype(np.float64)
     ok = np.all(np.isfinite(corners) & (corners > 0) & (corners <= max_depth), axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = 1.0 / np.where(ok, corners, 1.0)
@@ -114,7 +116,8 @@ def cross_view_consistency_details(depths: np.ndarray, Ks, cam_to_ego, pairs=Non
     depths = np.asarray(depths)
     Ks = np.asarray(Ks, dtype=np.float64)
     cam_to_ego = np.asarray(cam_to_ego, dtype=np.float64)
-    if depths.ndim != 3 or Ks.shape != (len(depths), 3, 3) or cam_to_ego.shape != (len(depths), 4, 4):
+    v = len(depths)
+    if depths.ndim != 3 or Ks.shape != (v, 3, 3) or cam_to_ego.shape != (v, 4, 4):
         raise ValueError(f"need depths (V, H, W), Ks (V, 3, 3), cam_to_ego (V, 4, 4); got "
                          f"{depths.shape}, {Ks.shape}, {cam_to_ego.shape}")
     if pairs is None:

@@ -1,4 +1,4 @@
-"""Pinhole geometry: back-project, transform, project and warp (numpy for the app, torch for training).
+"""Pinhole geometry: back-project, transform, project, warp (numpy for the app, torch for training).
 
 Conventions (as in :mod:`fsmde_gui.core.types`)
 -----------------------------------------------
@@ -50,7 +50,7 @@ def _check_K(K: np.ndarray) -> np.ndarray:
 
 
 def backproject(depth: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """Depth map(s) ``(..., H, W)`` + intrinsics ``(..., 3, 3)`` -> camera points ``(..., H, W, 3)``.
+    """Depth maps ``(..., H, W)`` + intrinsics ``(..., 3, 3)`` -> camera points ``(..., H, W, 3)``.
 
     A pixel ``(u, v)`` with depth ``z`` becomes ``z * K^-1 [u, v, 1]``; depth 0 gives the origin.
     Output dtype is float32 when ``depth`` is float32, else float64.
