@@ -146,3 +146,20 @@ def test_depth_model_defaults_to_teacher_checkpoint_and_semantic_found_beside(ba
     recipe = BriGeSGateRecipe(cfg, torch.device("cpu"))
     assert recipe.model_config()["depth_model"] == "depth"
     assert recipe.model_config()["semantic_model"] == "semantic_sim"
+
+
+def test_views_per_step_subsamples_views(base_paths, monkeypatch):
+    depth_path, sem_path = base_paths
+    cfg = TrainConfig(recipe="briges-gate", image_size=(96, 64),
+                      extra={"depth_model": str(depth_path), "semantic_model": str(sem_path),
+                             "views_per_step": 2})
+    recipe = BriGeSGateRecipe(cfg, torch.device("cpu"))
+    seen = []
+    real_forward = recipe.model.forward
+    monkeypatch.setattr(recipe.model, "forward", lambda x: seen.append(x.shape) or real_forward(x))
+    terms = recipe.step(_batch())
+    assert seen == [(1, 2, 3, 64, 96)] and torch.isfinite(terms["total"])
+    with pytest.raises(TrainingError, match="views_per_step"):
+        BriGeSGateRecipe(TrainConfig(extra={"depth_model": str(depth_path),
+                                            "semantic_model": str(sem_path),
+                                            "views_per_step": 0}), torch.device("cpu"))

@@ -11,7 +11,8 @@ Options (``--set extra.KEY=VALUE``): ``depth_model`` (default: ``teacher_checkpo
 ``teacher_sim``), ``semantic_model`` (``semantic_sim``; a plain name is looked up first beside
 the depth model's file, then in ``models/``; a folder = Segment Anything via transformers),
 ``tau`` (attention temperature, default 2.0), ``levels`` (gated depth levels, default all),
-``num_heads`` (4), ``max_tokens`` (1024). Base models inside the models folder are stored in
+``num_heads`` (4), ``max_tokens`` (1024), ``views_per_step`` (default 6 = all; fewer, e.g. 2,
+random views per step, cuts the CPU cost: the gate works per view). Base models inside the models folder are stored in
 the checkpoint by name (``teacher_sim``), others by path.
 """
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .recipes import Recipe, register_recipe, unwrap
 log = logging.getLogger(__name__)
 
 GATE_OPTIONS = ("depth_model", "semantic_model", "tau", "levels", "num_heads", "max_tokens",
-                "mlp_ratio")
+                "mlp_ratio", "views_per_step")
 
 
 def minmax_normalise(x: torch.Tensor) -> torch.Tensor:
@@ -114,6 +115,10 @@ class BriGeSGateRecipe(Recipe):
     def __init__(self, cfg, device: torch.device):
         super().__init__(cfg, device)
         self.model = build_briges_from_config(cfg, device)
+        self.views_per_step = int(cfg.extra.get("views_per_step", 6))
+        if self.views_per_step < 1:
+            raise TrainingError(f"briges-gate: views_per_step must be >= 1, got {self.views_per_step}")
+        self.view_rng = torch.Generator().manual_seed(int(cfg.seed) + 7919)
         want = tuple(unwrap(self.model).input_size)
         if tuple(cfg.image_size) != want:
             log.warning("briges-gate: training at %s but the depth teacher runs at %s "
@@ -128,7 +133,12 @@ class BriGeSGateRecipe(Recipe):
     def step(self, batch: dict) -> dict[str, torch.Tensor]:
         if float(batch["has_dense"].min()) < 1:
             raise TrainingError("briges-gate needs dense GT depth (a simulator dataset)")
-        out = self.model(batch["images"])
-        return affine_invariant_loss(out["relative"], batch["depth_dense"], self.cfg.max_depth,
+        images, depth = batch["images"], batch["depth_dense"]
+        if self.views_per_step < images.shape[1]:
+            pick = torch.randperm(images.shape[1], generator=self.view_rng)[: self.views_per_step]
+            pick = pick.sort().values.to(images.device)
+            images, depth = images[:, pick], depth[:, pick]
+        out = self.model(images)
+        return affine_invariant_loss(out["relative"], depth, self.cfg.max_depth,
                                      grad_weight=self.cfg.grad_match_weight,
                                      ssi_weight=self.cfg.ssi_weight)
