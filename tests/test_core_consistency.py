@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fsmde_gui.core.consistency import (cross_view_consistency, cross_view_consistency_details,
-                                        pair_consistency, pair_name)
+from fsmde_gui.core.consistency import (consistency_maps, cross_view_consistency,
+                                        cross_view_consistency_details, pair_consistency,
+                                        pair_name)
 from fsmde_gui.core.geometry import pixel_grid, relative_transform
 from fsmde_gui.core.rig import load_rig
 from fsmde_gui.core.types import CAMERA_NAMES
@@ -118,3 +119,25 @@ def test_pairs_without_overlap_or_depth_give_nan(scene):
     assert np.isnan(empty["mean"]) and len(empty) == 7
     with pytest.raises(ValueError, match="cam_to_ego"):
         cross_view_consistency(depths[:5], rig.intrinsics, rig.cam_to_ego)
+
+
+def test_consistency_maps_locate_the_error(scene):
+    rig, depths = scene
+    maps = consistency_maps(depths, rig.intrinsics, rig.cam_to_ego)
+    assert maps.shape == depths.shape and maps.dtype == np.float32
+    matched = np.isfinite(maps)
+    assert matched.sum() > 10000 and np.nanmedian(maps) < 1e-4
+    assert not matched[depths == 0].any()  # no depth, no match
+    f, fl, br = (CAMERA_NAMES.index(n) for n in ("CAM_FRONT", "CAM_FRONT_LEFT", "CAM_BACK_RIGHT"))
+    # matched pixels lie in the overlap strips: F's centre columns never match
+    assert not matched[f][:, W // 2 - 40:W // 2 + 40].any()
+    bad = depths.copy()
+    bad[f] *= 1.1
+    maps_bad = consistency_maps(bad, rig.intrinsics, rig.cam_to_ego)
+    # FL's pixels seen by F now disagree by ~10 % of their depth; BR's are untouched
+    near_f = np.isfinite(maps_bad[fl]) & (np.arange(W) > W // 2)[None, :]
+    assert near_f.sum() > 500
+    rel = maps_bad[fl][near_f] / depths[fl][near_f]
+    assert 0.07 < np.median(rel) < 0.13
+    np.testing.assert_array_equal(np.isfinite(maps_bad[br]), np.isfinite(maps[br]))
+    assert np.nanmax(np.abs(maps_bad[br] - maps[br])) < 1e-6

@@ -24,7 +24,7 @@ from .geometry import (EPS_Z, backproject, inside_image, project, relative_trans
 from .types import CAMERA_NAMES
 
 __all__ = ["PairConsistency", "pair_consistency", "cross_view_consistency",
-           "cross_view_consistency_details", "pair_name"]
+           "cross_view_consistency_details", "consistency_maps", "pair_name"]
 
 
 @dataclass
@@ -68,23 +68,25 @@ def _bilinear_depth(depth: np.ndarray, uv: np.ndarray, max_depth: float, edge_to
 
 
 def _one_way(depth_i, depth_j, K_i, K_j, T_i_to_j, occlusion_tol, edge_tol, max_depth, stride):
-    """Distances (metres) and depths for pixels of view i matched in view j."""
+    """Distances (metres), depths in j and flat indices (into the strided grid of view i) of
+    the pixels of view i matched in view j."""
     d_i = np.asarray(depth_i, dtype=np.float64)[::stride, ::stride]
     # pixel (u', v') of the strided map is pixel (stride u', stride v') of the full one
     Ks_i = np.diag([1.0 / stride, 1.0 / stride, 1.0]) @ np.asarray(K_i, np.float64)
     valid = np.isfinite(d_i) & (d_i > 0) & (d_i <= max_depth)
+    pix = np.flatnonzero(valid)
     pts_i = backproject(np.where(valid, d_i, 0.0), Ks_i)[valid]  # (N, 3) in camera i
     pts_j = transform_points(T_i_to_j, pts_i)  # in camera j
     uv, z = project(pts_j, K_j)
     dj = np.asarray(depth_j)
     inside = (z > EPS_Z) & inside_image(uv, dj.shape, margin=0)
-    uv, pts_j = uv[inside], pts_j[inside]
+    uv, pts_j, pix = uv[inside], pts_j[inside], pix[inside]
     d_j, ok = _bilinear_depth(dj, uv, max_depth, edge_tol)
     ok &= pts_j[:, 2] <= (1.0 + occlusion_tol) * d_j  # behind j's surface: hidden from j
     uv1 = np.concatenate([uv[ok], np.ones((int(ok.sum()), 1))], axis=1)
     back_j = (uv1 @ np.linalg.inv(np.asarray(K_j, np.float64)).T) * d_j[ok, None]
     dist = np.linalg.norm(pts_j[ok] - back_j, axis=1)
-    return dist, d_j[ok]
+    return dist, d_j[ok], pix[ok]
 
 
 def pair_consistency(depth_i: np.ndarray, depth_j: np.ndarray, K_i, K_j, T_i_to_j,
@@ -94,8 +96,8 @@ def pair_consistency(depth_i: np.ndarray, depth_j: np.ndarray, K_i, K_j, T_i_to_
     camera i -> camera j). ``stride`` subsamples the *source* pixels (speed)."""
     T_i_to_j = np.asarray(T_i_to_j, dtype=np.float64)
     args = (occlusion_tol, edge_tol, max_depth, stride)
-    a, da = _one_way(depth_i, depth_j, K_i, K_j, T_i_to_j, *args)
-    b, db = _one_way(depth_j, depth_i, K_j, K_i, np.linalg.inv(T_i_to_j), *args)
+    a, da, _ = _one_way(depth_i, depth_j, K_i, K_j, T_i_to_j, *args)
+    b, db, _ = _one_way(depth_j, depth_i, K_j, K_i, np.linalg.inv(T_i_to_j), *args)
     dist = np.concatenate([a, b])
     if len(dist) == 0:
         return PairConsistency(float("nan"), float("nan"), 0, float("nan"))
@@ -143,3 +145,34 @@ def cross_view_consistency(depths: np.ndarray, Ks, cam_to_ego, pairs=None, names
     vals = [v for v in out.values() if np.isfinite(v)]
     out["mean"] = float(np.mean(vals)) if vals else float("nan")
     return out
+
+
+def consistency_maps(depths: np.ndarray, Ks, cam_to_ego, pairs=None,
+                     occlusion_tol: float = 0.05, edge_tol: float = 0.05,
+                     max_depth: float = 80.0) -> np.ndarray:
+    """Per-pixel cross-view distance ``(V, H, W)`` float32, metres: for each pixel of each view
+    the mean, over the adjacent views that see the same surface, of the distance between its
+    point and theirs; NaN where no neighbour matched (outside the overlaps, occluded, no
+    depth). The map behind :func:`cross_view_consistency`, for display. A view whose depth is
+    too long is "hidden" behind its neighbours' surfaces, so its error shows on their pixels."""
+    depths = np.asarray(depths)
+    Ks = np.asarray(Ks, dtype=np.float64)
+    cam_to_ego = np.asarray(cam_to_ego, dtype=np.float64)
+    v = len(depths)
+    if depths.ndim != 3 or Ks.shape != (v, 3, 3) or cam_to_ego.shape != (v, 4, 4):
+        raise ValueError(f"need depths (V, H, W), Ks (V, 3, 3), cam_to_ego (V, 4, 4); got "
+                         f"{depths.shape}, {Ks.shape}, {cam_to_ego.shape}")
+    if pairs is None:
+        pairs = camera_adjacency(Ks, cam_to_ego, depths.shape[1:])
+    total = np.zeros(depths.shape, dtype=np.float64).reshape(v, -1)
+    count = np.zeros_like(total)
+    for i, j in pairs:
+        for a, b in ((i, j), (j, i)):
+            T = relative_transform(cam_to_ego[b], cam_to_ego[a])
+            dist, _, pix = _one_way(depths[a], depths[b], Ks[a], Ks[b], T, occlusion_tol,
+                                    edge_tol, max_depth, 1)
+            total[a, pix] += dist  # pix are unique within one direction
+            count[a, pix] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(count > 0, total / count, np.nan)
+    return out.reshape(depths.shape).astype(np.float32)
