@@ -17,8 +17,8 @@ CLASS_NAMES: tuple[str, ...] = (
     "window",        # 7  glass in facades
     "car",           # 8  body, glass, wheels
     "pedestrian",    # 9
-    "pole",          # 10 street lights, sign posts
-    "sign",          # 11 sign plates
+    "pole",          # 10 street lights, sign and traffic-light posts, bollards
+    "sign",          # 11 sign plates, traffic-light housings
     "vegetation",    # 12 tree trunks and crowns
 )
 CLASS_IDS: dict[str, int] = {name: i for i, name in enumerate(CLASS_NAMES)}

@@ -37,6 +37,8 @@ class Sun:
     color: np.ndarray  # (3,) specular tint
     sky_zenith: np.ndarray
     sky_horizon: np.ndarray
+    cloud_cover: float = 0.0  # 0 = clear sky
+    cloud_seed: int = 0
 
 
 @dataclass
@@ -258,6 +260,31 @@ def build_street(seed: int, duration_s: float, variety: float = 0.0) -> Street:
                 b.add(vv, tt, C["vegetation"], tid, M["foliage"], green)
             x += rng.uniform(5.5, 9.0)
             since_light += 1
+    # traffic lights at the zebra crossing (pole + arm: pole, housing: sign)
+    if crosswalk_x > -1e3:
+        for si, side in enumerate((-1, 1)):
+            yk = side * (road_half[si] + kerb_w + 0.4)
+            xl = crosswalk_x - side * 3.0
+            pid = next(inst)
+            hgt = rng.uniform(4.5, 5.5)
+            dark = (0.12, 0.12, 0.13)
+            vv, tt = cylinder_geometry((xl, yk, hgt / 2), 0.09, hgt)
+            b.add(vv, tt, C["pole"], pid, M["metal"], dark)
+            arm = rng.uniform(2.5, 4.0)
+            _box(b, (xl, yk - side * arm / 2, hgt - 0.15), (0.1, arm, 0.1), C["pole"], pid,
+                 M["metal"], dark)
+            for yy, zz in ((yk - side * (arm - 0.3), hgt - 0.65), (yk, 2.6)):
+                _box(b, (xl, yy, zz), (0.28, 0.32, 0.9), C["sign"], next(inst), M["sign"],
+                     (0.1, 0.1, 0.1))
+    # bollards (short thin posts) along a stretch of kerb
+    if rng.random() < 0.4 + 0.3 * variety:
+        si = int(rng.integers(0, 2))
+        side = (-1, 1)[si]
+        x0 = rng.uniform(x_lo + 10, x_hi - 30)
+        for xb in np.arange(x0, x0 + rng.uniform(8, 20), rng.uniform(1.2, 2.0)):
+            vv, tt = cylinder_geometry((xb, side * (road_half[si] + kerb_w + 0.25), 0.45), 0.07,
+                                       0.9, resolution=8)
+            b.add(vv, tt, C["pole"], next(inst), M["metal"], (0.25, 0.25, 0.27))
     # buildings closing both ends of the street
     for xe, sgn in ((x_lo - ext - 14, -1), (x_hi + ext + 14, 1)):
         for yy in np.arange(-60, 60, 20.0):
@@ -326,6 +353,8 @@ def build_street(seed: int, duration_s: float, variety: float = 0.0) -> Street:
     az = rng.uniform(0, 2 * np.pi)
     el = np.deg2rad(rng.uniform(20 - 10 * variety, 65 + 10 * variety))
     sun_dir = np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
+    cloud_cover = float(rng.uniform(0.0, 0.55 + 0.2 * variety)) if rng.random() < 0.7 else 0.0
+    cloud_seed = int(rng.integers(0, 2 ** 31 - 1))
     warm = rng.uniform(0, 0.25 + 0.2 * variety)
     overcast = bool(rng.random() < 0.15 + 0.2 * variety)
     if overcast:  # soft light, weak shadows, grey sky, weaker highlights
@@ -337,11 +366,13 @@ def build_street(seed: int, duration_s: float, variety: float = 0.0) -> Street:
         sun = Sun(sun_dir, float(rng.uniform(0.28, 0.45)),
                   np.array([1.0, 1.0 - 0.3 * warm, 1.0 - 0.6 * warm], np.float32),
                   np.array([0.22, 0.42, 0.78], np.float32) * rng.uniform(0.85, 1.1),
-                  np.array([0.78, 0.84, 0.92], np.float32) * rng.uniform(0.9, 1.05))
+                  np.array([0.78, 0.84, 0.92], np.float32) * rng.uniform(0.9, 1.05),
+                  cloud_cover, cloud_seed)
     info = dict(n_lanes=n_lanes, lane_width=float(lane_w), parking=[float(p) for p in park_w],
                 kerb_height=float(kerb_h), sidewalk=[float(w) for w in walk_w],
                 ego_speed=float(ego_speed), wet_fraction=float(wet_fraction),
                 sun_elevation_deg=float(np.rad2deg(el)), overcast=overcast,
+                cloud_cover=cloud_cover if not overcast else 1.0,
                 num_triangles=static.num_triangles,
                 num_actors=len(actors))
     sway = (float(rng.uniform(0.0, 0.3)), float(rng.uniform(6, 14)))

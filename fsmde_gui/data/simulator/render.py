@@ -17,6 +17,7 @@ import numpy as np
 from .classes import SKY
 from .layout import Sun
 from .mesh import Mesh
+from .noise import fbm
 from .raycast import RayScene
 from .textures import surface_appearance
 
@@ -34,6 +35,16 @@ def sky_color(d: np.ndarray, sun: Sun) -> np.ndarray:
     col = sun.sky_horizon[None] * (1 - e[:, None]) + sun.sky_zenith[None] * e[:, None]
     below = d[:, 2] < 0
     col[below] = sun.sky_horizon * 0.85
+    if sun.cloud_cover > 0:  # fbm clouds on a layer 1.5 km up, faded towards the horizon
+        up = d[:, 2] > 0.02
+        if up.any():
+            du = d[up]
+            x, y = du[:, 0] / du[:, 2] * 1500.0, du[:, 1] / du[:, 2] * 1500.0
+            f = fbm(x, y, 2500.0, sun.cloud_seed, 4)
+            lo = 1.0 - sun.cloud_cover
+            m = np.clip((f - lo) / 0.15, 0.0, 1.0) * np.clip((du[:, 2] - 0.02) / 0.15, 0.0, 1.0)
+            white = 0.92 - 0.25 * np.clip((f - lo) / 0.4, 0.0, 1.0)  # thick clouds are darker
+            col[up] = col[up] * (1 - m[:, None]) + (white * m)[:, None]
     c = np.clip(d @ sun.direction, 0.0, 1.0)
     strength = float(np.max(sun.color))  # overcast: dim glow
     glow = (c ** 400 * 2.0 + c ** 12 * 0.15) * strength
