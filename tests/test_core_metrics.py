@@ -60,6 +60,8 @@ def test_caps_clipping_and_invalid_gt():
     assert m["rmse"] == pytest.approx(np.sqrt((0 + 30 ** 2 + 19.5 ** 2) / 3))
     m = depth_metrics(np.zeros(3), np.zeros(3))
     assert m["count"] == 0 and all(np.isnan(m[k]) for k in METRIC_NAMES)
+    # the cap is strict (gt < max_depth), as in the standard protocol
+    assert depth_metrics(np.array([80.0, 79.9]), np.array([80.0, 79.9]))["count"] == 1
     with pytest.raises(ValueError, match="shape"):
         depth_metrics(np.zeros(3), np.zeros(4))
     with pytest.raises(ValueError, match="min_depth"):

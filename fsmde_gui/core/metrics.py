@@ -1,8 +1,9 @@
 """Standard monocular depth metrics (Eigen et al.; as in SurroundDepth / FSM / VFDepth / P1).
 
-Evaluated on valid GT pixels only (``min_depth < gt <= max_depth``, finite; sparse LiDAR GT
-has 0 elsewhere). The prediction is optionally median-scaled (``median(gt) / median(pred)``
-on those pixels: for scale-ambiguous models) and then clipped to ``[min_depth, max_depth]``.
+Evaluated on valid GT pixels only (``min_depth < gt < max_depth``, finite, as in Monodepth2 /
+SurroundDepth; sparse LiDAR GT has 0 elsewhere). The prediction is optionally median-scaled
+(``median(gt) / median(pred)`` on those pixels: for scale-ambiguous models) and then clipped
+to ``[min_depth, max_depth]``.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def depth_metrics(pred: np.ndarray, gt: np.ndarray, max_depth: float = 80.0,
         raise ValueError(f"prediction {pred.shape} and ground truth {gt.shape} differ in shape")
     if not 0 <= min_depth < max_depth:
         raise ValueError(f"need 0 <= min_depth < max_depth, got {min_depth}, {max_depth}")
-    valid = np.isfinite(gt) & (gt > min_depth) & (gt <= max_depth) & np.isfinite(pred)
+    valid = np.isfinite(gt) & (gt > min_depth) & (gt < max_depth) & np.isfinite(pred)
     g, p = gt[valid], pred[valid]
     out: dict = {}
     if g.size == 0:
