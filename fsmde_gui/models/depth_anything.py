@@ -60,19 +60,56 @@ def depth_anything_v2_config(size: str = "small"):
                                   depth_estimation_type="relative", head_hidden_size=32)
 
 
-def build_depth_anything_v2(size: str = "small", random: bool = True) -> "DepthAnythingTeacher":
-    """The DA-V2 architecture with random weights, wrapped as a teacher (no download)."""
+def _fast_random_init(model: nn.Module, std: float = 0.02) -> None:
+    """Random weights in a fraction of transformers' init time (speed comparisons only):
+    normal(0, std) matrices/kernels/embeddings, zero biases, unit norm and layer-scale weights."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            leaf = name.rsplit(".", 1)[-1]
+            if p.ndim >= 2 or leaf in ("cls_token", "mask_token", "position_embeddings"):
+                p.normal_(0.0, std)
+            elif leaf == "bias":
+                p.zero_()
+            else:  # LayerNorm / BatchNorm weights, layer-scale lambdas
+                p.fill_(1.0)
+        for name, b in model.named_buffers():
+            if name.endswith("running_var"):
+                b.fill_(1.0)
+            elif name.endswith("running_mean") or name.endswith("num_batches_tracked"):
+                b.zero_()
+
+
+def build_depth_anything_v2(size: str = "small", random: bool = True,
+                            init: str = "fast") -> "DepthAnythingTeacher":
+    """The DA-V2 architecture with random weights, wrapped as a teacher (no download).
+
+    ``init="fast"`` builds on the meta device and fills random weights directly (seconds
+    faster on a small CPU); ``init="hf"`` runs transformers' own initialisation;
+    ``init="meta"`` leaves it on the meta device (shapes and FLOP counting only).
+    """
     if not random:
         raise ValueError("pretrained weights cannot be downloaded here: save them to a folder "
                          "and use DepthAnythingTeacher.from_pretrained(folder)")
     tf = _transformers()
-    model = tf.DepthAnythingForDepthEstimation(depth_anything_v2_config(size))
-    return DepthAnythingTeacher(model.eval(), name=f"dav2-{size}-random")
+    config = depth_anything_v2_config(size)
+    if init == "hf":
+        model = tf.DepthAnythingForDepthEstimation(config)
+    elif init in ("fast", "meta"):
+        with torch.device("meta"):
+            model = tf.DepthAnythingForDepthEstimation(config)
+        if init == "fast":
+            model = model.to_empty(device="cpu")
+            _fast_random_init(model)
+    else:
+        raise ValueError(f"init must be 'fast', 'hf' or 'meta', got {init!r}")
+    teacher = DepthAnythingTeacher(model.eval(), name=f"dav2-{size}-random")
+    return teacher.to("meta") if init == "meta" else teacher
 
 
-def build_depth_anything_v2_small(random: bool = True) -> "DepthAnythingTeacher":
+def build_depth_anything_v2_small(random: bool = True, init: str = "fast"
+                                  ) -> "DepthAnythingTeacher":
     """DA-V2-Small architecture (24.79 M parameters), random weights."""
-    return build_depth_anything_v2("small", random=random)
+    return build_depth_anything_v2("small", random=random, init=init)
 
 
 def _read_processor(folder: Path) -> dict:

@@ -1,0 +1,79 @@
+"""`fsmde bench speed`: student vs bundled teacher vs Depth Anything V2-Small, one process.
+
+    fsmde bench speed --json out/speed.json          # quick: < 1 min on a 2-core CPU
+    fsmde bench speed --full --json out/speed.json   # DA-V2 at its real 518 px setting too
+
+Prints a table (ms per 6-view frame, frames/s, parameters, GFLOPs, speed-ups, the student's
+share of the matmul peak and its peak memory) and writes the figures as JSON. Any other name
+runs ``benchmarks/bench_<name>.py`` from a source checkout.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from ..core.errors import FsmdeError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("bench", help="speed benchmark (student vs teacher vs DA-V2-Small)",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("name", nargs="?", default="speed",
+                   help="benchmark: speed (built in) or NAME of benchmarks/bench_NAME.py")
+    p.add_argument("--json", default=None, help="write the results to this JSON file")
+    p.add_argument("--full", action="store_true",
+                   help="also time DA-V2-Small at 518 px on the CPU (minutes on a small CPU)")
+    p.add_argument("--device", default=None, choices=("cpu", "cuda"),
+                   help="default: cuda when available, else cpu")
+    p.set_defaults(func=run)
+
+
+def write_json_atomic(path: str | Path, data: dict) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=2, default=float)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def run(args) -> int:
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise FsmdeError("--device cuda: no CUDA device is available")
+    from ..models.inference import apply_thread_setting
+
+    apply_thread_setting()
+    if args.name == "speed":
+        from ..models.speed import run_speed
+
+        result = run_speed(quick=not args.full, device=args.device)
+    else:
+        if str(REPO) not in sys.path:
+            sys.path.insert(0, str(REPO))
+        try:
+            module = importlib.import_module(f"benchmarks.bench_{args.name}")
+        except ModuleNotFoundError as exc:
+            raise FsmdeError(f"unknown benchmark {args.name!r} (no benchmarks/bench_{args.name}.py)"
+                             ) from exc
+        out_dir = Path(args.json).parent if args.json else REPO / "benchmarks" / "results"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        result = module.main(out_dir)
+    if args.json:
+        print(f"wrote {write_json_atomic(args.json, result)}")
+    return 0

@@ -1,0 +1,296 @@
+"""Speed, size and FLOPs of the student vs the bundled teacher vs Depth Anything V2-Small.
+
+One process, the same six-view input for every model: median milliseconds per frame over a
+few runs after warm-up, frames/s, parameters, GFLOPs per frame (``FlopCounterMode``; one
+multiply-add = 2 FLOPs), the student's achieved GFLOP/s as a fraction of this machine's
+measured matmul peak, and the student's peak inference memory. Two resolutions:
+
+* ``input``: a 6 x 160 x 288 frame (the students' and teacher's input size); Depth Anything
+  resizes it itself to a short side of ``dav2_short_side``: 168 in quick mode (the same
+  frame rounded to patch multiples, 168 x 294, so the CLI finishes within a minute on a
+  2-core CPU), 518 = its real setting in full mode.
+* ``anchor``: 6 x 518 x 924, the size Depth Anything V2 runs nuScenes frames at (anchor
+  figures on an H100, bf16, eager: DA-V2 S/B/L about 18/30/66 ms; our student's target there
+  is <= 3 ms). DA-V2-Small is timed there in full mode (``--full``) or on a GPU; quick mode
+  on a CPU reports its FLOPs only (counted on the ``meta`` device, no compute).
+
+CUDA is used when available (bf16 autocast, synchronised timing,
+``torch.cuda.max_memory_allocated``); on the CPU the student's peak memory is the growth of
+the peak resident set size (``VmHWM``, reset through ``/proc/self/clear_refs``) of a fresh
+subprocess during one inference.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import nullcontext
+from typing import Callable, Optional
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+INPUT_HW = (160, 288)
+ANCHOR_HW = (518, 924)
+VIEWS = 6
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _autocast(device: torch.device):
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+
+
+def time_models(jobs: dict, rounds: int = 5, warmup: int = 1, count_flops: bool = True) -> dict:
+    """Time several models round-robin (so a busy machine slows them alike).
+
+    ``jobs``: ``name -> (model, images)``. Each round calls every model once; the first
+    warm-up call of each counts its FLOPs. Returns per name: ``ms`` (median wall time per
+    call), ``ms_min``, ``cpu_ms`` (median process CPU time, all threads), ``fps``,
+    ``gflops``, ``runs``. ``rounds=0``: FLOPs only (one call each).
+    """
+    flops: dict = {}
+    wall: dict = {name: [] for name in jobs}
+    cpu: dict = {name: [] for name in jobs}
+    for i in range(warmup + rounds):
+        for name, (model, images) in jobs.items():
+            device = images.device
+            counting = count_flops and i == 0
+            with torch.inference_mode(), _autocast(device):
+                ctx = FlopCounterMode(display=False) if counting else nullcontext()
+                _sync(device)
+                t, c = time.perf_counter(), time.process_time()
+                with ctx as counter:
+                    model(images)
+                _sync(device)
+                dt, dc = (time.perf_counter() - t) * 1e3, (time.process_time() - c) * 1e3
+            if counting:
+                flops[name] = counter.get_total_flops() / 1e9
+            if i >= warmup:
+                wall[name].append(dt)
+                cpu[name].append(dc)
+    out = {}
+    for name in jobs:
+        if not wall[name]:
+            out[name] = {"ms": None, "ms_min": None, "cpu_ms": None, "fps": None,
+                         "gflops": flops.get(name), "runs": 0}
+            continue
+        ms = statistics.median(wall[name])
+        out[name] = {"ms": ms, "ms_min": min(wall[name]), "cpu_ms": statistics.median(cpu[name]),
+                     "fps": 1e3 / ms, "gflops": flops.get(name), "runs": len(wall[name])}
+    return out
+
+
+def matmul_peak_gflops(device: torch.device, n: int = 2048, repeats: int = 3) -> float:
+    """This machine's dense matmul throughput (best of ``repeats``): fp32 on CPU, bf16 on CUDA."""
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    n = 8192 if device.type == "cuda" else n
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        _sync(device)
+        t = time.perf_counter()
+        torch.mm(a, b)
+        _sync(device)
+        best = min(best, time.perf_counter() - t)
+    return 2 * n ** 3 / best / 1e9
+
+
+def student_peak_memory_mb(hw: tuple[int, int], device: torch.device) -> dict:
+    """Peak memory of one student inference on a 6-view frame of ``hw``."""
+    if device.type == "cuda":
+        from .student import StudentNet
+
+        model = StudentNet().to(device).eval()
+        x = torch.rand(1, VIEWS, 3, *hw, device=device)
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        with torch.inference_mode(), _autocast(device):
+            model(x)
+        torch.cuda.synchronize()
+        return {"peak_mb": (torch.cuda.max_memory_allocated(device) - base) / 2**20,
+                "method": "torch.cuda.max_memory_allocated minus weights+input"}
+    code = ("import sys, json; from fsmde_gui.models.speed import _rss_probe; "
+            f"print(json.dumps(_rss_probe({hw[0]}, {hw[1]}, {torch.get_num_threads()})))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    if proc.returncode != 0:
+        return {"peak_mb": None, "method": f"probe failed: {proc.stderr.strip()[-200:]}"}
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["method"] = "peak RSS growth of a fresh process during one CPU inference"
+    return out
+
+
+def _maxrss_mb() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r / 2**20 if sys.platform == "darwin" else r / 1024  # bytes on macOS, KiB on Linux
+
+
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return float(line.split()[1]) / 1024  # kB
+    raise KeyError(field)
+
+
+def _rss_probe(h: int, w: int, threads: int) -> dict:
+    torch.set_num_threads(threads)
+    from .student import StudentNet
+
+    model = StudentNet().eval()
+    with torch.inference_mode():
+        model(torch.rand(1, VIEWS, 3, 32, 64))  # initialise kernels/allocator with a tiny input
+    x = torch.rand(1, VIEWS, 3, h, w)
+    try:  # reset the peak-RSS mark (Linux >= 4.0), so the peak is this inference's own
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        before, field = _status_mb("VmRSS"), "VmHWM"
+    except OSError:
+        before, field = _maxrss_mb(), None
+    with torch.inference_mode():
+        model(x)
+    peak = _status_mb(field) if field else _maxrss_mb()
+    return {"peak_mb": max(0.0, peak - before)}
+
+
+def _count_params(model: nn.Module) -> int:
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+def run_speed(quick: bool = True, device: Optional[str] = None,
+              log: Callable[[str], None] = print, input_hw: tuple[int, int] = INPUT_HW,
+              anchor_hw: tuple[int, int] = ANCHOR_HW, dav2_short_side: Optional[int] = None,
+              anchor_short_side: int = 518) -> dict:
+    """Run the comparison and return a JSON-able dict (``student_ms``, ``teacher_ms``,
+    ``dav2_small_ms``, ``speedups``, ...). The size arguments exist for tests."""
+    from .depth_anything import build_depth_anything_v2_small
+    from .student import StudentNet
+    from .teacher_sim import TeacherSimNet
+
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    gpu = dev.type == "cuda"
+    full = gpu or not quick
+    torch.manual_seed(0)
+    student = StudentNet().to(dev).eval()
+    teacher = TeacherSimNet().to(dev).eval()
+    dav2 = build_depth_anything_v2_small(random=True).to(dev).eval()
+    dav2_short = dav2_short_side or (518 if full else 168)
+    dav2.short_side = dav2_short
+    rounds = 20 if gpu else (5 if full else 3)
+    x = torch.rand(1, VIEWS, 3, *input_hw, device=dev)
+
+    log(f"device {dev}, threads {torch.get_num_threads()}, mode {'full' if full else 'quick'}")
+
+    rows = time_models({"student": (student, x), "teacher": (teacher, x),
+                        "dav2_small": (dav2, x)}, rounds=rounds, warmup=1)
+    for name, r in rows.items():
+        log(f"  {name:<12}{r['ms']:9.1f} ms")
+
+    xa = torch.rand(1, VIEWS, 3, *anchor_hw, device=dev)
+    dav2.short_side = anchor_short_side
+    anchor_jobs = {"student": (student, xa)}
+    if full:
+        anchor_jobs["dav2_small"] = (dav2, xa)
+    anchor = time_models(anchor_jobs, rounds=rounds if full else 2, warmup=1)
+    if not full:
+        # FLOPs only, counted on the meta device: too slow to time on a small CPU quickly
+        meta_dav2 = build_depth_anything_v2_small(random=True, init="meta")
+        meta_dav2.short_side = anchor_short_side
+        anchor.update(time_models({"dav2_small": (meta_dav2, torch.empty(
+            1, VIEWS, 3, *anchor_hw, device="meta"))}, rounds=0, warmup=1))
+    for name, r in anchor.items():
+        log(f"  anchor {name:<12}{r['ms'] if r['ms'] is not None else float('nan'):9.1f} ms")
+    del xa
+
+    peak = matmul_peak_gflops(dev)
+    s = rows["student"]
+    achieved = s["gflops"] / (s["ms"] / 1e3)
+    memory = student_peak_memory_mb(input_hw, dev)
+    params = {"student": _count_params(student), "teacher": _count_params(teacher),
+              "dav2_small": _count_params(dav2)}
+
+    def ratio(a, b):
+        return (a / b) if (a is not None and b) else None
+
+    result = {
+        "device": torch.cuda.get_device_name(dev) if gpu else f"cpu ({platform.processor() or platform.machine()})",
+        "dtype": "bf16 autocast" if gpu else "float32",
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "mode": "full" if full else "quick",
+        "views": VIEWS,
+        "input_hw": list(input_hw),
+        "dav2_input_short_side": dav2_short,
+        "anchor_hw": list(anchor_hw),
+        "anchor_dav2_short_side": anchor_short_side,
+        "student_ms": s["ms"],
+        "teacher_ms": rows["teacher"]["ms"],
+        "dav2_small_ms": rows["dav2_small"]["ms"],
+        "fps": {k: r["fps"] for k, r in rows.items()},
+        "ms_min": {k: r["ms_min"] for k, r in rows.items()},
+        "cpu_ms": {k: r["cpu_ms"] for k, r in rows.items()},
+        "cpu_utilisation": (s["cpu_ms"] / (s["ms"] * torch.get_num_threads())
+                            if not gpu else None),
+        "params": params,
+        "gflops": {k: r["gflops"] for k, r in rows.items()},
+        "speedups": {"teacher_vs_student": ratio(rows["teacher"]["ms"], s["ms"]),
+                     "dav2_small_vs_student": ratio(rows["dav2_small"]["ms"], s["ms"])},
+        "anchor": {
+            "student_ms": anchor["student"]["ms"],
+            "student_gflops": anchor["student"]["gflops"],
+            "dav2_small_ms": anchor["dav2_small"]["ms"],
+            "student_ms_min": anchor["student"]["ms_min"],
+            "dav2_small_gflops": anchor["dav2_small"]["gflops"],
+            "dav2_small_vs_student": ratio(anchor["dav2_small"]["ms"], anchor["student"]["ms"]),
+            "reference_h100_bf16_ms": {"dav2_small": 18, "dav2_base": 30, "dav2_large": 66},
+            "student_target_h100_ms": 3.0,
+        },
+        "matmul_peak_gflops": peak,
+        "student_gflops_per_s": achieved,
+        "student_peak_fraction": achieved / peak,
+        "student_peak_memory_mb": memory["peak_mb"],
+        "student_peak_memory_method": memory["method"],
+        "runs": {k: r["runs"] for k, r in rows.items()},
+    }
+    log(format_table(result))
+    return result
+
+
+def format_table(r: dict) -> str:
+    def f(v, spec):
+        return format(v, spec) if v is not None else "-"
+
+    lines = [f"speed: {r['views']} views, {r['input_hw'][0]}x{r['input_hw'][1]} input, "
+             f"{r['device']}, {r['dtype']}, {r['threads']} threads ({r['mode']})",
+             f"{'model':<12}{'params (M)':>11}{'GFLOPs':>9}{'ms/frame':>10}{'frames/s':>10}"
+             f"{'x student':>10}"]
+    for key in ("student", "teacher", "dav2_small"):
+        ms = r[f"{key}_ms"]
+        lines.append(f"{key:<12}{r['params'][key] / 1e6:>11.2f}{f(r['gflops'][key], '.1f'):>9}"
+                     f"{f(ms, '.1f'):>10}{f(r['fps'][key], '.2f'):>10}"
+                     f"{f(ms / r['student_ms'] if ms else None, '.1f'):>10}")
+    a = r["anchor"]
+    lines.append(f"anchor {r['anchor_hw'][0]}x{r['anchor_hw'][1]}: student {f(a['student_ms'], '.1f')}"
+                 f" ms ({f(a['student_gflops'], '.1f')} GFLOPs), DA-V2-S "
+                 f"{f(a['dav2_small_ms'], '.1f')} ms ({f(a['dav2_small_gflops'], '.0f')} GFLOPs)")
+    util = r.get("cpu_utilisation")
+    if util is not None and util < 0.7:
+        lines.append(f"note: the CPU was busy (the student got {100 * util:.0f}% of "
+                     f"{r['threads']} threads): wall times are inflated; see cpu_ms / ms_min")
+    lines.append(f"student: {r['student_gflops_per_s']:.1f} GFLOP/s = "
+                 f"{100 * r['student_peak_fraction']:.1f}% of matmul peak "
+                 f"{r['matmul_peak_gflops']:.0f} GFLOP/s; peak memory "
+                 f"{f(r['student_peak_memory_mb'], '.0f')} MB")
+    return "\n".join(lines)
