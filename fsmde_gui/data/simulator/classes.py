@@ -2,7 +2,7 @@
 
 ``THIN_CLASSES`` are the thin structures (poles, signs) that depth models tend to miss;
 ``REFLECTIVE_CLASSES`` are the only classes on which the reflective-pixel mask can be set
-(glass windows, car paint/glass, wet road patches).
+(glass windows, car paint/glass, wet road patches and the paint on them).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ CLASS_NAMES: tuple[str, ...] = (
 )
 CLASS_IDS: dict[str, int] = {name: i for i, name in enumerate(CLASS_NAMES)}
 THIN_CLASSES: tuple[str, ...] = ("pole", "sign")
-REFLECTIVE_CLASSES: tuple[str, ...] = ("road", "window", "car")
+REFLECTIVE_CLASSES: tuple[str, ...] = ("road", "lane_marking", "window", "car")
 
 # display colours (RGB 0..255), Cityscapes-like
 CLASS_COLORS: dict[str, tuple[int, int, int]] = {
