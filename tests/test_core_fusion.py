@@ -205,3 +205,5 @@ def test_point_cloud_select_and_concatenate():
     assert len(a) + len(b) == len(cloud) == len(both)
     assert set(both.camera_ids.tolist()) == {0, 3}
     assert len(PointCloud.concatenate([])) == 0
+    with pytest.raises(ValueError, match="colours"):
+        PointCloud(np.zeros((4, 3)), np.zeros((3, 3)), np.zeros(4), np.zeros(4))

@@ -43,6 +43,12 @@ class PointCloud:
 
     def __post_init__(self):
         n = len(self.points)
+        sizes = {"colors": np.size(self.colors) // 3, "camera_ids": np.size(self.camera_ids),
+                 "depth": np.size(self.depth)}
+        if np.shape(self.points)[1:] not in ((3,), ()) or any(v != n for v in sizes.values()):
+            raise ValueError(f"PointCloud needs points (N, 3) and N colours, camera ids and "
+                             f"depths; got points {np.shape(self.points)}, "
+                             + ", ".join(f"{k} {np.shape(getattr(self, k))}" for k in sizes))
         self.points = np.asarray(self.points, dtype=np.float32).reshape(n, 3)
         self.colors = np.asarray(self.colors, dtype=np.float32).reshape(n, 3)
         self.camera_ids = np.asarray(self.camera_ids).astype(np.int64, copy=False).reshape(n)
