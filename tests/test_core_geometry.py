@@ -161,6 +161,11 @@ def test_warp_image_torch_is_differentiable_in_depth():
                                        torch.tensor(K_s)[None].float(), T)
     warped.sum().backward()
     assert valid.any() and depth.grad is not None and depth.grad.abs().sum() > 0
+    # intrinsics/poses in float64 follow the depth's dtype and device
+    warped64, _ = g.warp_image_torch(img, depth.detach(), torch.tensor(K_t)[None],
+                                     torch.tensor(K_s)[None], T.double())
+    assert warped64.dtype == torch.float32
+    torch.testing.assert_close(warped64, warped.detach(), atol=1e-4, rtol=0)
 
 
 def test_backproject_and_project_torch_match_numpy():

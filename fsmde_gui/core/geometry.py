@@ -198,7 +198,7 @@ def backproject_torch(depth, K):
 
     if depth.dim() != 4 or depth.shape[1] != 1:
         raise ValueError(f"depth must be (B, 1, H, W), got shape {tuple(depth.shape)}")
-    return depth_to_3d_v2(depth[:, 0], K.to(depth.dtype))
+    return depth_to_3d_v2(depth[:, 0], K.to(depth))
 
 
 def project_torch(pts_cam, K):
@@ -210,7 +210,7 @@ def project_torch(pts_cam, K):
     from kornia.geometry.camera.perspective import project_points
 
     extra = pts_cam.dim() - 2
-    Kb = K.to(pts_cam.dtype).reshape(K.shape[0], *([1] * extra), 3, 3)
+    Kb = K.to(pts_cam).reshape(K.shape[0], *([1] * extra), 3, 3)
     z = pts_cam[..., 2]
     return project_points(_clamp_z(pts_cam), Kb), z
 
@@ -237,14 +237,14 @@ def warp_image_torch(src_image, tgt_depth, K_tgt, K_src, T_tgt_to_src, mode: str
     if src_image.dim() != 4:
         raise ValueError(f"src_image must be (B, C, H, W), got shape {tuple(src_image.shape)}")
     pts_tgt = backproject_torch(tgt_depth, K_tgt)  # (B, H, W, 3)
-    pts_src = kt_transform_points(T_tgt_to_src.to(pts_tgt.dtype)[:, None], pts_tgt)
+    pts_src = kt_transform_points(T_tgt_to_src.to(pts_tgt)[:, None], pts_tgt)
     uv, z = project_torch(pts_src, K_src)  # (B, H, W, 2), (B, H, W)
     hs, ws = src_image.shape[-2:]
     u, v = uv[..., 0], uv[..., 1]
     tol = 1e-4
     valid = ((tgt_depth[:, 0] > 0) & (z > EPS_Z) & (u >= -tol) & (u <= ws - 1 + tol)
              & (v >= -tol) & (v <= hs - 1 + tol))
-    grid = normalize_pixel_coordinates(uv, hs, ws).to(src_image.dtype)
+    grid = normalize_pixel_coordinates(uv, hs, ws).to(src_image)
     warped = F.grid_sample(src_image, grid, mode=mode, padding_mode="zeros", align_corners=True)
     warped = warped * valid[:, None].to(warped.dtype)
     return warped, valid[:, None]
