@@ -74,6 +74,7 @@ def test_simulator_dense_gt_is_consistent_across_views(tiny_sim_root):
     frame = open_dataset(tiny_sim_root).frame(0, 0, load_gt=True)
     depths = np.stack([v.depth_dense for v in frame.views]).astype(np.float32)
     poses = g.frame_camera_poses(frame)
+    np.testing.assert_allclose(poses, frame.cam_to_ego, atol=1e-9)  # one timestamp per frame
     details = cross_view_consistency_details(depths, frame.intrinsics, poses)
     assert len(details) == 6
     for name, c in details.items():
