@@ -62,7 +62,8 @@ class TemporalIndex:
     per-camera ego poses, the neighbour indices in time and (when present) the GT reflection
     mask. Built once from ``open_dataset(root, image_size)``."""
 
-    def __init__(self, root: str | Path, image_size: tuple[int, int], max_frames: int = 0):
+    def __init__(self, root: str | Path, image_size: tuple[int, int], max_frames: int = 0,
+                 load_gt: bool = False):
         from ..data.detect import open_dataset
 
         ds = open_dataset(Path(root), image_size=tuple(image_size))
@@ -72,7 +73,7 @@ class TemporalIndex:
         pos = {k: i for i, k in enumerate(keys)}
         self.images, self.poses, self.reflection, self.sources = [], [], [], []
         for s, f in keys:
-            frame = ds.frame(s, f, load_gt=True)
+            frame = ds.frame(s, f, load_gt=load_gt)  # GT only for the oracle mask
             self.images.append(torch.from_numpy(np.ascontiguousarray(frame.images)).permute(0, 3, 1, 2))
             poses = [v.ego_to_world if v.ego_to_world is not None else frame.ego_to_world
                      for v in frame.views]
@@ -119,7 +120,8 @@ class ReflectionSSLRecipe(Recipe):
             self.model = ReflectionSSLNet(net_cfg).to(device)
         except (TypeError, ValueError) as exc:
             raise TrainingError(f"reflection-ssl: bad model config: {exc}") from exc
-        self.temporal = TemporalIndex(cfg.dataset, cfg.image_size, cfg.max_frames)
+        self.temporal = TemporalIndex(cfg.dataset, cfg.image_size, cfg.max_frames,
+                                      load_gt=self.opt["mask"] == "gt")
         if self.opt["mask"] == "gt" and any(r is None for r in self.temporal.reflection):
             raise TrainingError(f"{cfg.dataset}: extra.mask=gt needs reflection GT "
                                 f"(a simulator dataset)")
