@@ -49,7 +49,7 @@ class ConsistencyPanel(QWidget):
             for c, m in enumerate(MODELS):
                 key = "mean" if pair == "mean" else a.pair_name(pair)
                 v = a.consistency.get(m, {}).get(key)
-                item = QTableWidgetItem("—" if v is None else f"{v:.2f}")
+                item = QTableWidgetItem("—" if v is None else (f"{v:.2f}" if np.isfinite(v) else "no overlap"))
                 item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.table.setItem(r, c + 1, item)
         self.table.blockSignals(False)
@@ -59,6 +59,7 @@ class ConsistencyPanel(QWidget):
             vals = [a.consistency.get(m, {}).get(a.pair_name(p)) for p in self.pairs]
             if any(v is None for v in vals) or not vals:
                 continue
+            vals = [v if np.isfinite(v) else 0.0 for v in vals]  # NaN: no valid overlap pixels
             self.bars.addItem(pg.BarGraphItem(x=x + (k - 0.5) * 0.38, height=vals, width=0.36, brush=colour))
         self.bars.getAxis("bottom").setTicks([[(i, a.pair_label(p)) for i, p in enumerate(self.pairs)]])
         self.note.setText(a.note("consistency") or a.note("adjacency") or "")

@@ -6,7 +6,7 @@ from typing import Optional
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QGridLayout, QSizePolicy, QWidget
 
 from ..app_model.tiles import TileImage, render_tile
@@ -36,6 +36,7 @@ class TileView(QWidget):
         self.tile: Optional[TileImage] = None
         self._image: Optional[QImage] = None
         self._bar: Optional[QImage] = None
+        self._scaled = None
         self.markers: list[tuple[int, int, QColor]] = []
         self.setToolTip(f"{CAMERA_NAMES[cam]}: hover for values, click a pixel for its bin distribution")
 
@@ -43,6 +44,7 @@ class TileView(QWidget):
         self.tile = tile
         self._image = to_qimage(tile.rgb) if tile is not None else None
         self._bar = None
+        self._scaled = None
         self.update()
 
     def _image_rect(self) -> QRectF:
@@ -82,8 +84,11 @@ class TileView(QWidget):
             return
         p.drawText(QRectF(8, 0, self.width() - 10, 17), Qt.AlignVCenter | Qt.AlignLeft, self.tile.caption)
         r = self._image_rect()
-        p.setRenderHint(QPainter.SmoothPixmapTransform, True)
-        p.drawImage(r, self._image)
+        size = (int(r.width()), int(r.height()))
+        if self._scaled is None or self._scaled[0] != size:  # scale once per tile and size
+            self._scaled = (size, QPixmap.fromImage(self._image.scaled(
+                size[0], size[1], Qt.IgnoreAspectRatio, Qt.SmoothTransformation)))
+        p.drawPixmap(int(r.x()), int(r.y()), self._scaled[1])
         if self.tile.bar:
             if self._bar is None or self._bar.height() != int(r.height()):
                 vmin, vmax, cmap, rev, unit = self.tile.bar

@@ -20,7 +20,7 @@ from ..core.types import CAMERA_NAMES, SHORT_NAMES, DepthResult, SurroundFrame
 
 MODELS = ("student", "teacher")
 MAX_DEPTH = 80.0
-CLOUD_POINT_BUDGET = 120_000  # per model, keeps software-GL orbiting fluid
+CLOUD_POINT_BUDGET = 60_000  # per model, keeps software-GL drawing and orbiting fluid
 
 
 @dataclass
@@ -159,14 +159,21 @@ def _resize(img: np.ndarray, hw: tuple[int, int], nearest: bool = False) -> np.n
     return cv2.resize(np.ascontiguousarray(img), (hw[1], hw[0]), interpolation=interp)
 
 
+NOTE_CHARS = 200
+
+
 def _reason(exc: BaseException) -> str:
+    """One readable line: "not available: <why>" (long engine messages are cut)."""
     if isinstance(exc, ModuleNotFoundError):
-        return f"not available: {exc.name} is not built yet"
-    if isinstance(exc, ImportError):
-        return f"not available: {exc}"
-    if isinstance(exc, (FsmdeError, FileNotFoundError)):
-        return f"not available: {exc}"
-    return f"not available: {type(exc).__name__}: {exc}"
+        text = f"{exc.name} is not built yet"
+    elif isinstance(exc, (ImportError, FsmdeError, FileNotFoundError)):
+        text = str(exc)
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    text = " ".join(text.split())
+    if len(text) > NOTE_CHARS:
+        text = text[:NOTE_CHARS - 1] + "…"
+    return f"not available: {text}"
 
 
 def _attempt(analysis: FrameAnalysis, key: str, fn: Callable[[], Any]) -> Any:
@@ -392,10 +399,10 @@ def _clouds(a: FrameAnalysis) -> None:
         cons = a.consistency.get(name)
         if cons and a.overlaps:
             img = np.full((6, h, w, 3), 0.3, np.float32)
-            vmax = max([v for k, v in cons.items() if k != "mean"] + [1e-3])
+            vmax = max([v for k, v in cons.items() if k != "mean" and np.isfinite(v)] + [1e-3])
             for pair, (mi, mj) in a.overlaps.items():
                 val = cons.get(a.pair_name(pair))
-                if val is None:
+                if val is None or not np.isfinite(val):
                     continue
                 col = colorize(np.array([[val]]), 0.0, vmax, "turbo")[0, 0] / 255.0
                 img[pair[0]][mi] = col

@@ -184,7 +184,7 @@ def _overlap_overlay(a: FrameAnalysis, cam: int, rgb: np.ndarray, heat: bool, hi
     """Tint each overlap band of this camera by its pair's consistency (turbo, 0..max m);
     outline the highlighted pair's band in white."""
     cons = a.consistency.get("student") or next(iter(a.consistency.values()), {})
-    vals = [v for k, v in cons.items() if k != "mean"]
+    vals = [v for k, v in cons.items() if k != "mean" and np.isfinite(v)]
     vmax = max(vals + [1e-3])
     out = rgb.astype(np.float32)
     for pair, masks in a.overlaps.items():
@@ -193,7 +193,7 @@ def _overlap_overlay(a: FrameAnalysis, cam: int, rgb: np.ndarray, heat: bool, hi
         m = masks[0] if pair[0] == cam else masks[1]
         if heat:
             v = cons.get(a.pair_name(pair))
-            if v is not None:
+            if v is not None and np.isfinite(v):
                 col = colorize(np.array([[v]]), 0.0, vmax, "turbo")[0, 0].astype(np.float32)
                 out[m] = out[m] * 0.55 + col * 0.45
         if highlight is not None and tuple(highlight) == tuple(pair):
