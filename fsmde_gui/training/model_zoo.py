@@ -64,8 +64,8 @@ SPECS: list[ModelSpec] = [
               config=COMMON | {"steps": 1500, "lr": 1e-3},
               description="student with GT + cross-interaction KD + view-relational KD (P1)"),
     ModelSpec("student_reflection_ssl", "reflection-ssl", "train", seed=0,
-              config=COMMON | {"steps": 200, "lr": 1e-3, "image_size": [160, 96],
-                               "checkpoint_every": 50,
+              config=COMMON | {"steps": 80, "lr": 1e-3, "image_size": [128, 80],
+                               "checkpoint_every": 20,
                                "extra": {"mask": "predicted", "mask_after": 0.3}},
               description="student + intrinsic decomposition, self-supervised (photometric, "
                           "known ego motion; no depth labels) with reflective pixels masked "

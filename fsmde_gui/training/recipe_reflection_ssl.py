@@ -27,6 +27,7 @@ kd_quantile        0.9        pixels above this photometric-error quantile are "
 smooth_weight      0.001      edge-aware smoothness
 recon_weight       1.0        decomposition reconstruction
 albedo_weight      0.5        cross-frame albedo consistency
+albedo_every       2          compute it every N steps (it costs one extra forward pass)
 residual_weight    0.05       L1 sparsity of the residual
 shading_weight     0.05       shading smoothness
 =================  =========  ===========================================================
@@ -53,7 +54,7 @@ from .recipes import Recipe, register_recipe, unwrap
 DEFAULTS = {
     "mask": "predicted", "mask_after": 0.3, "pseudo_teacher": "none", "kd_weight": 0.5,
     "kd_quantile": 0.9, "smooth_weight": 1e-3, "recon_weight": 1.0, "albedo_weight": 0.5,
-    "residual_weight": 0.05, "shading_weight": 0.05,
+    "residual_weight": 0.05, "shading_weight": 0.05, "albedo_every": 2,
 }
 
 
@@ -179,7 +180,7 @@ class ReflectionSSLRecipe(Recipe):
         c2e = batch["cam_to_ego"].double().cpu()
         srcs, poses, alb_src = [], [], []
         for n, i in enumerate(idx):
-            s, p, a = self._sources([i], c2e[n], self._step)
+            s, p, a = self._sources([i], c2e[n], self._step // max(1, int(o["albedo_every"])))
             srcs.append(s)
             poses.append(p)
             alb_src += a
@@ -197,13 +198,17 @@ class ReflectionSSLRecipe(Recipe):
         shading = out["shading"].flatten(0, 1)
         residual = out["residual"].flatten(0, 1)
         recon = (albedo * shading + residual - tgt).abs().mean()
-        with torch.no_grad():
-            src_imgs = torch.stack([self.temporal.image(j) for j in alb_src]).to(self.device)
-            src_albedo = unwrap(self.model)(src_imgs)["albedo"].flatten(0, 1)
-            which = self._step % 2
-            alb_warp, alb_valid = warp_to_target(src_albedo, depth.detach(), src_T[which], K)
-        alb = masked_mean((albedo - alb_warp).abs().mean(1, keepdim=True),
-                          alb_valid & terms["valid"])
+        every = max(1, int(o["albedo_every"]))
+        if self._step % every == 0:
+            with torch.no_grad():
+                src_imgs = torch.stack([self.temporal.image(j) for j in alb_src]).to(self.device)
+                src_albedo = unwrap(self.model)(src_imgs)["albedo"].flatten(0, 1)
+                which = (self._step // every) % 2
+                alb_warp, alb_valid = warp_to_target(src_albedo, depth.detach(), src_T[which], K)
+            alb = masked_mean((albedo - alb_warp).abs().mean(1, keepdim=True),
+                              alb_valid & terms["valid"])
+        else:
+            alb = albedo.sum() * 0.0
         sparsity = residual.mean()
         sh_smooth = (shading[..., 1:, :] - shading[..., :-1, :]).abs().mean() \
             + (shading[..., :, 1:] - shading[..., :, :-1]).abs().mean()
