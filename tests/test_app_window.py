@@ -204,7 +204,7 @@ def test_export_frame_and_scene_from_window(window, qapp, qtbot, tmp_path):
     assert task.finished.is_set()
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "corrupt_table", "a_file"])
+@pytest.mark.parametrize("case", ["missing", "empty", "corrupt_table", "a_file", "missing_image"])
 def test_bad_folders_show_error_and_app_stays_up(window, qapp, qtbot, tmp_path, keyframe_root, case):
     if case == "missing":
         bad = tmp_path / "does_not_exist"
@@ -217,8 +217,12 @@ def test_bad_folders_show_error_and_app_stays_up(window, qapp, qtbot, tmp_path, 
     else:
         bad = tmp_path / "kf"
         shutil.copytree(keyframe_root, bad)
-        (bad / "v1.0-mini" / "sample.json").chmod(0o644)
-        (bad / "v1.0-mini" / "sample.json").write_text("{ not json")
+        for p in bad.rglob("*"):
+            p.chmod(0o755 if p.is_dir() else 0o644)
+        if case == "corrupt_table":
+            (bad / "v1.0-mini" / "sample.json").write_text("{ not json")
+        else:
+            next((bad / "samples" / "CAM_BACK").glob("*.jpg")).unlink()
     root_before = window.session.root
     assert window.open_folder(bad) is False
     assert window.last_error and str(bad.name) in window.last_error
@@ -237,3 +241,20 @@ def test_recent_folders_and_window_state_persist(window):
     assert str(window.session.root.resolve()) in recent_folders(window.settings)
     assert window.recent_menu.actions()
     assert window.settings.value("view/mode") == window.mode
+
+
+def test_bad_frame_in_a_good_dataset_shows_error(window, qapp, qtbot, tiny_sim_root, tmp_path):
+    """A damaged file found only when its frame is loaded (in the worker) -> dialog, app up."""
+    bad = tmp_path / "sim"
+    shutil.copytree(tiny_sim_root, bad)
+    last = sorted((bad / "samples" / "CAM_BACK").glob("*"))[-1]
+    last.write_bytes(b"not an image")
+    assert window.open_folder(bad)
+    wait_displayed(qapp, window, 0, 0)
+    window.go_to(0, 2)
+    qtbot.waitUntil(lambda: window.last_error is not None and last.name in window.last_error, timeout=60000)
+    assert window.isVisible() and window.displayed == (0, 0)
+    for b in window.findChildren(QMessageBox):
+        b.close()
+    assert window.open_folder(tiny_sim_root)  # back to the good data
+    wait_displayed(qapp, window, 0, 0)

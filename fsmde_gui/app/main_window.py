@@ -245,7 +245,7 @@ class MainWindow(QMainWindow):
             return False
         add_recent_folder(self.settings, path)
         self._fill_recent()
-        self.pool.clear()
+        workers.forget_queued(self.pool)
         self._pending.clear()
         self.scene_box.blockSignals(True)
         self.scene_box.clear()
@@ -290,7 +290,7 @@ class MainWindow(QMainWindow):
             self.display(hit)
             return
         self.statusBar().showMessage(f"running the models on frame {index}…")
-        self.pool.clear()  # drop queued prefetches for frames the user left
+        workers.forget_queued(self.pool)  # drop queued prefetches for frames the user left
         self._pending = {k: t for k, t in self._pending.items() if not t.finished.is_set()}
         self._request(scene, index)
 
@@ -524,6 +524,6 @@ class MainWindow(QMainWindow):
         self.play_timer.stop()
         self.cancel_export()
         self.jobs.shutdown()
-        self.pool.clear()
+        workers.forget_queued(self.pool)
         self.pool.waitForDone(30000)
         super().closeEvent(event)
