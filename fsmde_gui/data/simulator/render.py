@@ -117,8 +117,9 @@ def render_rays(scene: RayScene, origins: np.ndarray, dirs: np.ndarray, sun: Sun
             R = -V[m] + 2 * _dot(V[m], n[m])[:, None] * n[m]
             R = R.astype(np.float32)
             sec = scene.cast((P[m] + EPS * n[m]).astype(np.float32), R)
-            radiance = sky_color(R, sun)
+            radiance = np.empty((len(m), 3), np.float32)
             sh = sec["prim"] >= 0
+            radiance[~sh] = sky_color(R[~sh], sun)
             if sh.any():
                 Ps = P[m][sh] + EPS * n[m][sh] + sec["t"][sh, None] * R[sh]
                 radiance[sh] = shade_points(scene, Ps, sec["prim"][sh], sec["normal"][sh], sun,
