@@ -119,3 +119,26 @@ def test_config_roundtrip_rejects_unknown_keys():
     with pytest.raises(ValueError, match="bogus"):
         StudentConfig.from_dict({**d, "bogus": 1})
     assert TeacherConfig.from_dict(SMALL_TEACHER.to_dict()) == SMALL_TEACHER
+
+
+def test_fuse_conv_bn_keeps_outputs():
+    import copy
+
+    from fsmde_gui.models.blocks import ConvBNReLU, fuse_conv_bn_
+
+    torch.manual_seed(0)
+    net = StudentNet(SMALL_STUDENT).eval()
+    for m in net.modules():  # non-trivial BN statistics
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.1)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+    fused = fuse_conv_bn_(copy.deepcopy(net))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert any(isinstance(m, ConvBNReLU) for m in fused.modules())
+    x = torch.rand(1, 6, 3, 32, 64)
+    with torch.inference_mode():
+        a, b = net(x), fused(x)
+    torch.testing.assert_close(a["depth"], b["depth"], rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="eval mode"):
+        fuse_conv_bn_(StudentNet(SMALL_STUDENT).train())

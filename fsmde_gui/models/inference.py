@@ -16,6 +16,10 @@
   ``reference_estimator``'s prediction). ``alignment`` records each view's ``(scale, shift)``;
   :attr:`DepthEstimator.last_alignment_sources` says which source was used.
 * ``timings_ms``: ``preprocess``, ``inference``, ``postprocess``, ``total``.
+* Models loaded by :meth:`DepthEstimator.from_checkpoint` / ``from_name`` get their
+  BatchNorms folded into the convolutions (fewer kernels, same outputs up to rounding); a
+  model passed to the constructor (e.g. one being trained) is used as it is, only
+  switched to eval mode.
 
 Device: CUDA when available (bf16 autocast), else CPU (float32); never requires a GPU.
 ``FSMDE_NUM_THREADS`` sets torch's CPU thread count.
@@ -118,12 +122,18 @@ class DepthEstimator:
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device=None, **kwargs) -> "DepthEstimator":
+    def from_checkpoint(cls, path: str | Path, device=None, fuse: bool = True,
+                        **kwargs) -> "DepthEstimator":
+        """Load a checkpoint. ``fuse``: fold BatchNorm into the convolutions (inference only;
+        the estimator owns this model copy)."""
+        from .blocks import fuse_conv_bn_
         from .checkpoint import load_checkpoint
 
         model, meta = load_checkpoint(path)
         if not isinstance(model, nn.Module) or not callable(getattr(model, "forward", None)):
             raise CheckpointError(path, "checkpoint does not hold a depth model")
+        if fuse:
+            fuse_conv_bn_(model.eval())
         kwargs.setdefault("name", Path(path).stem)
         return cls(model, device=device, meta=meta, **kwargs)
 

@@ -14,7 +14,8 @@ measured matmul peak, and the student's peak inference memory. Two resolutions:
   is <= 3 ms). DA-V2-Small is timed there in full mode (``--full``) or on a GPU; quick mode
   on a CPU reports its FLOPs only (counted on the ``meta`` device, no compute).
 
-CUDA is used when available (bf16 autocast, synchronised timing,
+Student and teacher run as :class:`~fsmde_gui.models.inference.DepthEstimator` runs them
+(BatchNorm folded into the convolutions). CUDA is used when available (bf16 autocast, synchronised timing,
 ``torch.cuda.max_memory_allocated``); on the CPU the student's peak memory is the growth of
 the peak resident set size (``VmHWM``, reset through ``/proc/self/clear_refs``) of a fresh
 subprocess during one inference.
@@ -111,7 +112,9 @@ def student_peak_memory_mb(hw: tuple[int, int], device: torch.device) -> dict:
     if device.type == "cuda":
         from .student import StudentNet
 
-        model = StudentNet().to(device).eval()
+        from .blocks import fuse_conv_bn_
+
+        model = fuse_conv_bn_(StudentNet().eval()).to(device)
         x = torch.rand(1, VIEWS, 3, *hw, device=device)
         torch.cuda.synchronize()
         base = torch.cuda.memory_allocated(device)
@@ -147,9 +150,10 @@ def _status_mb(field: str) -> float:
 
 def _rss_probe(h: int, w: int, threads: int) -> dict:
     torch.set_num_threads(threads)
+    from .blocks import fuse_conv_bn_
     from .student import StudentNet
 
-    model = StudentNet().eval()
+    model = fuse_conv_bn_(StudentNet().eval())
     with torch.inference_mode():
         model(torch.rand(1, VIEWS, 3, 32, 64))  # initialise kernels/allocator with a tiny input
     x = torch.rand(1, VIEWS, 3, h, w)
@@ -182,9 +186,14 @@ def run_speed(quick: bool = True, device: Optional[str] = None,
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     gpu = dev.type == "cuda"
     full = gpu or not quick
+    from .blocks import fuse_conv_bn_
+
     torch.manual_seed(0)
-    student = StudentNet().to(dev).eval()
-    teacher = TeacherSimNet().to(dev).eval()
+    if gpu:
+        torch.backends.cudnn.benchmark = True
+    # as DepthEstimator runs them: BatchNorm folded into the convolutions
+    student = fuse_conv_bn_(StudentNet().eval()).to(dev)
+    teacher = fuse_conv_bn_(TeacherSimNet().eval()).to(dev)
     dav2 = build_depth_anything_v2_small(random=True).to(dev).eval()
     dav2_short = dav2_short_side or (518 if full else 168)
     dav2.short_side = dav2_short
