@@ -115,6 +115,11 @@ def test_pairs_without_overlap_or_depth_give_nan(scene):
     assert set(res) == {pair_name(front, back), pair_name(0, 1), "mean"}
     assert np.isnan(res[pair_name(front, back)])
     assert res["mean"] == pytest.approx(res[pair_name(0, 1)])  # nan pairs left out
+    holes = depths.copy()
+    holes[1, 100:140, :] = np.nan  # NaN / inf depth is "no value", never a NaN figure
+    holes[2, :, :30] = np.inf  # part of FR's overlap with F
+    res = cross_view_consistency(holes, rig.intrinsics, rig.cam_to_ego)
+    assert all(np.isfinite(v) and v < 1e-3 for v in res.values())
     empty = cross_view_consistency(np.zeros_like(depths), rig.intrinsics, rig.cam_to_ego)
     assert np.isnan(empty["mean"]) and len(empty) == 7
     with pytest.raises(ValueError, match="cam_to_ego"):

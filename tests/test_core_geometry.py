@@ -129,6 +129,21 @@ def test_warp_image_between_real_rig_cameras_reproduces_target_view():
     assert cols.min() > valid.shape[1] // 2
 
 
+def test_warp_image_from_a_smaller_source_image():
+    (K_t, T_t, d_t, img_t), (K_s, T_s, _, _) = _two_view_wall()
+    # the source rendered at half size (K scaled about pixel centres), target at full size
+    hs, ws = d_t.shape[0] // 2, d_t.shape[1] // 2
+    K_half = K_s.copy()
+    K_half[:2] *= 0.5
+    K_half[:2, 2] = (K_s[:2, 2] + 0.5) / 2 - 0.5
+    d_s = plane_depth(K_half, (hs, ws), np.array([1.0, 0, 0]), 12.0, T_s)
+    pts = g.transform_points(T_s, g.backproject(d_s, K_half))
+    img_s = np.where((d_s > 0)[..., None], texture(pts), 0.0).astype(np.float32)
+    warped, valid = g.warp_image(img_s, d_t, K_t, K_half, g.relative_transform(T_s, T_t))
+    assert warped.shape == img_t.shape and valid.mean() > 0.05
+    assert np.abs(warped[valid] - img_t[valid]).mean() < 5e-3
+
+
 def test_warp_image_torch_matches_numpy_and_kornia():
     from kornia.geometry.depth import warp_frame_depth
 
