@@ -141,3 +141,13 @@ def test_changed_base_model_is_detected_by_fingerprint(tmp_path):
     with pytest.warns(UserWarning, match="trained on other weights"):
         loaded, _ = load_checkpoint(tmp_path / "g.pt")
     assert loaded.stale_bases == ["depth_model"]
+
+
+def test_building_briges_does_not_touch_base_weights_or_statistics():
+    depth, sem = _bases()
+    depth.train()
+    sem.train()
+    before = {k: v.clone() for k, v in depth.state_dict().items()}
+    BriGeS(depth, sem)  # probes the encoder for its channel counts
+    assert all(torch.equal(before[k], v) for k, v in depth.state_dict().items())
+    assert not depth.training and not sem.training

@@ -41,6 +41,7 @@ def test_train_semantic_then_gate_from_cli(tiny_sim_root, tmp_path):
     assert out["relative"].shape == (1, 6, 1, 64, 96) and torch.isfinite(out["relative"]).all()
 
 
+@pytest.mark.slow
 def test_briges_is_a_teacher_for_depth_estimator(tiny_sim_root, tmp_path):
     from fsmde_gui.data.detect import open_dataset
     from fsmde_gui.models.bridging_gate import GateConfig

@@ -93,9 +93,14 @@ def depth_codec(net: nn.Module) -> DepthCodec:
 def feature_channels(depth_model: nn.Module, image_hw: tuple[int, int] = (64, 64)) -> list[int]:
     """Channel count of each encoder level, found with one tiny forward pass."""
     codec = depth_codec(depth_model)
-    with torch.no_grad():
-        dummy = torch.zeros(1, 1, 3, *image_hw, device=next(depth_model.parameters()).device)
-        return [int(f.shape[2]) for f in codec.encode(dummy)["features"]]
+    was_training = depth_model.training
+    depth_model.eval()  # never let the probe move BatchNorm statistics
+    try:
+        with torch.no_grad():
+            dummy = torch.zeros(1, 1, 3, *image_hw, device=next(depth_model.parameters()).device)
+            return [int(f.shape[2]) for f in codec.encode(dummy)["features"]]
+    finally:
+        depth_model.train(was_training)
 
 
 class BriGeS(nn.Module):
@@ -109,6 +114,7 @@ class BriGeS(nn.Module):
         self.depth_model = depth_model
         self.semantic_model = semantic_model
         self.codec = depth_codec(depth_model)
+        self.freeze_bases()
         if gate_cfg is None:
             gate_cfg = GateConfig()
         if not gate_cfg.depth_channels:
