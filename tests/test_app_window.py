@@ -100,6 +100,9 @@ def test_split_shows_teacher_beside_student(window, qtbot):
     window.split_box.setChecked(True)
     assert window.teacher_grid.isVisible() and window.teacher_grid.mode == "teacher"
     assert window.grid.mode == "student"
+    window.set_mode("reflection")  # prediction | simulator GT mask
+    assert window.teacher_grid.mode == "reflection_gt"
+    assert window.teacher_grid.tiles[0].tile.note is None and "GT" in window.teacher_grid.tiles[0].tile.caption
     window.split_box.setChecked(False)
     assert not window.teacher_grid.isVisible()
 

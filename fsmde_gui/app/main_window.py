@@ -164,7 +164,8 @@ class MainWindow(QMainWindow):
             self.mode_buttons[m] = b
         mb.addSeparator()
         self.split_box = QCheckBox("Student | Teacher")
-        self.split_box.setToolTip("Show the teacher's tiles beside the student's for the same frame (S)")
+        self.split_box.setToolTip("Show the teacher's tiles beside the student's for the same frame;"
+                                  " in reflection mode, the GT mask beside the prediction (S)")
         self.split_box.setShortcut(QKeySequence("S"))
         self.split_box.toggled.connect(self.set_split)
         mb.addWidget(self.split_box)
@@ -366,8 +367,9 @@ class MainWindow(QMainWindow):
         self.set_mode("teacher" if self.mode == "student" else "student")
 
     def set_split(self, on: bool) -> None:
+        """Side by side: student | teacher for the depth modes, prediction | GT for reflection."""
         self.teacher_grid.setVisible(on)
-        if on and self.mode not in ("student", "teacher"):
+        if on and self.mode not in ("student", "teacher", "reflection"):
             self.set_mode("student")
         self.redraw_tiles()
 
@@ -380,7 +382,8 @@ class MainWindow(QMainWindow):
         mode = "student" if split and self.mode == "teacher" else self.mode
         self.grid.show_analysis(a, mode, overlap_heat=heat, highlight_pair=self.highlight_pair)
         if split:
-            self.teacher_grid.show_analysis(a, "teacher", overlap_heat=heat, highlight_pair=self.highlight_pair)
+            right = "reflection_gt" if mode == "reflection" else "teacher"
+            self.teacher_grid.show_analysis(a, right, overlap_heat=heat, highlight_pair=self.highlight_pair)
         self._update_markers()
 
     def _update_markers(self) -> None:

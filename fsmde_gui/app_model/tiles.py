@@ -173,6 +173,15 @@ def render_tile(a: FrameAnalysis, cam: int, mode: str, depth_range=None,
                 cv2.drawContours(rgb, contours, -1, (60, 255, 90), 1)
                 cap += f"  IoU {a.reflection['iou'][cam]:.2f}"
             tile = TileImage(rgb, cap)
+    elif mode == "reflection_gt":
+        if view.reflection is None:
+            note = "not available: no reflection GT (simulator data has it)"
+            tile = TileImage(placeholder(hw, note, view.image), f"{short}  reflection GT", note=note)
+        else:
+            gt = view.reflection.astype(bool)
+            rgb = view.image.astype(np.float32) * 0.6
+            rgb[gt] = rgb[gt] * 0.3 + np.array([60, 255, 90]) * 0.7
+            tile = TileImage(rgb.astype(np.uint8), f"{short}  reflection GT  {100 * gt.mean():.1f}%")
     else:
         raise ValueError(f"unknown display mode {mode!r}; modes: {', '.join(MODES)}")
     if overlap_heat or highlight_pair is not None:
