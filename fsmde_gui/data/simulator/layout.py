@@ -182,9 +182,9 @@ def build_street(seed: int, duration_s: float, variety: float = 0.0) -> Street:
                       [x_lo - 400, y2, 0]], np.float64)
         b.add(v, quad, C["terrain"], 0, M["grass"], grass)
     # cross road beyond both ends
-    for xe in (x_lo - ext, x_hi + ext):
-        v = np.array([[xe - 0.0, -400, 0], [xe + np.sign(xe) * 0.0 + (14 if xe > 0 else -14), -400, 0],
-                      [xe + (14 if xe > 0 else -14), 400, 0], [xe, 400, 0]], np.float64)
+    for xe, x_far in ((x_lo - ext, x_lo - ext - 14), (x_hi + ext, x_hi + ext + 14)):
+        v = np.array([[xe, -400, 0], [x_far, -400, 0], [x_far, 400, 0], [xe, 400, 0]],
+                     np.float64)
         b.add(v, quad, C["road"], 0, M["asphalt"], asphalt, (0, lane_w, 0.0, -1e4), road_gloss)
 
     # kerbs, sidewalks, buildings, street furniture per side
