@@ -122,3 +122,24 @@ def test_albedo_consistent_specular_view_dependent(two_frames):
     s1 = v1["specular"][vv1[vis], u1[vis]][glass]
     assert glass.sum() > 50
     assert np.mean(np.abs(s0 - s1).max(axis=1) > 0.02) > 0.2
+
+
+def test_variety_widens_the_street_distribution():
+    """The teacher preset's variety=1 gives more lanes, taller buildings, more pedestrians."""
+    plain = [build_street(1_000_000 + i, 1.9, variety=0.0) for i in range(12)]
+    varied = [build_street(2_000_000 + i, 1.9, variety=1.0) for i in range(12)]
+
+    def tallest(street):
+        bld = street.static.semantic == CLASS_IDS["building"]
+        return street.static.vertices[street.static.triangles[bld]].reshape(-1, 3)[:, 2].max()
+
+    assert max(s.info["n_lanes"] for s in plain) <= 4
+    assert max(s.info["n_lanes"] for s in varied) >= 4
+    assert np.mean([tallest(s) for s in varied]) > np.mean([tallest(s) for s in plain])
+    peds = lambda streets: np.mean([sum(a.category.startswith("human") for a in s.actors)  # noqa
+                                    for s in streets])
+    assert peds(varied) > peds(plain)
+    # every street is randomised by its seed, and reproducible
+    assert build_street(5, 1.0).static.vertices.tobytes() == \
+        build_street(5, 1.0).static.vertices.tobytes()
+    assert len({round(s.info["lane_width"], 6) for s in plain}) == len(plain)
