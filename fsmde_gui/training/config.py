@@ -30,7 +30,7 @@ class TrainConfig:
     warmup_steps: int = 10
     grad_clip: float = 1.0
     seed: int = 0
-    num_threads: int = 2
+    num_threads: int = 1  # 2 threads on a busy 2-core machine can be 30x slower (OMP spin)
     checkpoint_every: int = 100
     log_every: int = 10
     color_jitter: float = 0.1  # brightness/contrast/saturation amplitude; 0 disables

@@ -35,7 +35,7 @@ simulator/presets.py, so held-out scenes never appear in training)."""
 
 SHIPPED_SIZE = (192, 112)  # (W, H) input of every shipped net (2-core CPU budget)
 
-COMMON = {"image_size": list(SHIPPED_SIZE), "batch_size": 1, "num_threads": 2,
+COMMON = {"image_size": list(SHIPPED_SIZE), "batch_size": 1, "num_threads": 1,
           "checkpoint_every": 250, "log_every": 50, "color_jitter": 0.1}
 
 
@@ -54,14 +54,14 @@ class ModelSpec:
 
 SPECS: list[ModelSpec] = [
     ModelSpec("teacher_sim", "teacher", "teacher", seed=0,
-              config=COMMON | {"steps": 1500, "lr": 1e-3, "max_depth": 80.0},
+              config=COMMON | {"steps": 1000, "lr": 1e-3, "max_depth": 80.0},
               description="bundled relative-depth (disparity) teacher: larger net, more varied "
                           "scenes, DENSE GT, scale-and-shift-invariant + gradient loss"),
     ModelSpec("student_supervised", "supervised", "train", seed=0,
-              config=COMMON | {"steps": 1500, "lr": 1e-3},
+              config=COMMON | {"steps": 1200, "lr": 1e-3},
               description="student on sparse LiDAR GT only (SILog) - the P1 baseline"),
     ModelSpec("student_kd", "kd", "train", seed=0, depends_on="teacher_sim",
-              config=COMMON | {"steps": 1500, "lr": 1e-3},
+              config=COMMON | {"steps": 1200, "lr": 1e-3},
               description="student with GT + cross-interaction KD + view-relational KD (P1)"),
     ModelSpec("student_reflection_ssl", "reflection-ssl", "train", seed=0,
               config=COMMON | {"steps": 80, "lr": 1e-3, "image_size": [128, 80],
