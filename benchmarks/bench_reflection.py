@@ -146,5 +146,49 @@ def main(out_dir: Path) -> dict:
           f"KD {kd['abs_rel_reflective'] / base['abs_rel_reflective']:.2f}x; non-reflective: "
           f"masking {masked['abs_rel_non_reflective'] / base['abs_rel_non_reflective']:.2f}x, "
           f"KD {kd['abs_rel_non_reflective'] / base['abs_rel_non_reflective']:.2f}x")
+    model, _ = load_checkpoint(ckpts["+ reflection masking"], expected_arch="reflection_ssl")
+    png = write_example_image(model, heldout, REPO / "docs" / "images" / "reflection_example.png")
+    print(f"example image: {png.relative_to(REPO)}")
     return {"steps": steps, "image_size": [w, h], "seed": 0, "kd_teacher": kd_teacher,
             "rows": rows, "table": table, "wall_s": round(time.perf_counter() - t0, 1)}
+
+
+def write_example_image(model, dataset_root: Path, out_png: Path, scene: int = 0,
+                        index: int = 0, camera: int = 1) -> Path:
+    """docs/images/reflection_example.png: one held-out view - image, GT reflective pixels,
+    predicted mask (red) over the image, predicted residual (x3), predicted depth."""
+    import cv2
+    import numpy as np
+
+    from fsmde_gui.core.colormaps import colorize
+    from fsmde_gui.data.detect import open_dataset
+    from fsmde_gui.models.intrinsic import run_decomposition
+
+    ds = open_dataset(dataset_root, image_size=(224, 128))
+    frame = ds.frame(scene, index, load_gt=True)
+    out = run_decomposition(model, frame)
+    img = frame.views[camera].image.astype(np.float32) / 255.0
+
+    def overlay(mask, color):
+        o = img.copy()
+        o[mask] = 0.45 * o[mask] + 0.55 * np.asarray(color, np.float32)
+        return o
+
+    gt = frame.views[camera].reflection.astype(bool)
+    panels = [img, overlay(gt, (0.1, 0.9, 0.2)), overlay(out["reflection_mask"][camera], (1, 0.1, 0.1)),
+              np.clip(out["residual"][camera] * 3.0, 0, 1),
+              colorize(1.0 / np.maximum(out["depth"][camera], 0.5), 0.0, 0.5)[..., :3] / 255.0]
+    labels = ["image", "GT reflective", "predicted mask", "residual x3", "depth (inverse)"]
+    tiles = []
+    for p, name in zip(panels, labels):
+        t = (np.clip(p, 0, 1) * 255).astype(np.uint8)[..., ::-1].copy()
+        cv2.putText(t, name, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1,
+                    cv2.LINE_AA)
+        tiles.append(t)
+    sheet = np.concatenate([np.concatenate(tiles[:3], 1),
+                            np.concatenate(tiles[3:] + [np.zeros_like(tiles[0])], 1)], 0)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_png.with_name(f".{out_png.name}.tmp.png")
+    cv2.imwrite(str(tmp), sheet, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    os.replace(tmp, out_png)
+    return out_png
