@@ -102,6 +102,13 @@ def fuse_conv_bn_(model: nn.Module) -> nn.Module:
     return model
 
 
+def optimize_for_inference_(model: nn.Module) -> nn.Module:
+    """Fold BatchNorm into convolutions and switch weights to channels-last (NHWC), which
+    oneDNN (CPU) and cuDNN (bf16) run markedly faster for depthwise/1x1 convs. In place,
+    eval mode only; outputs unchanged up to float rounding."""
+    return fuse_conv_bn_(model).to(memory_format=torch.channels_last)
+
+
 def fold_views(images: torch.Tensor) -> tuple[torch.Tensor, int, int]:
     """``(B, V, C, H, W)`` -> ``(B*V, C, H, W)``, returning B and V; validates the layout."""
     if images.ndim != 5 or images.shape[2] != 3:

@@ -15,7 +15,7 @@ measured matmul peak, and the student's peak inference memory. Two resolutions:
   on a CPU reports its FLOPs only (counted on the ``meta`` device, no compute).
 
 Student and teacher run as :class:`~fsmde_gui.models.inference.DepthEstimator` runs them
-(BatchNorm folded into the convolutions). CUDA is used when available (bf16 autocast, synchronised timing,
+(BatchNorm folded into the convolutions, channels-last weights). CUDA is used when available (bf16 autocast, synchronised timing,
 ``torch.cuda.max_memory_allocated``); on the CPU the student's peak memory is the growth of
 the peak resident set size (``VmHWM``, reset through ``/proc/self/clear_refs``) of a fresh
 subprocess during one inference.
@@ -112,9 +112,9 @@ def student_peak_memory_mb(hw: tuple[int, int], device: torch.device) -> dict:
     if device.type == "cuda":
         from .student import StudentNet
 
-        from .blocks import fuse_conv_bn_
+        from .blocks import optimize_for_inference_
 
-        model = fuse_conv_bn_(StudentNet().eval()).to(device)
+        model = optimize_for_inference_(StudentNet().eval()).to(device)
         x = torch.rand(1, VIEWS, 3, *hw, device=device)
         torch.cuda.synchronize()
         base = torch.cuda.memory_allocated(device)
@@ -150,10 +150,10 @@ def _status_mb(field: str) -> float:
 
 def _rss_probe(h: int, w: int, threads: int) -> dict:
     torch.set_num_threads(threads)
-    from .blocks import fuse_conv_bn_
+    from .blocks import optimize_for_inference_
     from .student import StudentNet
 
-    model = fuse_conv_bn_(StudentNet().eval())
+    model = optimize_for_inference_(StudentNet().eval())
     with torch.inference_mode():
         model(torch.rand(1, VIEWS, 3, 32, 64))  # initialise kernels/allocator with a tiny input
     x = torch.rand(1, VIEWS, 3, h, w)
@@ -186,14 +186,14 @@ def run_speed(quick: bool = True, device: Optional[str] = None,
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     gpu = dev.type == "cuda"
     full = gpu or not quick
-    from .blocks import fuse_conv_bn_
+    from .blocks import optimize_for_inference_
 
     torch.manual_seed(0)
     if gpu:
         torch.backends.cudnn.benchmark = True
-    # as DepthEstimator runs them: BatchNorm folded into the convolutions
-    student = fuse_conv_bn_(StudentNet().eval()).to(dev)
-    teacher = fuse_conv_bn_(TeacherSimNet().eval()).to(dev)
+    # as DepthEstimator runs them: BatchNorm folded, channels-last
+    student = optimize_for_inference_(StudentNet().eval()).to(dev)
+    teacher = optimize_for_inference_(TeacherSimNet().eval()).to(dev)
     dav2 = build_depth_anything_v2_small(random=True).to(dev).eval()
     dav2_short = dav2_short_side or (518 if full else 168)
     dav2.short_side = dav2_short
