@@ -56,7 +56,7 @@ def test_job_runs_in_subprocess_cancels_and_loads(qapp, qtbot, tiny_sim_root, ti
         panel.cancel_selected()  # nothing selected: cancels the running job
         qtbot.waitUntil(lambda: first.status != "running", timeout=10000)
         assert first.status == "cancelled"
-        assert first.stopped_at - first.cancel_requested_at < 5.0
+        assert first.stopped_at - first.cancel_requested_at < 3.0  # stops after the current step
         assert first.checkpoint and Path(first.checkpoint).exists()  # checkpoint kept on cancel
         assert first.final is None and not panel.load_button.isEnabled()
         # the queued job starts next and runs to the end: its model can be loaded

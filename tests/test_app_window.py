@@ -138,11 +138,12 @@ def test_timeline_step_and_prefetch(window, qapp, qtbot):
     assert window.slider.value() == 1 and "2/3" in window.frame_label.text()
     qtbot.waitUntil(lambda: window.session.cached(0, 2) is not None, timeout=60000)  # prefetched
     window.go_to(0, 2)
-    assert window.displayed == (0, 2)  # cache hit: drawn synchronously
+    assert window.analysis.frame is window.session.cached(0, 2).frame  # cache hit: tiles drawn at once
+    wait_displayed(qapp, window, 0, 2)
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow, timeout=3000)
     qtbot.keyClick(window, Qt.Key_Left)
-    assert window.displayed == (0, 1)
+    wait_displayed(qapp, window, 0, 1)
     window.go_to(0, 0)
     wait_displayed(qapp, window, 0, 0)
 

@@ -260,6 +260,12 @@ class JobsPanel(QWidget):
         if job is None:
             return
         kind = ev.get("event")
+        if kind in ("done", "cancelled") and job.status == "running":
+            # the trainer has stopped and saved (checkpoint / final model); the process may
+            # take a few more seconds to exit (interpreter teardown): the job is over now
+            job.status = kind
+            job.stopped_at = time.perf_counter()
+            self.job_state.emit(job.id, job.status)
         if kind == "error":
             job.message = str(ev.get("message", ""))
         if kind == "info":
@@ -303,15 +309,18 @@ class JobsPanel(QWidget):
             self._finished(job, -1)
 
     def _finished(self, job: Job, code: int) -> None:
-        if job.status != "running":
+        if job is not self.running:
             return
         self._read_output()
-        job.stopped_at = time.perf_counter()
-        if job.cancel_requested_at is not None:
-            job.status = "cancelled"
-        elif code == 0:
-            job.status = "done"
-        else:
+        if job.status == "running":  # the process ended without a final event
+            job.stopped_at = time.perf_counter()
+            if job.cancel_requested_at is not None:
+                job.status = "cancelled"
+            elif code == 0:
+                job.status = "done"
+            else:
+                job.status = "failed"
+        elif job.status == "done" and code != 0:
             job.status = "failed"
         if job.status == "done":
             self.progress.setValue(100)
@@ -348,7 +357,18 @@ class JobsPanel(QWidget):
         job.cancel_requested_at = time.perf_counter()
         self.eta.setText(f"job {job.id}: cancelling…")
         proc.terminate()
-        QTimer.singleShot(KILL_AFTER_MS, lambda p=proc: p.kill() if p.state() != QProcess.NotRunning else None)
+
+        def kill_if_stuck(p=proc, j=job):
+            # no "cancelled" event yet: the trainer is stuck in a step -> kill it; after the
+            # event it is only tearing down, give it longer before killing
+            if p.state() == QProcess.NotRunning:
+                return
+            if j.status == "running":
+                p.kill()
+            else:
+                QTimer.singleShot(4 * KILL_AFTER_MS, lambda: p.kill() if p.state() != QProcess.NotRunning else None)
+
+        QTimer.singleShot(KILL_AFTER_MS, kill_if_stuck)
 
     def _load_clicked(self) -> None:
         job = self.selected_job()
