@@ -46,6 +46,8 @@ def test_run_speed_result_keys(tiny_speed):
         r["dav2_small_ms"] / r["student_ms"])
     assert r["anchor"]["dav2_small_gflops"] > r["anchor"]["student_gflops"] > 0
     assert r["anchor"]["dav2_small_ms"] is None  # quick mode on a CPU: FLOPs only
+    assert r["speedups"]["dav2_small_518_vs_student"] is None
+    assert r["flop_ratios"]["dav2_small_518_vs_student"] > r["flop_ratios"]["dav2_small_vs_student"]
     assert 0 < r["student_peak_fraction"]
     assert r["student_peak_memory_mb"] is not None and r["student_peak_memory_mb"] >= 0
     json.dumps(r)  # JSON-able

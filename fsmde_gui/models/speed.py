@@ -1,24 +1,30 @@
 """Speed, size and FLOPs of the student vs the bundled teacher vs Depth Anything V2-Small.
 
 One process, the same six-view input for every model: median milliseconds per frame over a
-few runs after warm-up, frames/s, parameters, GFLOPs per frame (``FlopCounterMode``; one
-multiply-add = 2 FLOPs), the student's achieved GFLOP/s as a fraction of this machine's
-measured matmul peak, and the student's peak inference memory. Two resolutions:
+few runs after warm-up (models timed round-robin, so a busy machine slows them alike),
+frames/s, parameters, GFLOPs per frame (``FlopCounterMode``; one multiply-add = 2 FLOPs),
+the student's achieved GFLOP/s as a fraction of this machine's measured matmul peak, and the
+student's peak inference memory. Two resolutions:
 
-* ``input``: a 6 x 160 x 288 frame (the students' and teacher's input size); Depth Anything
-  resizes it itself to a short side of ``dav2_short_side``: 168 in quick mode (the same
-  frame rounded to patch multiples, 168 x 294, so the CLI finishes within a minute on a
-  2-core CPU), 518 = its real setting in full mode.
-* ``anchor``: 6 x 518 x 924, the size Depth Anything V2 runs nuScenes frames at (anchor
-  figures on an H100, bf16, eager: DA-V2 S/B/L about 18/30/66 ms; our student's target there
-  is <= 3 ms). DA-V2-Small is timed there in full mode (``--full``) or on a GPU; quick mode
-  on a CPU reports its FLOPs only (counted on the ``meta`` device, no compute).
+* ``input``: a 6 x 160 x 288 frame (the students' and teacher's input size). Depth Anything
+  gets the same frame at the same pixel count (short side 168 = the nearest multiple of its
+  14-px patches: 168 x 294): an equal-resolution comparison.
+* ``anchor``: 6 x 518 x 924, the size Depth Anything V2 really runs nuScenes frames at
+  (anchor figures on an H100, bf16, eager: DA-V2 S/B/L about 18/30/66 ms; our student's
+  target there is <= 3 ms). DA-V2-Small is timed there in full mode (``--full``) or on a
+  GPU; quick mode on a CPU counts its FLOPs only (on the ``meta`` device, no compute), so
+  that ``fsmde bench speed`` finishes within a minute on a 2-core CPU.
+
+``speedups``: ``teacher_vs_student`` and ``dav2_small_vs_student`` (equal resolution), and
+``dav2_small_518_vs_student`` (DA-V2-Small at its real 518 px setting vs the student at its
+input size: time ratio when timed, else ``null`` with the FLOP ratio in
+``flop_ratios``).
 
 Student and teacher run as :class:`~fsmde_gui.models.inference.DepthEstimator` runs them
-(BatchNorm folded into the convolutions, channels-last weights). CUDA is used when available (bf16 autocast, synchronised timing,
-``torch.cuda.max_memory_allocated``); on the CPU the student's peak memory is the growth of
-the peak resident set size (``VmHWM``, reset through ``/proc/self/clear_refs``) of a fresh
-subprocess during one inference.
+(BatchNorm folded into the convolutions, channels-last weights). CUDA is used when available
+(bf16 autocast, synchronised timing, ``torch.cuda.max_memory_allocated``); on the CPU the
+student's peak memory is the growth of the peak resident set size (``VmHWM``, reset through
+``/proc/self/clear_refs``) of a fresh subprocess during one inference.
 """
 from __future__ import annotations
 
@@ -195,7 +201,7 @@ def run_speed(quick: bool = True, device: Optional[str] = None,
     student = optimize_for_inference_(StudentNet().eval()).to(dev)
     teacher = optimize_for_inference_(TeacherSimNet().eval()).to(dev)
     dav2 = build_depth_anything_v2_small(random=True).to(dev).eval()
-    dav2_short = dav2_short_side or (518 if full else 168)
+    dav2_short = dav2_short_side or 168
     dav2.short_side = dav2_short
     rounds = 20 if gpu else (5 if full else 3)
     x = torch.rand(1, VIEWS, 3, *input_hw, device=dev)
@@ -212,7 +218,7 @@ def run_speed(quick: bool = True, device: Optional[str] = None,
     anchor_jobs = {"student": (student, xa)}
     if full:
         anchor_jobs["dav2_small"] = (dav2, xa)
-    anchor = time_models(anchor_jobs, rounds=rounds if full else 2, warmup=1)
+    anchor = time_models(anchor_jobs, rounds=rounds if gpu else 2, warmup=1)
     if not full:
         # FLOPs only, counted on the meta device: too slow to time on a small CPU quickly
         meta_dav2 = build_depth_anything_v2_small(random=True, init="meta")
@@ -255,7 +261,12 @@ def run_speed(quick: bool = True, device: Optional[str] = None,
         "params": params,
         "gflops": {k: r["gflops"] for k, r in rows.items()},
         "speedups": {"teacher_vs_student": ratio(rows["teacher"]["ms"], s["ms"]),
-                     "dav2_small_vs_student": ratio(rows["dav2_small"]["ms"], s["ms"])},
+                     "dav2_small_vs_student": ratio(rows["dav2_small"]["ms"], s["ms"]),
+                     "dav2_small_518_vs_student": ratio(anchor["dav2_small"]["ms"], s["ms"])},
+        "flop_ratios": {"teacher_vs_student": ratio(rows["teacher"]["gflops"], s["gflops"]),
+                        "dav2_small_vs_student": ratio(rows["dav2_small"]["gflops"], s["gflops"]),
+                        "dav2_small_518_vs_student": ratio(anchor["dav2_small"]["gflops"],
+                                                           s["gflops"])},
         "anchor": {
             "student_ms": anchor["student"]["ms"],
             "student_gflops": anchor["student"]["gflops"],
@@ -293,9 +304,16 @@ def format_table(r: dict) -> str:
     a = r["anchor"]
     lines.append(f"anchor {r['anchor_hw'][0]}x{r['anchor_hw'][1]}: student {f(a['student_ms'], '.1f')}"
                  f" ms ({f(a['student_gflops'], '.1f')} GFLOPs), DA-V2-S "
-                 f"{f(a['dav2_small_ms'], '.1f')} ms ({f(a['dav2_small_gflops'], '.0f')} GFLOPs)")
+                 f"{f(a['dav2_small_ms'], '.1f')} ms ({f(a['dav2_small_gflops'], '.0f')} GFLOPs)"
+                 f"{'' if a['dav2_small_ms'] is not None else ' (not timed: --full)'}")
+    sp, fr = r["speedups"], r["flop_ratios"]
+    lines.append(f"DA-V2-S at 518 px vs student at its input: "
+                 f"{f(sp['dav2_small_518_vs_student'], '.0f')}x time, "
+                 f"{f(fr['dav2_small_518_vs_student'], '.0f')}x FLOPs; equal resolution: "
+                 f"{f(sp['dav2_small_vs_student'], '.1f')}x time, "
+                 f"{f(fr['dav2_small_vs_student'], '.1f')}x FLOPs")
     util = r.get("cpu_utilisation")
-    if util is not None and util < 0.7:
+    if util is not None and util < 0.6:
         lines.append(f"note: the CPU was busy (the student got {100 * util:.0f}% of "
                      f"{r['threads']} threads): wall times are inflated; see cpu_ms / ms_min")
     lines.append(f"student: {r['student_gflops_per_s']:.1f} GFLOP/s = "
