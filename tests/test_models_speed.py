@@ -58,3 +58,21 @@ def test_run_speed_result_keys(tiny_speed):
 def test_bench_cli_unknown_benchmark(capsys):
     assert cli_main(["bench", "no_such_bench"]) == 2
     assert "unknown benchmark 'no_such_bench'" in capsys.readouterr().err
+
+
+def test_bench_cli_writes_json(monkeypatch, tmp_path, capsys):
+    import fsmde_gui.models.speed as speed
+
+    calls = []
+
+    def fake_run_speed(quick=True, device=None, **kw):
+        calls.append((quick, device))
+        return {"student_ms": 1.5, "speedups": {"dav2_small_vs_student": 12.0}}
+
+    monkeypatch.setattr(speed, "run_speed", fake_run_speed)
+    out = tmp_path / "sub" / "speed.json"
+    assert cli_main(["bench", "speed", "--json", str(out), "--device", "cpu"]) == 0
+    assert calls == [(True, "cpu")]
+    assert json.loads(out.read_text())["speedups"]["dav2_small_vs_student"] == 12.0
+    assert not list(out.parent.glob(".*tmp"))
+    assert cli_main(["bench", "speed", "--full"]) == 0 and calls[-1] == (False, None)
