@@ -176,8 +176,8 @@ class CloudView(QWidget):
                     if want:
                         notes.append(f"LiDAR {a.note('lidar') or 'not available'}")
                     continue
-                col = np.full((len(pts), 4), (0.92, 0.92, 0.92, 1.0), np.float32)
-                item.setData(pos=pts, color=col, size=2.5)
+                col = np.full((len(pts), 4), (0.85, 0.85, 0.88, 0.9), np.float32)
+                item.setData(pos=pts, color=col, size=1.5)
                 item.setVisible(want)
                 continue
             pc = a.clouds.get(name)

@@ -40,6 +40,7 @@ class MainWindow(QMainWindow):
         self.analysis = None
         self.displayed = None
         self._display_token = 0
+        self._layout_done = False
         self.highlight_pair = None
         self.last_error: Optional[str] = None
         self._pending: dict[tuple, workers.Task] = {}
@@ -72,7 +73,7 @@ class MainWindow(QMainWindow):
         for g in (self.grid, self.teacher_grid):
             g.hovered.connect(self._hovered)
             g.clicked.connect(self._clicked)
-        split = QSplitter(Qt.Horizontal)
+        split = QSplitter(Qt.Vertical)  # student above teacher: tiles keep their width
         split.addWidget(self.grid)
         split.addWidget(self.teacher_grid)
         self.setCentralWidget(split)
@@ -96,13 +97,12 @@ class MainWindow(QMainWindow):
         self.metrics_dock = self._dock("Student vs teacher", self.metrics, Qt.BottomDockWidgetArea, "metrics")
         self.cons_dock = self._dock("Cross-view consistency", self.consistency, Qt.BottomDockWidgetArea, "consistency")
         self.jobs_dock = self._dock("Jobs", self.jobs, Qt.BottomDockWidgetArea, "jobs")
+        # the right column (3D view, bin plots) runs the full height of the window
+        self.setCorner(Qt.TopRightCorner, Qt.RightDockWidgetArea)
+        self.setCorner(Qt.BottomRightCorner, Qt.RightDockWidgetArea)
         self.splitDockWidget(self.cloud_dock, self.bins_dock, Qt.Vertical)
         self.splitDockWidget(self.metrics_dock, self.cons_dock, Qt.Horizontal)
         self.splitDockWidget(self.cons_dock, self.jobs_dock, Qt.Horizontal)
-        self.resizeDocks([self.cloud_dock], [540], Qt.Horizontal)
-        self.resizeDocks([self.cloud_dock, self.bins_dock], [400, 380], Qt.Vertical)
-        self.resizeDocks([self.metrics_dock], [260], Qt.Vertical)
-        self.resizeDocks([self.metrics_dock, self.cons_dock, self.jobs_dock], [420, 300, 500], Qt.Horizontal)
         self.consistency.pair_selected.connect(self._pair_selected)
         self.bins.pins_changed.connect(self._update_markers)
         self.jobs.load_student.connect(self.load_student_checkpoint)
@@ -536,6 +536,24 @@ class MainWindow(QMainWindow):
         self.show_error("Scene export failed", exc)
 
     # ================================================================== lifecycle
+    def default_layout(self) -> None:
+        """Dock sizes for a fresh profile: the tiles get the width they need (they are
+        width-limited), the 3D view and bin plots the right column, the tables the bottom."""
+        w, h = max(self.width(), 800), max(self.height(), 600)
+        self.resizeDocks([self.cloud_dock], [int(w * 0.31)], Qt.Horizontal)
+        self.resizeDocks([self.cloud_dock, self.bins_dock], [int(h * 0.5), int(h * 0.5)], Qt.Vertical)
+        self.resizeDocks([self.metrics_dock], [int(h * 0.40)], Qt.Vertical)
+        self.resizeDocks([self.metrics_dock, self.cons_dock, self.jobs_dock],
+                         [int(w * 0.26), int(w * 0.18), int(w * 0.25)], Qt.Horizontal)
+
+    def showEvent(self, event):  # noqa: N802
+        super().showEvent(event)
+        if not self._layout_done:
+            self._layout_done = True
+            if not isinstance(self.settings.value("window/state"), QByteArray):
+                QTimer.singleShot(0, self.default_layout)
+
+
     def closeEvent(self, event):  # noqa: N802
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())

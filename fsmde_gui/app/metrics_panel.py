@@ -19,12 +19,13 @@ class MetricsPanel(QWidget):
         self.header.setWordWrap(True)
         lay.addWidget(self.header)
         self.table = QTableWidget(len(CAMERA_NAMES) + 1, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels([f"{m[0].upper()} {lbl}" for m, _, lbl in COLUMNS])
+        self.table.setHorizontalHeaderLabels([f"{m}\n{lbl}" for m, _, lbl in COLUMNS])
         self.table.setVerticalHeaderLabels([SHORT_NAMES[n] for n in CAMERA_NAMES] + ["mean"])
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
-        self.table.horizontalHeader().setDefaultSectionSize(58)
+        self.table.horizontalHeader().setDefaultSectionSize(54)
+        self.table.verticalHeader().setFixedWidth(46)
         self.table.verticalHeader().setDefaultSectionSize(19)
-        self.table.setToolTip("Per-camera depth metrics vs GT (S = student, T = teacher, metric-aligned);"
+        self.table.setToolTip("Per-camera depth metrics vs GT (teacher: metric-aligned);"
                               " AbsRel and RMSE lower is better, δ1 higher is better")
         lay.addWidget(self.table, 1)
         self.note = QLabel("")

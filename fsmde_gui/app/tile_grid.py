@@ -96,6 +96,9 @@ class TileView(QWidget):
                                                label_width=self.BAR_W - 16, reverse=rev, unit=unit,
                                                background=(20, 20, 24)))
             p.drawImage(int(r.right()) + 3, int(r.y()), self._bar)
+        if self.tile.note:
+            p.setPen(QColor("#f0b050"))
+            p.drawText(r.adjusted(8, 6, -8, -6), Qt.AlignCenter | Qt.TextWordWrap, self.tile.note)
         for x, y, colour in self.markers:
             pt = self.widget_point(x, y)
             p.setPen(QPen(colour, 2))
@@ -141,7 +144,7 @@ class TileGrid(QWidget):
         self.analysis, self.mode = a, mode
         for cam, t in enumerate(self.tiles):
             t.set_tile(render_tile(a, cam, mode, depth_range=depth_range, overlap_heat=overlap_heat,
-                                   highlight_pair=highlight_pair))
+                                   highlight_pair=highlight_pair, burn_notes=False))
 
     def set_markers(self, markers: list[tuple[int, int, int, QColor]]) -> None:
         for cam, t in enumerate(self.tiles):

@@ -82,9 +82,17 @@ def _sparse_overlay(base: np.ndarray, values: np.ndarray, valid: np.ndarray, vmi
 
 
 def render_tile(a: FrameAnalysis, cam: int, mode: str, depth_range=None,
-                overlap_heat: bool = False, highlight_pair=None) -> TileImage:
+                overlap_heat: bool = False, highlight_pair=None, burn_notes: bool = True) -> TileImage:
+    """The image of camera ``cam`` in ``mode``. A mode with nothing to show returns the dimmed
+    camera image with ``note`` set (and, when ``burn_notes``, the note written into it; the
+    app draws it itself so it stays readable at any tile size)."""
     view = a.frame.views[cam]
     hw = view.hw
+
+    def ph(note):
+        return ph(note) if burn_notes else \
+            (view.image.astype(np.float32) * 0.25).astype(np.uint8)
+
     lo, hi = depth_range or a.depth_range
     short = SHORT_NAMES[view.name]
     dbar = (lo, hi, DEPTH_CMAP, True, "m")
@@ -95,7 +103,7 @@ def render_tile(a: FrameAnalysis, cam: int, mode: str, depth_range=None,
         d = a.depth(mode)
         if d is None:
             note = a.note(mode) or f"not available: no {mode}"
-            tile = TileImage(placeholder(hw, note, view.image), f"{short}  {mode}", note=note)
+            tile = TileImage(ph(note), f"{short}  {mode}", note=note)
         else:
             cap = f"{short}  {a.results[mode].model_name or mode}"
             m = a.metrics.get(mode, {}).get(view.name)
@@ -118,12 +126,12 @@ def render_tile(a: FrameAnalysis, cam: int, mode: str, depth_range=None,
                              f"{short}  dense GT", dbar)
         else:
             note = "not available: this frame has no depth GT"
-            tile = TileImage(placeholder(hw, note, view.image), f"{short}  GT", note=note)
+            tile = TileImage(ph(note), f"{short}  GT", note=note)
     elif mode == "error":
         d, gt = a.depth("student"), view.depth_gt
         if d is None or gt is None:
             note = a.note("student") if d is None else "not available: this frame has no depth GT"
-            tile = TileImage(placeholder(hw, note or "not available", view.image),
+            tile = TileImage(ph(note or "not available"),
                              f"{short}  error", note=note)
         else:
             err = np.abs(d[cam] - gt)
@@ -140,7 +148,7 @@ def render_tile(a: FrameAnalysis, cam: int, mode: str, depth_range=None,
         s, t = a.depth("student"), a.depth("teacher")
         if s is None or t is None:
             note = a.note("student" if s is None else "teacher") or "not available"
-            tile = TileImage(placeholder(hw, note, view.image), f"{short}  student − teacher", note=note)
+            tile = TileImage(ph(note), f"{short}  student − teacher", note=note)
         else:
             diff = s[cam] - t[cam]
             r = 5.0
@@ -150,7 +158,7 @@ def render_tile(a: FrameAnalysis, cam: int, mode: str, depth_range=None,
     elif mode == "entropy":
         if a.entropy is None:
             note = a.note("entropy") or "not available"
-            tile = TileImage(placeholder(hw, note, view.image), f"{short}  entropy", note=note)
+            tile = TileImage(ph(note), f"{short}  entropy", note=note)
         else:
             n = a.results["student"].bin_probs.shape[1]
             emax = float(np.log(n))
@@ -160,7 +168,7 @@ def render_tile(a: FrameAnalysis, cam: int, mode: str, depth_range=None,
     elif mode == "reflection":
         if a.reflection is None:
             note = a.note("reflection") or "not available"
-            tile = TileImage(placeholder(hw, note, view.image), f"{short}  reflection", note=note)
+            tile = TileImage(ph(note), f"{short}  reflection", note=note)
         else:
             mask = a.reflection["mask"][cam]
             rgb = view.image.astype(np.float32) * 0.6
@@ -176,7 +184,7 @@ def render_tile(a: FrameAnalysis, cam: int, mode: str, depth_range=None,
     elif mode == "reflection_gt":
         if view.reflection is None:
             note = "not available: no reflection GT (simulator data has it)"
-            tile = TileImage(placeholder(hw, note, view.image), f"{short}  reflection GT", note=note)
+            tile = TileImage(ph(note), f"{short}  reflection GT", note=note)
         else:
             gt = view.reflection.astype(bool)
             rgb = view.image.astype(np.float32) * 0.6
