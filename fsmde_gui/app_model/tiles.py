@@ -90,7 +90,7 @@ def render_tile(a: FrameAnalysis, cam: int, mode: str, depth_range=None,
     hw = view.hw
 
     def ph(note):
-        return ph(note) if burn_notes else \
+        return placeholder(hw, note, view.image) if burn_notes else \
             (view.image.astype(np.float32) * 0.25).astype(np.uint8)
 
     lo, hi = depth_range or a.depth_range
