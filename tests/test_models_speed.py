@@ -76,3 +76,13 @@ def test_bench_cli_writes_json(monkeypatch, tmp_path, capsys):
     assert json.loads(out.read_text())["speedups"]["dav2_small_vs_student"] == 12.0
     assert not list(out.parent.glob(".*tmp"))
     assert cli_main(["bench", "speed", "--full"]) == 0 and calls[-1] == (False, None)
+
+
+def test_flop_counter_counts_cpu_attention():
+    from fsmde_gui.models.speed import flop_counter
+
+    q = k = v = torch.rand(1, 2, 16, 8)
+    with flop_counter() as counter:
+        torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    # Q K^T and (softmax) V: two batched matmuls of 2 * b*h * s*s*d FLOPs each
+    assert counter.get_total_flops() == 2 * (2 * 1 * 2 * 16 * 16 * 8)

@@ -56,6 +56,22 @@ def _autocast(device: torch.device):
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
 
+def _cpu_sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+def flop_counter() -> FlopCounterMode:
+    """``FlopCounterMode`` that also counts the CPU flash-attention kernel (torch's registry
+    covers the CUDA attention kernels only, so CPU runs would miss the attention matmuls)."""
+    mapping = {}
+    op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    if op is not None:
+        mapping[op] = _cpu_sdpa_flops
+    return FlopCounterMode(display=False, custom_mapping=mapping)
+
+
 def time_models(jobs: dict, rounds: int = 5, warmup: int = 1, count_flops: bool = True) -> dict:
     """Time several models round-robin (so a busy machine slows them alike).
 
@@ -72,7 +88,7 @@ def time_models(jobs: dict, rounds: int = 5, warmup: int = 1, count_flops: bool 
             device = images.device
             counting = count_flops and i == 0
             with torch.inference_mode(), _autocast(device):
-                ctx = FlopCounterMode(display=False) if counting else nullcontext()
+                ctx = flop_counter() if counting else nullcontext()
                 _sync(device)
                 t, c = time.perf_counter(), time.process_time()
                 with ctx as counter:
