@@ -192,7 +192,7 @@ def test_screenshot_tiles_not_blank(window, tmp_path):
         p = t.mapTo(window, QPoint(0, 0))
         crop = img[p.y() + 20:p.y() + t.height() - 5, p.x() + 5:p.x() + t.width() - 60]
         assert crop.std() > 3, f"tile {t.cam} blank in screenshot"
-    v = window.cloud.view
+    v = window.cloud.container
     p = v.mapTo(window, QPoint(0, 0))
     assert img[p.y():p.y() + v.height(), p.x():p.x() + v.width()].std() > 3, "3D view blank"
 

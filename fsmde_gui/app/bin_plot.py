@@ -47,6 +47,7 @@ class BinPlot(QWidget):
         ax.setTicks([[(i, SHORT_NAMES[n]) for i, n in enumerate(CAMERA_NAMES)]])
         self.views_plot.setYRange(-0.2, 6.0)
         lay.addWidget(self.views_plot, 3)
+        self._view_items = None
         self.current = None  # (cam, x, y, data)
         self.pins: list[tuple[int, int, int, dict]] = []
         self.pin_button.setEnabled(False)
@@ -107,22 +108,33 @@ class BinPlot(QWidget):
 
     # ------------------------------------------------------------------ per-view layout
     def show_views(self, mass, note: str | None = None) -> None:
-        self.views_plot.clear()
+        """Ticks at each camera's bin centres and its mean mass curves; the plot items are
+        created once and updated in place (cheap when stepping through frames)."""
         if mass is None:
+            self.views_plot.clear()
+            self._view_items = None
             t = pg.TextItem(note or "not available: no student bins", color="#f0b050")
             t.setPos(0, 3)
             self.views_plot.addItem(t)
             return
+        if self._view_items is None:
+            self.views_plot.clear()
+            self._view_items = []
+            for cam in range(6):
+                col = QColor(*[int(v) for v in CAMERA_COLORS[cam]])
+                self._view_items.append((
+                    self.views_plot.plot([], [], pen=pg.mkPen(col, width=1), connect="pairs"),
+                    self.views_plot.plot([], [], pen=pg.mkPen(col, width=2)),
+                    self.views_plot.plot([], [], pen=pg.mkPen(col, width=1, style=Qt.DashLine))))
         centers = mass["centers"]
         peak = max(float(mass["student"].max()), float(mass.get("teacher", mass["student"]).max()), 1e-6)
-        for cam in range(centers.shape[0]):
-            col = QColor(*[int(v) for v in CAMERA_COLORS[cam]])
+        for cam in range(min(centers.shape[0], 6)):
             c = centers[cam]
-            ticks = np.repeat(c, 2)
-            ys = np.tile([cam - 0.12, cam + 0.12], len(c))
-            self.views_plot.plot(ticks, ys, pen=pg.mkPen(col, width=1), connect="pairs")
-            self.views_plot.plot(c, cam + 0.85 * mass["student"][cam] / peak, pen=pg.mkPen(col, width=2))
+            ticks, student, teacher = self._view_items[cam]
+            ticks.setData(np.repeat(c, 2), np.tile([cam - 0.12, cam + 0.12], len(c)))
+            student.setData(c, cam + 0.85 * mass["student"][cam] / peak)
             if "teacher" in mass:
-                self.views_plot.plot(c, cam + 0.85 * mass["teacher"][cam] / peak,
-                                     pen=pg.mkPen(col, width=1, style=Qt.DashLine))
+                teacher.setData(c, cam + 0.85 * mass["teacher"][cam] / peak)
+            else:
+                teacher.setData([], [])
         self.views_plot.setYRange(-0.3, 6.0)

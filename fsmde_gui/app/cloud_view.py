@@ -6,7 +6,9 @@ from typing import Optional
 
 import numpy as np
 import pyqtgraph.opengl as gl
+from pyqtgraph.opengl.GLViewWidget import GLViewMixin
 from PySide6.QtCore import Signal
+from PySide6.QtOpenGL import QOpenGLWindow
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout,
                                QWidget)
 
@@ -49,6 +51,15 @@ def frustum_lines(K: np.ndarray, cam_to_ego: np.ndarray, hw, depth: float = 2.5)
     return np.asarray(seg, np.float32)
 
 
+class GLViewWindow(GLViewMixin, QOpenGLWindow):
+    """pyqtgraph's 3D view as a QOpenGLWindow inside a window container: unlike a
+    QOpenGLWidget it does not switch the whole main window to GL composition, so repainting
+    any other panel stays a cheap raster update (~30 ms saved per repaint with software GL)."""
+
+    def devicePixelRatioF(self):  # noqa: N802 (the mixin asks widgets for this)
+        return self.devicePixelRatio()
+
+
 class CloudView(QWidget):
     status = Signal(str)
 
@@ -84,9 +95,11 @@ class CloudView(QWidget):
             self.preset_buttons[name] = b
         bar.addStretch(1)
         lay.addLayout(bar)
-        self.view = gl.GLViewWidget()
-        self.view.setMinimumSize(200, 150)
-        lay.addWidget(self.view, 1)
+        self.view = GLViewWindow()
+        self.container = QWidget.createWindowContainer(self.view, self)
+        self.container.setMinimumSize(200, 150)
+        self.container.setToolTip("Drag: orbit · middle-drag / Ctrl+drag: pan · wheel: zoom")
+        lay.addWidget(self.container, 1)
         self.note = QLabel("")
         self.note.setStyleSheet("color: #f0b050;")
         self.note.setWordWrap(True)

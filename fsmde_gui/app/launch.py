@@ -58,13 +58,12 @@ def grab_window(window):
     from PySide6.QtGui import QPainter
 
     pix = window.grab()
-    view = window.cloud.view
-    if view.isVisible():
-        fb = view.grabFramebuffer()
-        pos = view.mapTo(window, QPoint(0, 0))
+    container = window.cloud.container
+    if container.isVisible():
+        fb = window.cloud.view.grabFramebuffer()
+        pos = container.mapTo(window, QPoint(0, 0))
         p = QPainter(pix)
-        p.drawImage(pos, fb.scaled(view.width() * pix.devicePixelRatio(), view.height() * pix.devicePixelRatio())
-                    if fb.width() != view.width() else fb)
+        p.drawImage(pos, fb.scaled(container.width(), container.height()) if fb.width() != container.width() else fb)
         p.end()
     return pix
 

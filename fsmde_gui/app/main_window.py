@@ -317,7 +317,7 @@ class MainWindow(QMainWindow):
             self.show_error(f"Frame {key[2]} of scene {key[1]}", exc)
 
     def display(self, a) -> None:
-        """Draw a frame in three short stages (tiles + table, then plots, then the 3D cloud),
+        """Draw a frame in two short stages (tiles + tables, then plots + the 3D cloud),
         returning to the event loop in between so input is never blocked for the whole draw.
         ``frame_displayed`` is emitted when the last stage is done."""
         self.analysis = a
@@ -326,21 +326,16 @@ class MainWindow(QMainWindow):
         self.statusBar().clearMessage()
         self.redraw_tiles()
         self.metrics.set_analysis(a)
+        self.consistency.set_analysis(a)
         QTimer.singleShot(0, lambda: self._display_plots(a, token))
 
     def _display_plots(self, a, token: int) -> None:
         if token != self._display_token:
             return  # a newer frame is being drawn
-        self.consistency.set_analysis(a)
         self.bins.show_views(a.view_bin_mass(), a.note("student"))
         if self.bins.current is not None:
             cam, x, y, _ = self.bins.current
             self._clicked(cam, x, y)
-        QTimer.singleShot(0, lambda: self._display_cloud(a, token))
-
-    def _display_cloud(self, a, token: int) -> None:
-        if token != self._display_token:
-            return
         self.cloud.set_analysis(a)
         self.displayed = (self.scene, self.index)
         ms = " · ".join(f"{m} {v:.0f} ms" for m, v in a.infer_ms.items()) or "no models"

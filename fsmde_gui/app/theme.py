@@ -43,4 +43,4 @@ def apply_dark_theme(app: QApplication) -> None:
     app.setStyleSheet(STYLE)
     import pyqtgraph as pg
 
-    pg.setConfigOptions(background=BACKGROUND, foreground=TEXT, antialias=True)
+    pg.setConfigOptions(background=BACKGROUND, foreground=TEXT, antialias=False)  # software GL: cheap lines
