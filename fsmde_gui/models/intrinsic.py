@@ -177,16 +177,16 @@ def run_decomposition(model: ReflectionSSLNet, frame, quantile: Optional[float] 
     Returns numpy arrays: ``depth (6,H,W)``, ``albedo (6,H,W,3)``, ``shading (6,H,W)``,
     ``residual (6,H,W,3)``, ``reflection_mask (6,H,W) bool``, ``reflection_score (6,H,W)``.
     """
-    from .reflection import reflection_mask_from_residual
-
     model.eval()
     h, w = frame.views[0].hw
     size = size or model.input_size
     images = frame_images_tensor(frame, size)
     out = model(images)
-    mask, score = reflection_mask_from_residual(
-        out["residual"][0], quantile=quantile or model.cfg.quantile,
-        min_residual=model.cfg.min_residual)
+    from .reflection import reflection_outputs
+
+    mask, score = reflection_outputs(out["residual"][0], (h, w),
+                                     quantile=quantile or model.cfg.quantile,
+                                     min_residual=model.cfg.min_residual)
 
     def up(t: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:  # (6, C, h, w) -> (6,C,H,W)
         if tuple(t.shape[-2:]) == (h, w):
@@ -200,8 +200,8 @@ def run_decomposition(model: ReflectionSSLNet, frame, quantile: Optional[float] 
         "albedo": up(out["albedo"][0]).permute(0, 2, 3, 1).numpy().astype(np.float32),
         "shading": up(out["shading"][0])[:, 0].numpy().astype(np.float32),
         "residual": up(out["residual"][0]).permute(0, 2, 3, 1).numpy().astype(np.float32),
-        "reflection_mask": up(mask.float(), "nearest")[:, 0].numpy() > 0.5,
-        "reflection_score": up(score)[:, 0].clamp(0, 1).numpy().astype(np.float32),
+        "reflection_mask": mask,
+        "reflection_score": score,
     }
 
 

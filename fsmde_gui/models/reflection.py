@@ -285,6 +285,7 @@ def reflection_outputs(residual: torch.Tensor, hw: tuple[int, int],
     mask, score = reflection_mask_from_residual(residual.float().cpu(), quantile=quantile,
                                                 min_residual=min_residual)
     if tuple(mask.shape[-2:]) != tuple(hw):
-        mask = F.interpolate(mask.float(), size=tuple(hw), mode="nearest") > 0.5
+        # mask == (score > quantile) at the model size; keep that identity at image size
         score = F.interpolate(score, size=tuple(hw), mode="bilinear", align_corners=False)
+        mask = score > quantile
     return mask[:, 0].numpy(), score[:, 0].clamp(0, 1).numpy().astype(np.float32)
