@@ -16,6 +16,8 @@ def register(subparsers) -> None:
     p.add_argument("--runs", default="runs/models", help="folder for training runs")
     p.add_argument("--steps-scale", type=float, default=1.0,
                    help="multiply every spec's steps (e.g. 0.1 for a quick smoke build)")
+    p.add_argument("--eval-only", action="store_true",
+                   help="only re-evaluate existing models/<name>.pt and update their cards")
     p.add_argument("--list", action="store_true", help="list the specs and exit")
     p.set_defaults(func=run)
 
@@ -29,5 +31,6 @@ def run(args) -> int:
             print(f"{s.name:<24} recipe={s.recipe:<12} data={s.preset:<8} "
                   f"steps={s.config.get('steps')}{dep}")
         return 0
-    build_all(args.out, args.only, args.data, args.runs, steps_scale=args.steps_scale)
+    build_all(args.out, args.only, args.data, args.runs, steps_scale=args.steps_scale,
+              eval_only=args.eval_only)
     return 0

@@ -197,28 +197,41 @@ def build_model(spec: ModelSpec, out_dir: Path, data_root: Path, runs_root: Path
     meta.pop("train_config", None)
     meta["dataset"] = f"data/{spec.preset}"
     save_checkpoint(dest, model, payload["arch"], payload["config"], meta)
-    if spec.evaluate:
-        eval_root = ensure_preset(data_root, spec.eval_preset, say)
-        from .evaluate import load_estimator
-
-        est = load_estimator(str(dest))
-        res = evaluate_dataset(eval_root, est, max_depth=80.0)
-        say(format_table(res, f"{spec.name} on {spec.eval_preset} ({res['frames']} frames)"))
-        card["eval"] = {"dataset": f"data/{spec.eval_preset}", "max_depth": 80.0,
-                        "frames": res["frames"], "overall": res["overall"],
-                        "per_camera": res["per_camera"],
-                        "consistency": res.get("consistency", {}),
-                        "mean_inference_ms": res["mean_inference_ms"]}
     card["size_mb"] = round(dest.stat().st_size / 1e6, 2)
-    _atomic_json(out_dir / f"{spec.name}.json", card)
+    _atomic_json(out_dir / f"{spec.name}.json", card)  # card before eval: training is kept
     say(f"wrote {dest} ({card['size_mb']} MB) and {spec.name}.json")
+    if spec.evaluate:
+        card = evaluate_model(spec, out_dir, data_root, say)
+    return card
+
+
+def evaluate_model(spec: ModelSpec, out_dir: Path, data_root: Path,
+                   say: Callable[[str], None] = print) -> dict:
+    """(Re-)evaluate ``out_dir/<name>.pt`` on the spec's held-out preset; update its card."""
+    from .evaluate import evaluate_dataset, format_table, load_estimator
+
+    dest = out_dir / f"{spec.name}.pt"
+    card_path = out_dir / f"{spec.name}.json"
+    if not dest.exists() or not card_path.exists():
+        raise FsmdeError(f"{dest}: not built yet (fsmde models --only {spec.name})")
+    card = json.loads(card_path.read_text())
+    eval_root = ensure_preset(data_root, spec.eval_preset, say)
+    res = evaluate_dataset(eval_root, load_estimator(str(dest)), max_depth=80.0)
+    say(format_table(res, f"{spec.name} on {spec.eval_preset} ({res['frames']} frames)"))
+    card["eval"] = {"dataset": f"data/{spec.eval_preset}", "max_depth": 80.0,
+                    "frames": res["frames"], "overall": res["overall"],
+                    "per_camera": res["per_camera"],
+                    "consistency": res.get("consistency", {}),
+                    "mean_inference_ms": res["mean_inference_ms"]}
+    card["eval_git_commit"] = git_commit()
+    _atomic_json(card_path, card)
     return card
 
 
 def build_all(out_dir: str | Path = REPO / "models", only: list[str] | None = None,
               data_root: str | Path = REPO / "data", runs_root: str | Path = REPO / "runs" / "models",
-              say: Callable[[str], None] = print, cancel=None, steps_scale: float = 1.0
-              ) -> list[dict]:
+              say: Callable[[str], None] = print, cancel=None, steps_scale: float = 1.0,
+              eval_only: bool = False) -> list[dict]:
     out_dir, data_root, runs_root = Path(out_dir), Path(data_root), Path(runs_root)
     out_dir.mkdir(parents=True, exist_ok=True)
     todo = specs()
@@ -231,7 +244,11 @@ def build_all(out_dir: str | Path = REPO / "models", only: list[str] | None = No
     cards = []
     t0 = time.perf_counter()
     for spec in todo:
-        cards.append(build_model(spec, out_dir, data_root, runs_root, say, cancel, steps_scale))
+        if eval_only:
+            cards.append(evaluate_model(spec, out_dir, data_root, say))
+        else:
+            cards.append(build_model(spec, out_dir, data_root, runs_root, say, cancel,
+                                     steps_scale))
     say(f"models done in {time.perf_counter() - t0:.0f} s")
     return cards
 
