@@ -148,3 +148,23 @@ def test_meta_must_be_plain(tmp_path):
     with pytest.raises(TypeError, match="meta"):
         save_checkpoint(tmp_path / "m.pt", StudentNet(SMALL), meta={"obj": object()})
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_folder_instead_of_file(tmp_path):
+    with pytest.raises(CheckpointError, match="is a folder"):
+        load_checkpoint(tmp_path)
+
+
+def test_empty_file(tmp_path):
+    p = tmp_path / "empty.pt"
+    p.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint"):
+        load_checkpoint(p)
+
+
+def test_overwrite_is_atomic_and_keeps_old_on_failure(tmp_path):
+    p = save_checkpoint(tmp_path / "s.pt", StudentNet(SMALL), meta={"step": 1})
+    with pytest.raises(TypeError):
+        save_checkpoint(p, StudentNet(SMALL), meta={"bad": {1, 2}})
+    assert load_checkpoint(p)[1]["step"] == 1  # the old file is intact
+    assert [q.name for q in tmp_path.iterdir()] == ["s.pt"]

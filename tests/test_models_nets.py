@@ -142,3 +142,23 @@ def test_fuse_conv_bn_keeps_outputs():
     torch.testing.assert_close(a["depth"], b["depth"], rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="eval mode"):
         fuse_conv_bn_(StudentNet(SMALL_STUDENT).train())
+
+
+def test_odd_input_sizes():
+    net = StudentNet(SMALL_STUDENT).eval()
+    teacher = TeacherSimNet(SMALL_TEACHER).eval()
+    x = torch.rand(1, 6, 3, 75, 130)
+    with torch.inference_mode():
+        out = net(x)
+        rel = teacher(x)["relative"]
+    assert out["depth"].shape == (1, 6, 1, 75, 130) and rel.shape == (1, 6, 1, 75, 130)
+    assert out["bin_probs"].shape[-2:] == (38, 65)  # the stride-2 stem's grid
+    assert torch.isfinite(out["depth"]).all()
+
+
+def test_fewer_views_and_too_many_views():
+    net = StudentNet(SMALL_STUDENT).eval()
+    with torch.inference_mode():
+        assert net(torch.rand(2, 3, 3, 32, 64))["depth"].shape == (2, 3, 1, 32, 64)
+        with pytest.raises(ValueError, match="built for 6 views"):
+            net(torch.rand(1, 7, 3, 32, 64))
