@@ -25,7 +25,7 @@ CASES = [
 
 WORKER = r"""
 import json, resource, sys, torch
-torch.set_num_threads(2)
+torch.set_num_threads(1)
 kind, W, H = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 from fsmde_gui.models.checkpoint import build_model
 from fsmde_gui.training import losses as L
@@ -86,9 +86,9 @@ def main(out_dir: Path) -> dict:
     for name, kind, size in CASES:
         r = measure(kind, size)
         rows.append({"case": name, "kind": kind, "input": f"{size[0]}x{size[1]}", **r})
-        print(f"{name:<50}{size[0]}x{size[1]:>6}{r['base_mb']:>10.0f}{r['peak_mb']:>10.0f}"
+        print(f"{name:<50}{f'{size[0]}x{size[1]}':>10}{r['base_mb']:>10.0f}{r['peak_mb']:>10.0f}"
               f"{r['delta_mb']:>10.0f}", flush=True)
-    return {"rows": rows, "note": "peak RSS of a fresh process, 6 views, batch 1, CPU, 2 threads"}
+    return {"rows": rows, "note": "peak RSS of a fresh process, 6 views, batch 1, CPU, 1 thread"}
 
 
 if __name__ == "__main__":
