@@ -91,3 +91,31 @@ def test_bad_directories_raise_checkpoint_error(tmp_path):
     vision.save_pretrained(tmp_path / "no_weights")
     with pytest.raises(CheckpointError, match="cannot load"):
         SamSemanticEncoder.from_pretrained(tmp_path / "no_weights")
+
+
+def test_briges_with_segment_anything_folder_as_semantic_side(tmp_path):
+    from transformers import SamVisionModel
+
+    from fsmde_gui.models.bridging_gate import GateConfig
+    from fsmde_gui.models.briges import BriGeS, load_semantic_model
+    from fsmde_gui.models.checkpoint import load_checkpoint, save_checkpoint
+    from fsmde_gui.models.teacher_sim import TeacherConfig, TeacherSimNet
+
+    torch.manual_seed(0)
+    SamVisionModel(_tiny_sam_vision_config()).save_pretrained(tmp_path / "sam")
+    sam = load_semantic_model(str(tmp_path / "sam"))
+    assert isinstance(sam, SamSemanticEncoder)
+    depth = TeacherSimNet(TeacherConfig.from_dict(dict(
+        widths=[8, 16, 24, 32, 48], depths=[1, 1, 1, 1], decoder_widths=[32, 24, 16, 8],
+        input_size=[96, 64])))
+    save_checkpoint(tmp_path / "depth.pt", depth)
+    model = BriGeS(depth, sam, GateConfig(tau=2.0), base_names={
+        "depth_model": str(tmp_path / "depth.pt"), "semantic_model": str(tmp_path / "sam")})
+    assert model.gate.cfg.semantic_channels == 16
+    save_checkpoint(tmp_path / "g.pt", model)
+    loaded, _ = load_checkpoint(tmp_path / "g.pt")
+    assert isinstance(loaded.semantic_model, SamSemanticEncoder)
+    with torch.no_grad():
+        out = loaded(torch.rand(1, 6, 3, 64, 96))
+    assert out["relative"].shape == (1, 6, 1, 64, 96)
+    assert out["semantic"].shape == (1, 6, 16, 3, 4)  # 96x64 -> 64x43 -> 4x3 valid tokens
