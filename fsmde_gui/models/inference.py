@@ -9,7 +9,8 @@
   Anything adapter resizes by itself), run once as a ``(1, 6, 3, h, w)`` batch under
   ``torch.inference_mode``, and depth is resized back to the frame's image size (bilinear).
 * Students (metric, depth binning module) also fill ``bin_centers`` and ``bin_probs``
-  (decoder resolution).
+  (decoder resolution); models with an intrinsic-decomposition head (``residual`` output,
+  ``student_reflection_ssl``) also fill ``reflection_mask`` / ``reflection_score``.
 * Teachers (relative disparity) fill ``relative_depth`` and ``depth`` aligned to metric per
   view with the frame's sparse GT (``view.depth_gt`` at frame resolution: LiDAR when present,
   else dense); without GT, with a ``reference`` depth (e.g. the student's result, or
