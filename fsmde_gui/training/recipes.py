@@ -117,6 +117,11 @@ def build_student(cfg: TrainConfig) -> nn.Module:
         raise TrainingError(f"bad student config {opts}: {exc}") from exc
 
 
+def require_sparse(batch: dict, recipe: str) -> None:
+    if float(batch["has_sparse"].min()) < 1:
+        raise TrainingError(f"recipe {recipe!r} needs sparse LiDAR depth GT, the dataset has none")
+
+
 class Recipe:
     """Base class with the protocol's defaults (see module docstring)."""
 
@@ -157,6 +162,7 @@ class SupervisedRecipe(Recipe):
         self.model = build_student(cfg).to(device)
 
     def step(self, batch: dict) -> dict[str, torch.Tensor]:
+        require_sparse(batch, self.name)
         out = self.model(batch["images"])
         gt = L.silog_loss(out["depth"], batch["depth_sparse"])
         return {"gt": gt, "total": self.cfg.gt_weight * gt}
@@ -221,6 +227,7 @@ class DistillationRecipe(Recipe):
 
     def step(self, batch: dict) -> dict[str, torch.Tensor]:
         cfg = self.cfg
+        require_sparse(batch, self.name)
         out = self.model(batch["images"])
         gt_map = batch["depth_sparse"]
         terms = {"gt": L.silog_loss(out["depth"], gt_map)}
