@@ -134,7 +134,8 @@ class DepthEstimator:
         model, meta = load_checkpoint(path)
         if not isinstance(model, nn.Module) or not callable(getattr(model, "forward", None)):
             raise CheckpointError(path, "checkpoint does not hold a depth model")
-        if fuse:
+        meta.setdefault("parameters", int(sum(p.numel() for p in model.parameters())))
+        if fuse:  # (parameters counted before folding BN: the trained model's size)
             optimize_for_inference_(model.eval())
         kwargs.setdefault("name", Path(path).stem)
         return cls(model, device=device, meta=meta, **kwargs)
@@ -269,7 +270,8 @@ class DepthEstimator:
     # ------------------------------------------------------------------ info
     @property
     def num_parameters(self) -> int:
-        return int(sum(p.numel() for p in self.model.parameters()))
+        """Parameters of the model as trained (before any BatchNorm folding)."""
+        return int(self.meta.get("parameters") or sum(p.numel() for p in self.model.parameters()))
 
     def describe(self) -> dict:
         return {"name": self.name, "arch": getattr(self.model, "arch", type(self.model).__name__),
