@@ -134,11 +134,13 @@ class DepthEstimator:
         model, meta = load_checkpoint(path)
         if not isinstance(model, nn.Module) or not callable(getattr(model, "forward", None)):
             raise CheckpointError(path, "checkpoint does not hold a depth model")
-        meta.setdefault("parameters", int(sum(p.numel() for p in model.parameters())))
+        trained_parameters = int(sum(p.numel() for p in model.parameters()))
         if fuse:  # (parameters counted before folding BN: the trained model's size)
             optimize_for_inference_(model.eval())
         kwargs.setdefault("name", Path(path).stem)
-        return cls(model, device=device, meta=meta, **kwargs)
+        est = cls(model, device=device, meta=meta, **kwargs)
+        est.trained_parameters = trained_parameters
+        return est
 
     @classmethod
     def from_name(cls, name: str, device=None, **kwargs) -> "DepthEstimator":
@@ -271,7 +273,8 @@ class DepthEstimator:
     @property
     def num_parameters(self) -> int:
         """Parameters of the model as trained (before any BatchNorm folding)."""
-        return int(self.meta.get("parameters") or sum(p.numel() for p in self.model.parameters()))
+        n = getattr(self, "trained_parameters", None)
+        return int(n if n is not None else sum(p.numel() for p in self.model.parameters()))
 
     def describe(self) -> dict:
         return {"name": self.name, "arch": getattr(self.model, "arch", type(self.model).__name__),
