@@ -65,11 +65,35 @@ def fit_scale_shift(relative: torch.Tensor, target: torch.Tensor,
     return scale, shift, ok
 
 
-def _median_ratio(relative: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> float:
-    r = relative[mask].double()
-    y = target[mask].double()
-    med_r = r.median()
-    return float(y.median() / med_r) if med_r.abs() > 0 else float("nan")
+def _fit_points(r: torch.Tensor, y: torch.Tensor) -> tuple[float, float, bool]:
+    """Least squares ``y ~ s r + t`` for 1-D point sets (float64)."""
+    n = r.numel()
+    if n < 2:
+        return 0.0, 0.0, False
+    r, y = r.double(), y.double()
+    mr, my = r.mean(), y.mean()
+    dr = r - mr
+    var = (dr * dr).sum()
+    if var <= 1e-12 * (r * r).sum().clamp_min(1e-300):
+        return 0.0, 0.0, False
+    scale = (dr * (y - my)).sum() / var
+    return float(scale), float(my - scale * mr), True
+
+
+def _median_ratio(r: torch.Tensor, y: torch.Tensor) -> float:
+    med_r = r.double().median()
+    return float(y.double().median() / med_r) if med_r.abs() > 0 else float("nan")
+
+
+def _as_maps(depth, rel: torch.Tensor, single: bool, name: str) -> torch.Tensor | None:
+    if depth is None:
+        return None
+    d = _as_tensor(depth).detach().to(rel.device)
+    if single and d.ndim == 2:
+        d = d[None]
+    if d.shape != rel.shape:
+        raise ValueError(f"{name} shape {tuple(d.shape)} != relative shape {tuple(rel.shape)}")
+    return d
 
 
 def align_to_metric(relative, gt_depth=None, *, kind: str = "disparity", reference=None,
@@ -79,6 +103,7 @@ def align_to_metric(relative, gt_depth=None, *, kind: str = "disparity", referen
 
     ``gt_depth``: sparse metric depth of the same shape, 0 / non-finite = no value.
     ``reference``: dense metric depth used when an image has no usable GT.
+    Only the GT pixels enter the fit (float64); the map is transformed in float32.
     """
     if kind not in ("disparity", "depth"):
         raise ValueError(f"kind must be 'disparity' or 'depth', got {kind!r}")
@@ -88,57 +113,53 @@ def align_to_metric(relative, gt_depth=None, *, kind: str = "disparity", referen
         rel = rel[None]
     if rel.ndim != 3:
         raise ValueError(f"relative must be (N, H, W) or (H, W), got {tuple(rel.shape)}")
-    rel64 = rel.double()
+    rel = rel.float()
+    gt = _as_maps(gt_depth, rel, single, "gt_depth")
+    ref = _as_maps(reference, rel, single, "reference")
 
-    def prepare(depth, name):
-        if depth is None:
-            return None, None
-        d = _as_tensor(depth).detach().to(rel.device).double()
-        if single and d.ndim == 2:
-            d = d[None]
-        if d.shape != rel.shape:
-            raise ValueError(f"{name} shape {tuple(d.shape)} != relative shape {tuple(rel.shape)}")
-        valid = torch.isfinite(d) & (d > 0) & torch.isfinite(rel64)
-        d = torch.where(valid, d, torch.ones_like(d))
-        target = 1.0 / d if kind == "disparity" else d
-        return target, valid
+    rel_np = rel.cpu().numpy()
 
-    gt_t, gt_valid = prepare(gt_depth, "gt_depth")
-    ref_t, ref_valid = prepare(reference, "reference")
+    def points(maps, i):
+        """(relative, target) at the valid pixels of image i (target in the fit's space)."""
+        d = maps[i].cpu().numpy().reshape(-1)
+        idx = np.flatnonzero(d > 0)  # sparse GT: only these pixels are looked at further
+        dv = d[idx].astype(np.float64)
+        r = rel_np[i].reshape(-1)[idx]
+        keep = np.isfinite(dv) & np.isfinite(r)
+        r, dv = torch.from_numpy(r[keep]), torch.from_numpy(dv[keep])
+        return r, (1.0 / dv if kind == "disparity" else dv)
 
     n_img = rel.shape[0]
     scale = torch.zeros(n_img, dtype=torch.float64)
     shift = torch.zeros(n_img, dtype=torch.float64)
     sources = [""] * n_img
-    if gt_t is not None:
-        s, t, ok = fit_scale_shift(rel64, gt_t, gt_valid)
-        counts = gt_valid.reshape(n_img, -1).sum(1)
-        for i in range(n_img):
-            if ok[i] and counts[i] >= min_points and s[i] > 0:
-                scale[i], shift[i], sources[i] = s[i].item(), t[i].item(), "gt"
     for i in range(n_img):
-        if sources[i]:
-            continue
-        for target, valid, name in ((gt_t, gt_valid, "gt-median"),
-                                    (ref_t, ref_valid, "reference-median")):
-            if target is None or not bool(valid[i].any()):
+        gt_pts = points(gt, i) if gt is not None else None
+        if gt_pts is not None and gt_pts[0].numel() >= min_points:
+            s, t, ok = _fit_points(*gt_pts)
+            if ok and s > 0:
+                scale[i], shift[i], sources[i] = s, t, "gt"
                 continue
-            ratio = _median_ratio(rel64[i], target[i], valid[i])
+        for pts, name in ((gt_pts, "gt-median"),
+                          (points(ref, i) if ref is not None else None, "reference-median")):
+            if pts is None or pts[0].numel() == 0:
+                continue
+            ratio = _median_ratio(*pts)
             if np.isfinite(ratio) and ratio > 0:
                 scale[i], shift[i], sources[i] = ratio, 0.0, name
                 break
         if not sources[i]:
-            raise AlignmentError(
-                f"image {i}: no usable metric GT ({0 if gt_valid is None else int(gt_valid[i].sum())}"
-                f" points) and no reference depth to align the relative {kind} to")
+            n_gt = 0 if gt_pts is None else int(gt_pts[0].numel())
+            raise AlignmentError(f"image {i}: no usable metric GT ({n_gt} points) and no "
+                                 f"reference depth to align the relative {kind} to")
 
-    metric = rel64 * scale[:, None, None] + shift[:, None, None]
+    metric = rel * scale.float()[:, None, None] + shift.float()[:, None, None]
     if kind == "disparity":
         depth = torch.where(metric > 0, 1.0 / metric.clamp_min(1e-12),
                             torch.full_like(metric, max_depth))
     else:
         depth = metric
-    depth = depth.nan_to_num(nan=max_depth, posinf=max_depth).clamp(min_depth, max_depth).float()
+    depth = depth.nan_to_num(nan=max_depth, posinf=max_depth).clamp(min_depth, max_depth)
     if single:
         depth = depth[0]
     return Alignment(depth=depth, scale=scale, shift=shift, sources=sources)
