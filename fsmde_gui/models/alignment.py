@@ -153,7 +153,8 @@ def align_to_metric(relative, gt_depth=None, *, kind: str = "disparity", referen
             raise AlignmentError(f"image {i}: no usable metric GT ({n_gt} points) and no "
                                  f"reference depth to align the relative {kind} to")
 
-    metric = rel * scale.float()[:, None, None] + shift.float()[:, None, None]
+    s32, t32 = scale.float().to(rel.device), shift.float().to(rel.device)
+    metric = rel * s32[:, None, None] + t32[:, None, None]
     if kind == "disparity":
         depth = torch.where(metric > 0, 1.0 / metric.clamp_min(1e-12),
                             torch.full_like(metric, max_depth))
