@@ -29,6 +29,7 @@ student's peak memory is the growth of the peak resident set size (``VmHWM``, re
 from __future__ import annotations
 
 import json
+import os
 import platform
 import resource
 import statistics
@@ -36,6 +37,7 @@ import subprocess
 import sys
 import time
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Callable, Optional
 
 import torch
@@ -132,9 +134,8 @@ def matmul_peak_gflops(device: torch.device, n: int = 2048, repeats: int = 3) ->
 def student_peak_memory_mb(hw: tuple[int, int], device: torch.device) -> dict:
     """Peak memory of one student inference on a 6-view frame of ``hw``."""
     if device.type == "cuda":
-        from .student import StudentNet
-
         from .blocks import optimize_for_inference_
+        from .student import StudentNet
 
         model = optimize_for_inference_(StudentNet().eval()).to(device)
         x = torch.rand(1, VIEWS, 3, *hw, device=device)
@@ -148,8 +149,11 @@ def student_peak_memory_mb(hw: tuple[int, int], device: torch.device) -> dict:
                 "method": "torch.cuda.max_memory_allocated minus weights+input"}
     code = ("import sys, json; from fsmde_gui.models.speed import _rss_probe; "
             f"print(json.dumps(_rss_probe({hw[0]}, {hw[1]}, {torch.get_num_threads()})))")
+    env = dict(os.environ)
+    repo = str(Path(__file__).resolve().parents[2])  # importable without an installed package
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (repo, env.get("PYTHONPATH", "")) if p)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+                          timeout=300, env=env)
     if proc.returncode != 0:
         return {"peak_mb": None, "method": f"probe failed: {proc.stderr.strip()[-200:]}"}
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -249,6 +253,7 @@ def run_speed(quick: bool = True, device: Optional[str] = None,
     s = rows["student"]
     achieved = s["gflops"] / (s["ms"] / 1e3)
     memory = student_peak_memory_mb(input_hw, dev)
+    memory_anchor = student_peak_memory_mb(anchor_hw, dev) if full else {"peak_mb": None}
     params = {"student": _count_params(student), "teacher": _count_params(teacher),
               "dav2_small": _count_params(dav2)}
 
@@ -298,6 +303,7 @@ def run_speed(quick: bool = True, device: Optional[str] = None,
         "student_peak_fraction": achieved / peak,
         "student_peak_memory_mb": memory["peak_mb"],
         "student_peak_memory_method": memory["method"],
+        "student_peak_memory_mb_anchor": memory_anchor["peak_mb"],
         "runs": {k: r["runs"] for k, r in rows.items()},
     }
     log(format_table(result))
