@@ -12,7 +12,6 @@ from fsmde_gui.models.checkpoint import (build_model, load_checkpoint, read_chec
 from fsmde_gui.models.student import StudentConfig, StudentNet
 from fsmde_gui.models.teacher_sim import TeacherConfig, TeacherSimNet
 
-torch.set_num_threads(2)
 
 SMALL = StudentConfig(widths=(8, 16, 16, 32, 32), depths=(1, 1, 1, 1),
                       decoder_widths=(32, 16, 16, 16), num_bins=8, bin_hidden=16,

@@ -11,7 +11,6 @@ from fsmde_gui.models.depth_anything import (DepthAnythingTeacher, build_depth_a
                                              count_parameters, resize_to_patch_multiple)
 
 transformers = pytest.importorskip("transformers")
-torch.set_num_threads(2)
 
 
 def _tiny_model(kind: str = "relative"):

@@ -15,7 +15,6 @@ from fsmde_gui.models.registry import UnknownModelError, list_models, model_path
 from fsmde_gui.models.student import StudentConfig, StudentNet
 from fsmde_gui.models.teacher_sim import TeacherConfig, TeacherSimNet
 
-torch.set_num_threads(2)
 H, W = 90, 160
 STUDENT = StudentConfig(widths=(8, 16, 16, 32, 32), depths=(1, 1, 1, 1),
                         decoder_widths=(32, 16, 16, 16), num_bins=16, bin_hidden=16,

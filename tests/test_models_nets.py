@@ -8,7 +8,6 @@ from fsmde_gui.models.binning import DepthBinning, centers_from_widths, expected
 from fsmde_gui.models.student import StudentConfig, StudentNet
 from fsmde_gui.models.teacher_sim import TeacherConfig, TeacherSimNet
 
-torch.set_num_threads(2)
 
 SMALL_STUDENT = StudentConfig(widths=(8, 16, 16, 32, 32), depths=(1, 1, 1, 1),
                               decoder_widths=(32, 16, 16, 16), num_bins=16,

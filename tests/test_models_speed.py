@@ -10,7 +10,6 @@ from torch import nn
 from fsmde_gui.cli import main as cli_main
 from fsmde_gui.models.speed import format_table, run_speed, time_models
 
-torch.set_num_threads(2)
 
 
 def test_time_models_counts_flops_exactly():
