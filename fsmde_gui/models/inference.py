@@ -102,6 +102,8 @@ class DepthEstimator:
                  autocast: Optional[bool] = None):
         apply_thread_setting()
         self.device = torch.device(device) if device is not None else default_device()
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed input sizes: pick the fastest kernels
         self.model = model.to(self.device).eval()
         self.name = name or getattr(model, "arch", type(model).__name__)
         self.meta = dict(meta or {})
