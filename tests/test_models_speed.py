@@ -27,7 +27,8 @@ def test_time_models_counts_flops_exactly():
 def tiny_speed():  # builds DA-V2-Small (24.8 M) and starts a memory-probe process: ~10 s
     lines = []
     result = run_speed(quick=True, device="cpu", log=lines.append, input_hw=(32, 64),
-                       anchor_hw=(56, 112), dav2_short_side=28, anchor_short_side=56)
+                       anchor_hw=(56, 112), dav2_short_side=28, anchor_short_side=56,
+                       matmul_n=512)
     return result, lines
 
 

@@ -202,7 +202,7 @@ def _count_params(model: nn.Module) -> int:
 def run_speed(quick: bool = True, device: Optional[str] = None,
               log: Callable[[str], None] = print, input_hw: tuple[int, int] = INPUT_HW,
               anchor_hw: tuple[int, int] = ANCHOR_HW, dav2_short_side: Optional[int] = None,
-              anchor_short_side: int = 518) -> dict:
+              anchor_short_side: int = 518, matmul_n: int = 2048) -> dict:
     """Run the comparison and return a JSON-able dict (``student_ms``, ``teacher_ms``,
     ``dav2_small_ms``, ``speedups``, ...). The size arguments exist for tests."""
     from .depth_anything import build_depth_anything_v2_small
@@ -249,7 +249,7 @@ def run_speed(quick: bool = True, device: Optional[str] = None,
         log(f"  anchor {name:<12}{r['ms'] if r['ms'] is not None else float('nan'):9.1f} ms")
     del xa
 
-    peak = matmul_peak_gflops(dev)
+    peak = matmul_peak_gflops(dev, n=matmul_n)
     s = rows["student"]
     achieved = s["gflops"] / (s["ms"] / 1e3)
     memory = student_peak_memory_mb(input_hw, dev)
