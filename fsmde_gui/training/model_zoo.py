@@ -50,13 +50,15 @@ class ModelSpec:
     eval_preset: str = "heldout"
     evaluate: bool = True
     description: str = ""
+    half_storage: bool = False  # store float16 weights (halves the file; loaded as float32)
 
 
 SPECS: list[ModelSpec] = [
     ModelSpec("teacher_sim", "teacher", "teacher", seed=0,
               config=COMMON | {"steps": 1000, "lr": 1e-3, "max_depth": 80.0},
               description="bundled relative-depth (disparity) teacher: larger net, more varied "
-                          "scenes, DENSE GT, scale-and-shift-invariant + gradient loss"),
+                          "scenes, DENSE GT, scale-and-shift-invariant + gradient loss",
+              half_storage=True),
     ModelSpec("student_supervised", "supervised", "train", seed=0,
               config=COMMON | {"steps": 1200, "lr": 1e-3},
               description="student on sparse LiDAR GT only (SILog) - the P1 baseline"),
@@ -196,6 +198,9 @@ def build_model(spec: ModelSpec, out_dir: Path, data_root: Path, runs_root: Path
     meta = dict(payload["meta"]) | {"name": spec.name, "card": f"{spec.name}.json"}
     meta.pop("train_config", None)
     meta["dataset"] = f"data/{spec.preset}"
+    if spec.half_storage:
+        model = model.half()
+        meta["stored_dtype"] = "float16 (loaded as float32)"
     save_checkpoint(dest, model, payload["arch"], payload["config"], meta)
     card["size_mb"] = round(dest.stat().st_size / 1e6, 2)
     _atomic_json(out_dir / f"{spec.name}.json", card)  # card before eval: training is kept
