@@ -26,9 +26,14 @@ def test_time_models_counts_flops_exactly():
 @pytest.fixture(scope="module")
 def tiny_speed():  # builds DA-V2-Small (24.8 M) and starts a memory-probe process: ~10 s
     lines = []
-    result = run_speed(quick=True, device="cpu", log=lines.append, input_hw=(32, 64),
-                       anchor_hw=(56, 112), dav2_short_side=28, anchor_short_side=56,
-                       matmul_n=512)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny inputs: thread synchronisation would dominate
+    try:
+        result = run_speed(quick=True, device="cpu", log=lines.append, input_hw=(32, 64),
+                           anchor_hw=(56, 112), dav2_short_side=28, anchor_short_side=56,
+                           matmul_n=512)
+    finally:
+        torch.set_num_threads(threads)
     return result, lines
 
 
