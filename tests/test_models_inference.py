@@ -186,3 +186,25 @@ def test_real_keyframe_student_and_teacher(keyframe_root, ckpts):
             assert np.mean((inv - 1 / gt[m]) ** 2) <= np.var(1 / gt[m]) * 1.001
         else:  # median scaling: medians of inverse depth agree
             assert np.median(inv) == pytest.approx(np.median(1 / gt[m]), rel=0.05)
+
+
+def test_bad_frames_are_clear_errors(ckpts):
+    from fsmde_gui.models.inference import InferenceError
+
+    est = DepthEstimator.from_checkpoint(ckpts / "student_kd.pt", device="cpu")
+    frame = make_frame()
+    frame.views[2].image = frame.views[2].image[:50]
+    frame.views[2].image_path = "samples/CAM_FRONT_RIGHT/x.jpg"
+    with pytest.raises(InferenceError, match=r"CAM_FRONT_RIGHT \(samples/CAM_FRONT_RIGHT/x.jpg\)"):
+        est.predict(frame)
+    frame = make_frame()
+    frame.views[0].image = frame.views[0].image[..., 0]
+    with pytest.raises(InferenceError, match="RGB image"):
+        est.predict(frame)
+    teacher = DepthEstimator.from_checkpoint(ckpts / "teacher_sim.pt", device="cpu")
+    frame = make_frame()
+    frame.views[4].depth_sparse = np.zeros((10, 10), np.float32)
+    with pytest.raises(InferenceError, match="CAM_BACK: GT depth"):
+        teacher.predict(frame)
+    with pytest.raises(InferenceError, match="reference depth"):
+        teacher.predict(make_frame(gt=False), reference=np.ones((6, 10, 10), np.float32))

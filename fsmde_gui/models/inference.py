@@ -45,6 +45,18 @@ from .alignment import align_to_metric
 from .teacher_base import is_teacher
 
 
+class InferenceError(FsmdeError, ValueError):
+    """A frame the model cannot run on (image layout, sizes); names the frame and view."""
+
+
+def _where(frame: SurroundFrame, v: int | None = None) -> str:
+    name = f"{frame.scene_name or 'frame'}#{frame.frame_index}"
+    if v is not None:
+        view = frame.views[v]
+        name += f" {view.name}" + (f" ({view.image_path})" if view.image_path else "")
+    return name
+
+
 def apply_thread_setting() -> Optional[int]:
     """Honour ``FSMDE_NUM_THREADS`` (positive int) for torch CPU ops; returns the value used."""
     raw = os.environ.get("FSMDE_NUM_THREADS", "").strip()
@@ -75,7 +87,7 @@ def images_to_tensor(images: Sequence[np.ndarray], size: Optional[tuple[int, int
     for img in images:
         img = np.asarray(img)
         if img.ndim != 3 or img.shape[2] != 3:
-            raise ValueError(f"expected (H, W, 3) RGB images, got shape {img.shape}")
+            raise InferenceError(f"expected (H, W, 3) RGB images, got shape {img.shape}")
         if size is not None and (img.shape[1], img.shape[0]) != tuple(size):
             shrink = size[0] <= img.shape[1] and size[1] <= img.shape[0]
             img = cv2.resize(img, tuple(size), interpolation=cv2.INTER_AREA if shrink
@@ -194,8 +206,21 @@ class DepthEstimator:
             return []
         references = list(references) if references is not None else [None] * len(frames)
         t0 = time.perf_counter()
-        batch = torch.cat([images_to_tensor([v.image for v in f.views], self.input_size)
-                           for f in frames])
+        tensors = []
+        for f in frames:
+            for v, view in enumerate(f.views):
+                img = np.asarray(view.image)
+                if img.ndim != 3 or img.shape[2] != 3:
+                    raise InferenceError(f"{_where(f, v)}: expected an (H, W, 3) RGB image, "
+                                         f"got shape {img.shape}")
+                if img.shape[:2] != f.views[0].image.shape[:2]:
+                    raise InferenceError(f"{_where(f, v)}: image size {img.shape[:2]} differs "
+                                         f"from the other views' {f.views[0].image.shape[:2]}")
+            tensors.append(images_to_tensor([v.image for v in f.views], self.input_size))
+        if len({tuple(t.shape) for t in tensors}) > 1:
+            raise InferenceError("predict_batch needs frames of one image size for this model "
+                                 "(it runs at the images' own size)")
+        batch = torch.cat(tensors)
         t1 = time.perf_counter()
         self._sync()
         out = self.forward_tensor(batch)
@@ -214,7 +239,8 @@ class DepthEstimator:
     def _postprocess(self, frame: SurroundFrame, out: dict, b: int, reference) -> DepthResult:
         hw = frame.views[0].hw
         if any(v.hw != hw for v in frame.views):
-            raise ValueError("all six views of a frame must share one image size")
+            raise InferenceError(f"{_where(frame)}: all six views of a frame must share one "
+                                 f"image size, got {[v.hw for v in frame.views]}")
         if not self.is_teacher:
             depth = _resize_maps(out["depth"][b].float(), hw)[:, 0]
             result = DepthResult(depth=depth.clamp_min(0).cpu().numpy().astype(np.float32),
@@ -236,10 +262,10 @@ class DepthEstimator:
         try:
             al = align_to_metric(relative, gt, kind=self.output_kind, reference=ref,
                                  min_depth=self.min_depth, max_depth=self.max_depth)
-        except FsmdeError as exc:
-            raise FsmdeError(f"{self.name}: cannot make the teacher's relative depth metric for "
-                             f"frame {frame.scene_name}#{frame.frame_index}: {exc} (give the frame"
-                             f" LiDAR GT or a reference depth)") from exc
+        except (FsmdeError, ValueError) as exc:
+            raise InferenceError(f"{self.name}: cannot make the teacher's relative depth metric "
+                                 f"for {_where(frame)}: {exc} (give the frame LiDAR GT or a "
+                                 f"reference depth of the frame's image size)") from exc
         self.last_alignment_sources = al.sources
         return DepthResult(depth=al.depth.numpy(), model_name=self.name,
                            relative_depth=relative.numpy().astype(np.float32),
@@ -255,7 +281,7 @@ class DepthEstimator:
         for i, g in enumerate(gts):
             if g is not None:
                 if g.shape != hw:
-                    raise ValueError(f"{frame.views[i].name}: GT depth {g.shape} does not match "
+                    raise InferenceError(f"{_where(frame, i)}: GT depth {g.shape} does not match "
                                      f"the image size {hw}")
                 stacked[i] = g
         return stacked
