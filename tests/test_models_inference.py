@@ -208,3 +208,19 @@ def test_bad_frames_are_clear_errors(ckpts):
         teacher.predict(frame)
     with pytest.raises(InferenceError, match="reference depth"):
         teacher.predict(make_frame(gt=False), reference=np.ones((6, 10, 10), np.float32))
+
+
+def test_bf16_autocast_path(ckpts):
+    """The CUDA path runs under bf16 autocast; check the same code on the CPU for dtype bugs."""
+    student = DepthEstimator.from_checkpoint(ckpts / "student_kd.pt", device="cpu",
+                                             autocast=True)
+    teacher = DepthEstimator.from_checkpoint(ckpts / "teacher_sim.pt", device="cpu",
+                                             autocast=True)
+    frame = make_frame()
+    ref32 = DepthEstimator.from_checkpoint(ckpts / "student_kd.pt", device="cpu").predict(frame)
+    res = student.predict(frame)
+    assert res.depth.dtype == np.float32 and res.bin_probs.dtype == np.float32
+    np.testing.assert_allclose(res.bin_probs.sum(1), 1.0, atol=1e-4)
+    assert np.median(np.abs(res.depth - ref32.depth) / ref32.depth) < 0.05
+    t = teacher.predict(frame)
+    assert t.depth.dtype == np.float32 and np.isfinite(t.depth).all()
