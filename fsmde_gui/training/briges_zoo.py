@@ -1,7 +1,7 @@
 """Shipped-model specs of the BriGeS area (imported by ``model_zoo.specs()``).
 
 Order matters (each needs the one before): ``teacher_sim`` (core spec) -> ``semantic_sim``
-(semantic net on the teacher scenes' semantic GT) -> ``teacher_briges`` (gate-only training,
+(semantic net on the train scenes' semantic GT) -> ``teacher_briges`` (gate-only training,
 tau = 2) -> ``teacher_briges_tau1`` (same gate trained without temperature scaling, for the
 ablation row of ``benchmarks/bench_briges.py``). The gate recipes find ``semantic_sim.pt``
 beside the ``teacher_sim.pt`` the zoo passes as ``teacher_checkpoint``.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .model_zoo import COMMON, ModelSpec, add_spec
 
-GATE = COMMON | {"steps": 400, "lr": 5e-4, "warmup_steps": 20, "weight_decay": 1e-4,
+GATE = COMMON | {"steps": 300, "lr": 5e-4, "warmup_steps": 20, "weight_decay": 1e-4,
                  "checkpoint_every": 200}
 
 add_spec(ModelSpec(
