@@ -135,6 +135,7 @@ class DepthEstimator:
         self.reference_estimator = reference_estimator
         self.autocast = self.device.type == "cuda" if autocast is None else bool(autocast)
         self.last_alignment_sources: list[str] = []
+        self.trained_parameters: Optional[int] = None  # set by from_checkpoint (before BN folding)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -301,7 +302,7 @@ class DepthEstimator:
     @property
     def num_parameters(self) -> int:
         """Parameters of the model as trained (before any BatchNorm folding)."""
-        n = getattr(self, "trained_parameters", None)
+        n = self.trained_parameters
         return int(n if n is not None else sum(p.numel() for p in self.model.parameters()))
 
     def describe(self) -> dict:
