@@ -90,3 +90,11 @@ def test_resize_rule():
 def test_dav2_small_architecture_size():
     model = build_depth_anything_v2_small(random=True)
     assert count_parameters(model) == pytest.approx(24.79e6, rel=2e-3)
+
+
+def test_folder_with_another_model_type(tmp_path):
+    cfg = transformers.Dinov2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                    intermediate_size=64, patch_size=14, image_size=28)
+    transformers.Dinov2Model(cfg).save_pretrained(tmp_path / "dino")
+    with pytest.raises(CheckpointError, match="cannot load a depth-estimation model"):
+        DepthAnythingTeacher.from_pretrained(tmp_path / "dino")
