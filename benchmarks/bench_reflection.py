@@ -19,7 +19,8 @@ The shipped ``models/student_reflection_ssl.pt`` *is* variant 2 (same recipe, se
 size); when its card matches the bench settings it is reused instead of re-trained.
 
 Knobs (environment): ``FSMDE_BENCH_REFL_STEPS`` (default 80), ``FSMDE_BENCH_REFL_SIZE``
-(default ``128x80``), ``FSMDE_BENCH_REFL_RETRAIN=1`` (train variant 2 even when shipped), ``FSMDE_BENCH_REFL_EVAL_FRAMES`` (0 = all 30 held-out frames),
+(default ``128x80``), ``FSMDE_BENCH_REFL_RETRAIN=1`` (re-train every variant, even the shipped one and runs
+already in ``results/reflection_runs`` with the same config), ``FSMDE_BENCH_REFL_EVAL_FRAMES`` (0 = all 30 held-out frames),
 ``FSMDE_BENCH_DATA`` (folder of generated presets, default ``data/``).
 
 Run: ``.venv/bin/python -m benchmarks.run_all reflection``
@@ -52,6 +53,17 @@ def _train(name: str, extra: dict, data: Path, runs: Path, steps: int, size: tup
         "steps": steps, "image_size": list(size), "seed": seed, "lr": 1e-3,
         "checkpoint_every": 0, "log_every": max(1, steps // 4), "num_threads": 2,
         "extra": extra}, f"bench variant {name}")
+    final = runs / name / "final.pt"
+    try:  # same variant already trained by an earlier bench run (same code path, same config)
+        import json
+
+        done = json.loads((runs / name / "config.json").read_text())
+        if (final.exists() and done == cfg.to_dict()
+                and os.environ.get("FSMDE_BENCH_REFL_RETRAIN") != "1"):
+            print(f"  {name}: reusing {final} (same config)", flush=True)
+            return final
+    except (OSError, ValueError):
+        pass
     t0 = time.perf_counter()
     res = Trainer(cfg).run(progress=lambda ev: print(
         f"  {name}: step {ev.get('step')}/{ev.get('total')} "

@@ -99,3 +99,16 @@ def test_distillation_mask_and_loss_only_on_mask():
     loss.backward()
     assert float(loss.detach()) == pytest.approx(float(np.log(2.0)), rel=1e-5)
     assert float(depth.grad[~m].abs().sum()) == 0.0 and float(depth.grad[m].abs().min()) > 0
+
+
+def test_alignment_is_robust_to_wild_reference_pixels():
+    g = torch.Generator().manual_seed(3)
+    depth = 3 + 30 * torch.rand(1, 1, 40, 40, generator=g)
+    disp = 2.0 / depth + 0.05
+    ref = depth.clone()
+    wild = torch.rand(1, 1, 40, 40, generator=g) < 0.1
+    ref[wild] = 80.0  # a student that still thinks some pixels are at the horizon
+    out = align_disparity_to_depth(disp, ref, torch.ones_like(ref))
+    rel = ((out - depth).abs() / depth)[~wild]
+    assert float(rel.median()) < 0.1
+    assert float((out >= 79.9).float().mean()) < 0.02  # no collapse onto max_depth

@@ -10,8 +10,8 @@ Teachers (``make_pseudo_teacher(spec)``):
 * a ``reflection_ssl`` checkpoint (metric depth: the reflection-trained model acting as
   teacher, as in P3) - used as it is;
 * the bundled relative teacher (``teacher_sim``, disparity) or any ``output_kind ==
-  "disparity"`` model: its disparity is aligned per view by least squares (scale + shift in
-  inverse depth) to the *student's own current depth on reliable pixels* - so the pseudo
+  "disparity"`` model: its disparity is aligned per view (robust scale + shift in inverse
+  depth, quantile matching) to the *student's own current depth on reliable pixels* - so the pseudo
   depth inherits the student's metric scale (which comes from the known ego motion) and
   no LiDAR is used anywhere in this recipe.
 """
@@ -28,30 +28,34 @@ from .photometric import masked_mean
 
 def align_disparity_to_depth(disparity: torch.Tensor, depth: torch.Tensor, weight: torch.Tensor,
                              min_depth: float = 0.5, max_depth: float = 80.0,
-                             min_pixels: int = 32) -> torch.Tensor:
-    """Per-image least-squares ``s * disparity + t ~= 1 / depth`` on ``weight`` pixels.
+                             min_pixels: int = 32, quantiles: tuple[float, float] = (0.2, 0.8)
+                             ) -> torch.Tensor:
+    """Per-image affine map ``s * disparity + t ~= 1 / depth`` fitted on ``weight`` pixels.
 
-    Shapes (N, 1, H, W). Returns the aligned metric depth (N, 1, H, W) clamped to
-    [min_depth, max_depth]; images with fewer than ``min_pixels`` weighted pixels get the
-    plain median-ratio scale.
+    Robust by construction (the reference depth is the student's own, still noisy): the
+    scale matches the inter-quantile ranges (``quantiles``) of the two inverse depths and the
+    shift their medians, so ``s > 0`` always and a few wild pixels cannot flip or flatten the
+    map (a least-squares fit did, sending most pseudo depth to ``max_depth``). Shapes
+    (N, 1, H, W); returns metric depth clamped to [min_depth, max_depth]. Images with fewer
+    than ``min_pixels`` reliable pixels use all pixels.
     """
     n = disparity.shape[0]
     x = disparity.reshape(n, -1).double()
     y = (1.0 / depth.clamp_min(1e-3)).reshape(n, -1).double()
-    w = weight.reshape(n, -1).double()
+    w = weight.reshape(n, -1) > 0.5
+    lo, hi = quantiles
     out = []
     for i in range(n):
-        wi = w[i]
-        if float(wi.sum()) < min_pixels:
-            s = (y[i].median() / x[i].median().clamp_min(1e-9))
+        sel = w[i] if int(w[i].sum()) >= min_pixels else torch.ones_like(w[i])
+        xi, yi = x[i][sel], y[i][sel]
+        qx = torch.quantile(xi, torch.tensor([lo, 0.5, hi], dtype=xi.dtype))
+        qy = torch.quantile(yi, torch.tensor([lo, 0.5, hi], dtype=yi.dtype))
+        if float(qx[2] - qx[0]) > 1e-9 and float(qy[2] - qy[0]) > 0:
+            s = (qy[2] - qy[0]) / (qx[2] - qx[0])
+            t = qy[1] - s * qx[1]
+        else:  # flat teacher or reference: median ratio, no shift
+            s = qy[1] / qx[1].clamp_min(1e-9)
             t = torch.zeros((), dtype=x.dtype)
-        else:
-            sw = wi.sum()
-            mx, my = (wi * x[i]).sum() / sw, (wi * y[i]).sum() / sw
-            vx = (wi * (x[i] - mx) ** 2).sum() / sw
-            cxy = (wi * (x[i] - mx) * (y[i] - my)).sum() / sw
-            s = cxy / vx.clamp_min(1e-12)
-            t = my - s * mx
         out.append(s * x[i] + t)
     inv = torch.stack(out).reshape(disparity.shape).float()
     return (1.0 / inv.clamp_min(1.0 / max_depth)).clamp(min_depth, max_depth)
