@@ -98,3 +98,15 @@ def test_folder_with_another_model_type(tmp_path):
     transformers.Dinov2Model(cfg).save_pretrained(tmp_path / "dino")
     with pytest.raises(CheckpointError, match="cannot load a depth-estimation model"):
         DepthAnythingTeacher.from_pretrained(tmp_path / "dino")
+
+
+def test_corrupt_weights_file(tmp_path, tiny_dir):
+    import shutil
+
+    folder = tmp_path / "corrupt"
+    shutil.copytree(tiny_dir, folder)
+    weights = next(folder.glob("*.safetensors"))
+    weights.write_bytes(b"\x00garbage" * 100)
+    with pytest.raises(CheckpointError, match="cannot load a depth-estimation model") as exc:
+        DepthAnythingTeacher.from_pretrained(folder)
+    assert "corrupt" in str(exc.value)

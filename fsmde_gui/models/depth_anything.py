@@ -171,7 +171,9 @@ class DepthAnythingTeacher(RelativeDepthTeacher):
         tf.utils.logging.disable_progress_bar()
         try:
             model = tf.AutoModelForDepthEstimation.from_pretrained(folder, local_files_only=True)
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - transformers/safetensors raise many types
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CheckpointError(folder, f"cannot load a depth-estimation model: {first[:300]}"
                                   ) from exc
