@@ -34,9 +34,11 @@ def _dataset(tmp: Path) -> Path:
 def _models(tmp: Path):
     from fsmde_gui.models import registry
 
-    s, t = registry.model_path("student_kd"), registry.model_path("teacher_sim")
-    if s.exists() and t.exists():
-        return str(s), str(t), "shipped student_kd + teacher_sim"
+    t = registry.model_path("teacher_sim")
+    for name in ("student_kd", "student_supervised"):
+        s = registry.model_path(name)
+        if s.exists() and t.exists():
+            return str(s), str(t), f"shipped {name} + teacher_sim"
     from app_testing import make_tiny_models
 
     s, t = make_tiny_models(tmp / "models")

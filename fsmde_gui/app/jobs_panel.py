@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ RECIPE_TIPS = {
     "reflection-ssl": "reflection-aware self-supervised fine-tune (photometric loss, reflective pixels masked)",
 }
 KILL_AFTER_MS = 3000
+JOB_NICENESS = 10
 LOSS_COLOURS = ["#f0a030", "#50c8ff", "#90e070", "#ff6080", "#c080ff", "#ffe060", "#e0e0e0"]
 
 
@@ -230,7 +232,11 @@ class JobsPanel(QWidget):
         proc.errorOccurred.connect(lambda err, j=job: self._process_error(j, err))
         self.process = proc
         Path(job.out).mkdir(parents=True, exist_ok=True)
-        proc.start(sys.executable, job.arguments())
+        nice = shutil.which("nice")
+        if nice:  # background priority: the GUI wins the CPU when both want it
+            proc.start(nice, ["-n", str(JOB_NICENESS), sys.executable] + job.arguments())
+        else:
+            proc.start(sys.executable, job.arguments())
         self.progress.setValue(0)
         self.eta.setText(f"job {job.id} ({job.recipe}) starting…")
         self.job_state.emit(job.id, job.status)
