@@ -71,7 +71,7 @@ class CloudView(QWidget):
         self.toggles = {}
         for name, on, tip in (("student", True, "fused student depth"),
                               ("teacher", False, "fused teacher depth (metric-aligned)"),
-                              ("lidar", True, "LiDAR ground truth (white)")):
+                              ("lidar", True, "LiDAR ground truth (cyan)")):
             cb = QCheckBox({"lidar": "LiDAR"}.get(name, name.capitalize()))
             cb.setChecked(on)
             cb.setToolTip(f"Show the {tip}")
@@ -189,7 +189,7 @@ class CloudView(QWidget):
                     if want:
                         notes.append(f"LiDAR {a.note('lidar') or 'not available'}")
                     continue
-                col = np.full((len(pts), 4), (0.85, 0.85, 0.88, 0.9), np.float32)
+                col = np.full((len(pts), 4), (0.35, 0.9, 1.0, 0.9), np.float32)  # GT: cyan
                 item.setData(pos=pts, color=col, size=1.5)
                 item.setVisible(want)
                 continue

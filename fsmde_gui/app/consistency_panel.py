@@ -57,7 +57,7 @@ class ConsistencyPanel(QWidget):
             for c, m in enumerate(MODELS):
                 key = "mean" if pair == "mean" else a.pair_name(pair)
                 v = a.consistency.get(m, {}).get(key)
-                item = QTableWidgetItem("—" if v is None else (f"{v:.2f}" if np.isfinite(v) else "no overlap"))
+                item = QTableWidgetItem("—" if v is None else (f"{v:.2f}" if np.isfinite(v) else "n/a"))
                 item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.table.setItem(r, c + 1, item)
         self.table.blockSignals(False)

@@ -76,6 +76,9 @@ def save_png(pix, path: Path) -> None:
     try:
         if not pix.save(tmp, "PNG"):
             raise OSError(f"{path}: could not write the screenshot")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
