@@ -172,7 +172,7 @@ def write_example_image(model, dataset_root: Path, out_png: Path, scene: int = 0
     import cv2
     import numpy as np
 
-    from fsmde_gui.core.colormaps import colorize
+    from fsmde_gui.core.colormaps import colorize, robust_range
     from fsmde_gui.data.detect import open_dataset
     from fsmde_gui.models.intrinsic import run_decomposition
 
@@ -180,6 +180,7 @@ def write_example_image(model, dataset_root: Path, out_png: Path, scene: int = 0
     frame = ds.frame(scene, index, load_gt=True)
     out = run_decomposition(model, frame)
     img = frame.views[camera].image.astype(np.float32) / 255.0
+    inv = 1.0 / np.maximum(out["depth"][camera], 0.5)
 
     def overlay(mask, color):
         o = img.copy()
@@ -189,8 +190,9 @@ def write_example_image(model, dataset_root: Path, out_png: Path, scene: int = 0
     gt = frame.views[camera].reflection.astype(bool)
     panels = [img, overlay(gt, (0.1, 0.9, 0.2)), overlay(out["reflection_mask"][camera], (1, 0.1, 0.1)),
               np.clip(out["residual"][camera] * 3.0, 0, 1),
-              colorize(1.0 / np.maximum(out["depth"][camera], 0.5), 0.0, 0.5)[..., :3] / 255.0]
-    labels = ["image", "GT reflective", "predicted mask", "residual x3", "depth (inverse)"]
+              colorize(inv, *robust_range(inv))[..., :3] / 255.0]
+    labels = ["image", "GT reflective", "predicted mask", "residual x3",
+              "inverse depth (2-98 %)"]
     tiles = []
     for p, name in zip(panels, labels):
         t = (np.clip(p, 0, 1) * 255).astype(np.uint8)[..., ::-1].copy()
