@@ -148,6 +148,20 @@ def test_timeline_step_and_prefetch(window, qapp, qtbot):
     wait_displayed(qapp, window, 0, 0)
 
 
+def test_jump_away_from_a_queued_prefetch_and_back(window, qapp):
+    """A prefetch dropped from the queue (the user jumped elsewhere) must not block that
+    frame forever when the user comes back to it."""
+    window.session._cache.clear()
+    window.go_to(0, 0)  # computes 0, then queues the prefetch of 1
+    window.go_to(0, 2)  # drops the queued prefetch of 1
+    wait_displayed(qapp, window, 0, 2)
+    window.session._cache.pop((window.session.generation, 0, 1), None)
+    window.go_to(0, 1)
+    wait_displayed(qapp, window, 0, 1, timeout_s=60)
+    window.go_to(0, 0)
+    wait_displayed(qapp, window, 0, 0)
+
+
 def test_consistency_pair_highlights_tiles_and_3d(window, qtbot):
     panel = window.consistency
     assert panel.table.rowCount() == len(panel.pairs) + 1 >= 2

@@ -293,7 +293,9 @@ class MainWindow(QMainWindow):
             return
         self.statusBar().showMessage(f"running the models on frame {index}…")
         workers.forget_queued(self.pool)  # drop queued prefetches for frames the user left
-        self._pending = {k: t for k, t in self._pending.items() if not t.finished.is_set()}
+        # keep only tasks that are running: queued ones were just dropped and will never run
+        self._pending = {k: t for k, t in self._pending.items()
+                         if t.started.is_set() and not t.finished.is_set()}
         self._request(scene, index)
 
     def _request(self, scene: int, index: int) -> None:
