@@ -10,6 +10,7 @@ inconsistency (metres, lower is better), with % change vs supervised side by sid
 
 Run: ``.venv/bin/python -m benchmarks.run_all ablation``
 Quick look with fewer steps (trains all four): ``FSMDE_ABLATION_STEPS=200``.
+Two diagnostic rows (CKD KL term only; CKD at 1/10 weight + VRKD): ``FSMDE_ABLATION_EXTRA=1``.
 """
 from __future__ import annotations
 
@@ -25,6 +26,11 @@ VARIANTS = [
     ("+CKD", {"vrkd_weight": 0.0}, None),
     ("+VRKD", {"ckd_weight": 0.0, "ckd_cross_weight": 0.0}, None),
     ("+CKD+VRKD", {}, "student_kd"),
+]
+EXTRA_VARIANTS = [
+    # diagnostics (FSMDE_ABLATION_EXTRA=1): which part of CKD hurts at this budget
+    ("+KLonly", {"vrkd_weight": 0.0, "ckd_cross_weight": 0.0}, None),
+    ("+CKDlow+VRKD", {"ckd_weight": 0.1, "ckd_cross_weight": 0.05}, None),
 ]
 
 
@@ -65,7 +71,7 @@ def pct(new: float, base: float, lower_is_better: bool = True) -> float:
     if base == 0:
         return float("nan")
     change = (new - base) / abs(base) * 100.0
-    return -change if lower_is_better else change
+    return (-change if lower_is_better else change) + 0.0  # no "-0.0"
 
 
 def main(out_dir: Path) -> dict:
@@ -82,7 +88,8 @@ def main(out_dir: Path) -> dict:
     spec, conf = _spec_config()
     heldout = ensure_preset(data_root, "heldout")
     rows = []
-    for name, overrides, shipped in VARIANTS:
+    variants = VARIANTS + (EXTRA_VARIANTS if os.environ.get("FSMDE_ABLATION_EXTRA") else [])
+    for name, overrides, shipped in variants:
         path = None
         if shipped and not steps:
             card = models / f"{shipped}.json"
@@ -103,14 +110,14 @@ def main(out_dir: Path) -> dict:
         r["rmse_gain_pct"] = pct(r["rmse"], base["rmse"])
         r["a1_gain_pct"] = pct(r["a1"], base["a1"], lower_is_better=False)
         r["inconsistency_gain_pct"] = pct(r["inconsistency_m"], base["inconsistency_m"])
-    head = (f"{'variant':<12}{'AbsRel':>9}{'(%)':>8}{'RMSE':>9}{'(%)':>8}{'δ1':>8}{'(%)':>8}"
+    head = (f"{'variant':<14}{'AbsRel':>9}{'(%)':>8}{'RMSE':>9}{'(%)':>8}{'δ1':>8}{'(%)':>8}"
             f"{'incons m':>10}{'(%)':>8}")
     print(f"held-out simulator scenes ({heldout.name}), {conf['steps']} steps each, "
           f"% = improvement vs supervised")
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['variant']:<12}{r['abs_rel']:>9.4f}{r['abs_rel_gain_pct']:>+8.1f}"
+        print(f"{r['variant']:<14}{r['abs_rel']:>9.4f}{r['abs_rel_gain_pct']:>+8.1f}"
               f"{r['rmse']:>9.3f}{r['rmse_gain_pct']:>+8.1f}{r['a1']:>8.3f}{r['a1_gain_pct']:>+8.1f}"
               f"{r['inconsistency_m']:>10.3f}{r['inconsistency_gain_pct']:>+8.1f}")
     return {"steps": steps or conf["steps"], "eval": "data/heldout", "rows": rows}
