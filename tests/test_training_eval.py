@@ -67,3 +67,14 @@ def test_eval_cli_on_real_keyframe(keyframe_root, tmp_path):
         assert np.isfinite(m["abs_rel"]) and 0 <= m["a1"] <= 1
     assert np.isfinite(data["consistency"]["mean"])
     assert main(["eval", "--dataset", str(keyframe_root)]) == 2  # no model given
+
+
+def test_write_json_is_strict_json(tmp_path):
+    from fsmde_gui.training.evaluate import write_json
+
+    path = write_json(tmp_path / "r.json", {"consistency": {"A|B": float("nan"), "mean": 1.5},
+                                            "x": np.float32(2.0)})
+    text = path.read_text()
+    assert "NaN" not in text
+    assert json.loads(text) == {"consistency": {"A|B": None, "mean": 1.5}, "x": 2.0}
+    assert not list(tmp_path.glob(".*.tmp"))

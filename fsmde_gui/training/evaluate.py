@@ -115,11 +115,24 @@ def format_table(result: dict, title: str = "") -> str:
     return "\n".join(lines)
 
 
+def json_safe(value):
+    """Replace non-finite floats (a camera pair without overlap matches) by None (JSON null)."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return json_safe(value.item())
+    return value
+
+
 def write_json(path: str | Path, data: dict) -> Path:
-    """Atomic JSON write (temp file + os.replace)."""
+    """Atomic, strict JSON write (temp file + os.replace; NaN/inf written as null)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=float))
+    tmp.write_text(json.dumps(json_safe(data), indent=2, allow_nan=False))
     os.replace(tmp, path)
     return path

@@ -66,8 +66,8 @@ SPECS: list[ModelSpec] = [
               config=COMMON | {"steps": 1200, "lr": 1e-3},
               description="student with GT + cross-interaction KD + view-relational KD (P1)"),
     ModelSpec("student_reflection_ssl", "reflection-ssl", "train", seed=0,
-              config=COMMON | {"steps": 80, "lr": 1e-3, "image_size": [128, 80],
-                               "checkpoint_every": 20,
+              config=COMMON | {"steps": 300, "lr": 1e-3, "image_size": [128, 80],
+                               "checkpoint_every": 50,
                                "extra": {"mask": "predicted", "mask_after": 0.3}},
               description="student + intrinsic decomposition, self-supervised (photometric, "
                           "known ego motion; no depth labels) with reflective pixels masked "
@@ -127,7 +127,9 @@ def ensure_preset(data_root: Path, preset: str, say: Callable[[str], None] = pri
 
 def _atomic_json(path: Path, data: dict) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=float) + "\n")
+    from .evaluate import json_safe
+
+    tmp.write_text(json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n")
     os.replace(tmp, path)
 
 
