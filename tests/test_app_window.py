@@ -102,6 +102,10 @@ def test_split_shows_teacher_beside_student(window, qtbot):
     assert window.grid.mode == "student"
     window.set_mode("reflection")  # prediction | simulator GT mask
     assert window.teacher_grid.mode == "reflection_gt"
+    # the (slow) reflection mask is computed on demand off the GUI thread, then drawn
+    qtbot.waitUntil(lambda: not window.grid.tiles[0].tile.note
+                    or not window.grid.tiles[0].tile.note.startswith("computing"), timeout=120000)
+    assert window.analysis.reflection is not None or window.grid.tiles[0].tile.note.startswith("not available")
     assert window.teacher_grid.tiles[0].tile.note is None and "GT" in window.teacher_grid.tiles[0].tile.caption
     window.split_box.setChecked(False)
     assert not window.teacher_grid.isVisible()

@@ -58,6 +58,8 @@ def test_every_tile_mode_renders(session):
     from fsmde_gui.app_model.tiles import MODES, render_tile
 
     a = session.analysis(0, 0)
+    session.reflection(a)  # the reflection mask is deferred until a view needs it
+    assert not a.reflection_pending
     for mode in MODES:
         t = render_tile(a, 4, mode)
         assert t.rgb.shape == (*a.hw, 3) and t.rgb.dtype == np.uint8

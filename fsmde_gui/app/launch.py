@@ -145,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
             return
         status["done"] = True
         if window.analysis is not None:
+            if window.mode == "reflection" and window.analysis.reflection_pending:
+                window.session.reflection(window.analysis)  # a screenshot waits for the mask
+                window.redraw_tiles()
             if args.probe:
                 window._clicked(*parse_probe(args.probe))
             else:

@@ -34,6 +34,8 @@ class MainWindow(QMainWindow):
         self.session = session
         self.settings = settings or app_settings()
         self.pool = workers.frame_pool()
+        self.aux_pool = workers.frame_pool()  # on-demand extras (reflection masks)
+        self._reflection_tasks: dict = {}
         self.scene = 0
         self.index = 0
         self.mode = "student"
@@ -393,11 +395,34 @@ class MainWindow(QMainWindow):
         heat = self.heat_box.isChecked()
         split = self.split_box.isChecked()
         mode = "student" if split and self.mode == "teacher" else self.mode
+        if mode == "reflection" and a.reflection_pending:
+            self._request_reflection(a)
         self.grid.show_analysis(a, mode, overlap_heat=heat, highlight_pair=self.highlight_pair)
         if split:
             right = "reflection_gt" if mode == "reflection" else "teacher"
             self.teacher_grid.show_analysis(a, right, overlap_heat=heat, highlight_pair=self.highlight_pair)
         self._update_markers()
+
+    def _request_reflection(self, a) -> None:
+        """The reflection mask is slow: computed on demand, on its own worker."""
+        if id(a) in self._reflection_tasks:
+            return
+        session = self.session
+
+        def done(result, a=a):
+            self._reflection_tasks.pop(id(a), None)
+            if self.analysis is a:
+                self.redraw_tiles()
+
+        def failed(exc, a=a):
+            self._reflection_tasks.pop(id(a), None)
+            a.reflection_fn = None
+            a.unavailable["reflection"] = f"not available: {exc}"
+            if self.analysis is a:
+                self.redraw_tiles()
+
+        self._reflection_tasks[id(a)] = workers.start(self.aux_pool, lambda t: session.reflection(a),
+                                                      on_done=done, on_failed=failed)
 
     def _update_markers(self) -> None:
         marks = self.bins.markers()
@@ -560,4 +585,5 @@ class MainWindow(QMainWindow):
         self.jobs.shutdown()
         workers.forget_queued(self.pool)
         self.pool.waitForDone(30000)
+        self.aux_pool.waitForDone(30000)
         super().closeEvent(event)

@@ -40,6 +40,18 @@ class FrameAnalysis:
     lidar_points: Optional[np.ndarray] = None  # (N, 3) ego
     depth_range: tuple[float, float] = (1.0, 60.0)
     compute_ms: float = 0.0
+    reflection_fn: Optional[Callable] = None  # set while the (slow) reflection mask is deferred
+
+    @property
+    def reflection_pending(self) -> bool:
+        return self.reflection is None and self.reflection_fn is not None
+
+    def ensure_reflection(self) -> None:
+        """Compute the deferred reflection mask now (call off the GUI thread)."""
+        fn = self.reflection_fn
+        if self.reflection is None and fn is not None:
+            _reflection(self, fn)
+            self.reflection_fn = None
 
     # ------------------------------------------------------------------ convenience
     @property
@@ -195,8 +207,11 @@ def bin_entropy(probs: np.ndarray) -> np.ndarray:
 def analyse_frame(frame: SurroundFrame, estimators: dict[str, Any],
                   estimator_notes: Optional[dict[str, str]] = None,
                   reflection_fn: Optional[Callable[[SurroundFrame], tuple]] = None,
-                  pairs_cache: Optional[dict] = None) -> FrameAnalysis:
-    """Run the models on ``frame`` and compute every derived quantity the panels show."""
+                  pairs_cache: Optional[dict] = None, defer_reflection: bool = False) -> FrameAnalysis:
+    """Run the models on ``frame`` and compute every derived quantity the panels show.
+
+    ``defer_reflection``: a separate reflection predictor (seconds per frame on a CPU) is not
+    run now; ``FrameAnalysis.ensure_reflection()`` runs it when the reflection view needs it."""
     t_start = time.perf_counter()
     a = FrameAnalysis(frame=frame)
     for key, note in (estimator_notes or {}).items():
@@ -218,7 +233,11 @@ def analyse_frame(frame: SurroundFrame, estimators: dict[str, Any],
     _metrics(a)
     _geometry(a, pairs_cache)
     _entropy(a)
-    _reflection(a, reflection_fn)
+    has_model_mask = any(r.reflection_mask is not None for r in a.results.values())
+    if defer_reflection and reflection_fn is not None and not has_model_mask:
+        a.reflection_fn = reflection_fn
+    else:
+        _reflection(a, reflection_fn)
     _clouds(a)
     if frame.lidar_points_ego is not None:
         a.lidar_points = np.asarray(frame.lidar_points_ego, np.float32)

@@ -140,13 +140,20 @@ class Session:
                 estimators = dict(self.estimators)
                 a = analyse_frame(frame, estimators, estimator_notes=dict(self.notes),
                                   reflection_fn=_reflection_predictor(),
-                                  pairs_cache=self._pairs_cache)
+                                  pairs_cache=self._pairs_cache, defer_reflection=True)
             with self._cache_lock:
                 self._cache[key] = a
                 while len(self._cache) > CACHE_FRAMES:
                     self._cache.popitem(last=False)
                 self._key_locks.pop(key, None)
             return a
+
+
+    def reflection(self, a: FrameAnalysis) -> FrameAnalysis:
+        """Compute a frame's deferred reflection mask (thread-safe; no-op when done)."""
+        with self._model_lock:
+            a.ensure_reflection()
+        return a
 
 
 def _reflection_predictor():

@@ -166,7 +166,10 @@ def render_tile(a: FrameAnalysis, cam: int, mode: str, depth_range=None,
                              f"{short}  bin entropy  (mean {a.entropy[cam].mean():.2f})",
                              (0.0, emax, "viridis", False, ""))
     elif mode == "reflection":
-        if a.reflection is None:
+        if a.reflection_pending:
+            note = "computing the reflection mask…"
+            tile = TileImage(ph(note), f"{short}  reflection", note=note)
+        elif a.reflection is None:
             note = a.note("reflection") or "not available"
             tile = TileImage(ph(note), f"{short}  reflection", note=note)
         else:

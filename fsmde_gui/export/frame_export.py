@@ -167,6 +167,7 @@ def export_frame(a: FrameAnalysis, out_dir: Path, mode: str = "student", stem: O
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"{out_dir}: exists and is not a folder")
     stem = stem or f"{a.frame.scene_name or 'scene'}_{a.frame.frame_index:04d}"
+    a.ensure_reflection()  # exports are complete: run a deferred reflection mask now
     written = {"png": write_png(out_dir / f"{stem}.png", compose_frame(a, mode, overlap_heat=overlap_heat)),
                "json": write_metrics_json(a, out_dir / f"{stem}.json")}
     for m in a.clouds:

@@ -19,6 +19,15 @@ import numpy as np
 from .frame_export import ExportError, compose_frame, write_png
 
 
+def _fit(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    w, h = size
+    out = np.empty((h, w, 3), np.uint8)
+    out[:] = (24, 24, 28)
+    hh, ww = min(h, img.shape[0]), min(w, img.shape[1])
+    out[:hh, :ww] = img[:hh, :ww]
+    return out
+
+
 def export_sequence(session, scene: int, out_dir: Path, mode: str = "student", fps: float = 5.0,
                     progress: Optional[Callable[[int, int], None]] = None,
                     cancel: Optional[threading.Event] = None, video: bool = True,
@@ -40,10 +49,12 @@ def export_sequence(session, scene: int, out_dir: Path, mode: str = "student", f
                 cancelled = True
                 break
             a = session.analysis(scene, idx)
+            if mode == "reflection":
+                session.reflection(a)
             img = compose_frame(a, mode)
             if size is None:
                 size = (img.shape[1] // 2 * 2, img.shape[0] // 2 * 2)  # codecs want even sizes
-            img = np.ascontiguousarray(img[:size[1], :size[0]])
+            img = _fit(img, size)  # a video needs one size: pad/crop to the first frame's
             pngs.append(write_png(out_dir / f"{name}_{idx:04d}.png", img))
             if video:
                 if writer is None:
