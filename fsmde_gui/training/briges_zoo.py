@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .model_zoo import COMMON, ModelSpec, add_spec
 
-GATE = COMMON | {"steps": 300, "lr": 5e-4, "warmup_steps": 20, "weight_decay": 1e-4,
+GATE = COMMON | {"steps": 600, "lr": 5e-4, "warmup_steps": 20, "weight_decay": 1e-4,
                  "checkpoint_every": 200}
 
 add_spec(ModelSpec(
@@ -19,11 +19,11 @@ add_spec(ModelSpec(
     description="bundled semantic teacher for BriGeS: small segmentation net trained on the "
                 "simulator's semantic GT (balanced cross-entropy); features at stride 8"))
 add_spec(ModelSpec(
-    "teacher_briges", "briges-gate", "train", seed=0, depends_on="teacher_sim",
+    "teacher_briges", "briges-gate", "teacher", seed=0, depends_on="teacher_sim",
     config=GATE | {"extra": {"tau": 2.0, "semantic_model": "semantic_sim", "views_per_step": 2}},
     description="BriGeS: frozen teacher_sim + frozen semantic_sim + trained bridging gates "
                 "(cross- then self-attention per level, attention temperature 2)"))
 add_spec(ModelSpec(
-    "teacher_briges_tau1", "briges-gate", "train", seed=0, depends_on="teacher_sim",
+    "teacher_briges_tau1", "briges-gate", "teacher", seed=0, depends_on="teacher_sim",
     config=GATE | {"extra": {"tau": 1.0, "semantic_model": "semantic_sim", "views_per_step": 2}},
     description="BriGeS ablation: the same gates trained without temperature scaling (tau 1)"))
