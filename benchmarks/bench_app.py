@@ -85,6 +85,9 @@ def run_in_display(out_dir: Path) -> dict:
         for i in range(1, n):
             w.pool.clear()
             _wait(app, lambda: w.pool.activeThreadCount() == 0, 120)  # let prefetches finish
+            for _ in range(20):  # deliver their results before the cache is emptied
+                app.processEvents()
+            w._pending.clear()
             w.session._cache.clear()
             t0 = time.perf_counter()
             w.go_to(0, i)
