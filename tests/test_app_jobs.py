@@ -18,6 +18,7 @@ if not os.environ.get("DISPLAY"):
 
 from PySide6.QtCore import QSettings  # noqa: E402
 
+import fsmde_gui.app  # noqa: E402,F401  (before the QApplication: shared GL contexts)
 from app_testing import TINY_STUDENT_OPTIONS, make_tiny_models  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

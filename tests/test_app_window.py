@@ -19,6 +19,7 @@ if not os.environ.get("DISPLAY"):
 from PySide6.QtCore import QPoint, QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
+import fsmde_gui.app  # noqa: E402,F401  (before the QApplication: shared GL contexts)
 from app_testing import make_tiny_models  # noqa: E402
 
 pytestmark = pytest.mark.gui

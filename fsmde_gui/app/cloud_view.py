@@ -8,6 +8,7 @@ import numpy as np
 import pyqtgraph.opengl as gl
 from pyqtgraph.opengl.GLViewWidget import GLViewMixin
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QOpenGLContext
 from PySide6.QtOpenGL import QOpenGLWindow
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout,
                                QWidget)
@@ -55,6 +56,13 @@ class GLViewWindow(GLViewMixin, QOpenGLWindow):
     """pyqtgraph's 3D view as a QOpenGLWindow inside a window container: unlike a
     QOpenGLWidget it does not switch the whole main window to GL composition, so repainting
     any other panel stays a cheap raster update (~30 ms saved per repaint with software GL)."""
+
+    def __init__(self):
+        share = QOpenGLContext.globalShareContext()  # set when AA_ShareOpenGLContexts is on
+        if share is not None:
+            super().__init__(share, QOpenGLWindow.NoPartialUpdate)
+        else:
+            super().__init__()
 
     def devicePixelRatioF(self):  # noqa: N802 (the mixin asks widgets for this)
         return self.devicePixelRatio()
