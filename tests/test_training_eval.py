@@ -52,6 +52,7 @@ def test_oracle_and_doubled_predictions(tiny_sim_root):
     assert "overall" in table and "FL" in table and "abs_rel" in table
 
 
+@pytest.mark.slow
 def test_eval_cli_on_real_keyframe(keyframe_root, tmp_path):
     from fsmde_gui.cli import main
 
