@@ -98,6 +98,9 @@ def load_models():
     if tau1.exists():
         rows["briges_tau1_trained"] = ("gated", load_checkpoint(tau1, expected_arch="briges")[0],
                                        None)
+    else:  # not committed (keeps models/ small): ~2 min to build
+        print("note: models/teacher_briges_tau1.pt is absent; build it for the 'trained at "
+              "tau=1' row with: fsmde models --out models --only teacher_briges_tau1")
     rows["briges_tau2_at_tau1"] = ("gated", briges, 1.0)
     return rows, briges, meta
 

@@ -21,9 +21,11 @@ add_spec(ModelSpec(
 add_spec(ModelSpec(
     "teacher_briges", "briges-gate", "teacher", seed=0, depends_on="teacher_sim",
     config=GATE | {"extra": {"tau": 2.0, "semantic_model": "semantic_sim", "views_per_step": 2}},
+    half_storage=True,
     description="BriGeS: frozen teacher_sim + frozen semantic_sim + trained bridging gates "
                 "(cross- then self-attention per level, attention temperature 2)"))
 add_spec(ModelSpec(
     "teacher_briges_tau1", "briges-gate", "teacher", seed=0, depends_on="teacher_sim",
     config=GATE | {"extra": {"tau": 1.0, "semantic_model": "semantic_sim", "views_per_step": 2}},
+    half_storage=True,
     description="BriGeS ablation: the same gates trained without temperature scaling (tau 1)"))

@@ -40,7 +40,8 @@ class TrainConfig:
     gt_weight: float = 1.0
     ckd_weight: float = 1.0  # KL(q || p) on bin probabilities; 0 disables
     ckd_cross_weight: float = 0.5  # teacher shape x student centres vs GT
-    ckd_tau: float = 1.0  # soft-assignment temperature (metres)
+    ckd_tau: float = 1.0  # soft-assignment temperature (metres), for ckd_assign="softmax"
+    ckd_assign: str = "linear"  # "linear" (expectation-preserving, default) or "softmax" (METHOD.md)
     vrkd_weight: float = 1.0  # 0 disables
     vrkd_tau: float = 0.1
     vrkd_strip: float = 0.25  # fraction of the feature width used as facing border strip

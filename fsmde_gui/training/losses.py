@@ -78,10 +78,33 @@ def soft_assign(depth: torch.Tensor, centers: torch.Tensor, tau: float) -> torch
     return torch.softmax(-diff / tau, dim=2)
 
 
+def linear_assign(depth: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+    """Expectation-preserving ("two-hot") assignment of depths to sorted bin centres.
+
+    Each depth d between c_k and c_{k+1} gets q_k = (c_{k+1} - d) / (c_{k+1} - c_k) and
+    q_{k+1} = 1 - q_k (depths outside the centres go wholly to the end bin), so that
+    ``sum_i q_i c_i == d`` exactly: unlike the softmax assignment it adds no quantisation
+    error to the distilled target. depth ``(B, V, 1, h, w)``, centers ``(B, V, N)`` ->
+    ``(B, V, N, h, w)``.
+    """
+    B, V, _, h, w = depth.shape
+    N = centers.shape[-1]
+    c = centers.reshape(B * V, N).contiguous()
+    d = depth.reshape(B * V, h * w).clamp(c[:, :1], c[:, -1:]).contiguous()
+    hi = torch.searchsorted(c, d).clamp(1, N - 1)  # c[hi-1] <= d <= c[hi]
+    lo = hi - 1
+    c_lo, c_hi = c.gather(1, lo), c.gather(1, hi)
+    w_lo = ((c_hi - d) / (c_hi - c_lo).clamp_min(1e-6)).clamp(0.0, 1.0)
+    q = torch.zeros(B * V, N, h * w, dtype=depth.dtype, device=depth.device)
+    q.scatter_add_(1, lo[:, None, :], w_lo[:, None, :])
+    q.scatter_add_(1, hi[:, None, :], (1.0 - w_lo)[:, None, :])
+    return q.reshape(B, V, N, h, w)
+
+
 # ---------------------------------------------------------------------------- CKD
 def ckd_losses(student_probs: torch.Tensor, student_centers: torch.Tensor,
                teacher_metric: torch.Tensor, gt: torch.Tensor, tau: float = 1.0,
-               cross: str = "silog") -> dict[str, torch.Tensor]:
+               cross: str = "silog", assign: str = "softmax") -> dict[str, torch.Tensor]:
     """Cross-interaction KD (P1).
 
     * ``ckd_kl``: KL(q || p) averaged over pixels, q = soft-assignment of the (already
@@ -91,7 +114,8 @@ def ckd_losses(student_probs: torch.Tensor, student_centers: torch.Tensor,
       GT resolution) must match the GT on GT pixels (SILog or L1); gradient to the centres.
 
     student_probs ``(B,V,N,h,w)``, student_centers ``(B,V,N)``, teacher_metric / gt
-    ``(B,V,1,H,W)``.
+    ``(B,V,1,H,W)``. ``assign``: ``"softmax"`` (METHOD.md: softmax of -|d - c_i| / tau) or
+    ``"linear"`` (:func:`linear_assign`, expectation-preserving).
     """
     B, V, N, h, w = student_probs.shape
     H, W = teacher_metric.shape[-2:]
@@ -101,11 +125,16 @@ def ckd_losses(student_probs: torch.Tensor, student_centers: torch.Tensor,
         t_low = t_low.reshape(B, V, 1, h, w)
     else:
         t_low = t_metric
-    q = soft_assign(t_low, student_centers.detach(), tau)
+    def assign_fn(d: torch.Tensor) -> torch.Tensor:
+        if assign == "linear":
+            return linear_assign(d, student_centers.detach())
+        return soft_assign(d, student_centers.detach(), tau)
+
+    q = assign_fn(t_low)
     log_p = torch.log(student_probs.clamp_min(EPS))
     kl = (q * (torch.log(q.clamp_min(EPS)) - log_p)).sum(2).mean()
 
-    q_full = soft_assign(t_metric, student_centers.detach(), tau).detach()
+    q_full = assign_fn(t_metric).detach()
     expectation = (q_full * student_centers[..., None, None]).sum(2, keepdim=True)
     if cross == "l1":
         cross_loss = l1_loss_on_valid(expectation, gt)

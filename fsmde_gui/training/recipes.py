@@ -239,7 +239,7 @@ class DistillationRecipe(Recipe):
                 t_metric, _ = L.align_disparity_to_depth(
                     rel, gt_map, cfg.min_depth, cfg.max_depth, reference=out["depth"])
                 ckd = L.ckd_losses(out["bin_probs"], out["bin_centers"], t_metric, gt_map,
-                                   tau=cfg.ckd_tau)
+                                   tau=cfg.ckd_tau, assign=cfg.ckd_assign)
                 terms.update(ckd)
                 total = total + cfg.ckd_weight * ckd["ckd_kl"] \
                     + cfg.ckd_cross_weight * ckd["ckd_cross"]
