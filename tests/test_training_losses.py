@@ -107,3 +107,27 @@ def test_ssi_and_gradient_matching_are_affine_invariant():
     noisy = disp + torch.rand_like(disp)
     assert float(L.ssi_loss(noisy, gt)) > 0.1
     assert float(L.gradient_matching_loss(noisy, gt)) > 0.1
+
+
+def test_linear_assign_preserves_expectation_and_clamps():
+    centers = torch.tensor([1.0, 2.0, 4.0, 8.0]).reshape(1, 1, 4).repeat(1, 6, 1)
+    d = torch.tensor([0.5, 1.5, 3.0, 7.0, 9.0]).reshape(1, 1, 1, 1, 5).repeat(1, 6, 1, 1, 1)
+    q = L.linear_assign(d, centers)
+    assert q.shape == (1, 6, 4, 1, 5)
+    assert torch.allclose(q.sum(2), torch.ones(1, 6, 1, 5))
+    expected = torch.tensor([[1, 0, 0, 0], [.5, .5, 0, 0], [0, .5, .5, 0], [0, 0, .25, .75],
+                             [0, 0, 0, 1]], dtype=torch.float32)
+    assert torch.allclose(q[0, 0, :, 0, :].T, expected)
+    # inside the centres' range the expectation is the depth itself (no quantisation)
+    exp = (q * centers[..., None, None]).sum(2)[0, 0, 0]
+    assert torch.allclose(exp, torch.tensor([1.0, 1.5, 3.0, 7.0, 8.0]))
+
+
+def test_ckd_linear_kl_zero_when_student_matches_two_hot():
+    centers = torch.tensor([1.0, 2.0, 4.0, 8.0]).reshape(1, 1, 4).repeat(1, 6, 1)
+    teacher = torch.full((1, 6, 1, 4, 4), 3.0)
+    gt = torch.full((1, 6, 1, 4, 4), 3.0)
+    probs = L.linear_assign(teacher, centers)
+    out = L.ckd_losses(probs, centers, teacher, gt, assign="linear")
+    assert float(out["ckd_kl"]) < 1e-5
+    assert float(out["ckd_cross"]) < 2e-3  # teacher shape x student centres == GT (SILog floor 10*sqrt(1e-8))
