@@ -180,7 +180,9 @@ def build_model(spec: ModelSpec, out_dir: Path, data_root: Path, runs_root: Path
         "recipe": spec.recipe,
         "command": f"fsmde models --out {out_dir.name} --only {spec.name}",
         "train_config": cfg.to_dict() | {"dataset": f"data/{spec.preset}",
-                                         "out": f"runs/models/{spec.name}"},
+                                         "out": f"runs/models/{spec.name}"}
+        | ({"teacher_checkpoint": f"{out_dir.name}/{spec.depends_on}.pt"}
+           if spec.depends_on else {}),
         "seed": spec.seed,
         "data": {"preset": spec.preset, "seed": DATA_SEEDS.get(spec.preset),
                  "eval_preset": spec.eval_preset,
