@@ -10,10 +10,7 @@ runs ``benchmarks/bench_<name>.py`` from a source checkout.
 from __future__ import annotations
 
 import importlib
-import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from ..core.errors import FsmdeError
@@ -35,19 +32,9 @@ def register(subparsers) -> None:
 
 
 def write_json_atomic(path: str | Path, data: dict) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, default=float)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    from ..core.atomic_io import atomic_write_json
+
+    return atomic_write_json(path, data, default=float)
 
 
 def run(args) -> int:

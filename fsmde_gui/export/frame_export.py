@@ -4,8 +4,6 @@ atomic: a temp file in the target folder, then ``os.replace``."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -14,6 +12,7 @@ import numpy as np
 
 from ..app_model.analysis import MODELS, FrameAnalysis
 from ..app_model.tiles import MODE_LABELS, render_tile
+from ..core.atomic_io import atomic_write_bytes
 from ..core.colormaps import CAMERA_COLORS, colorbar
 from ..core.errors import FsmdeError
 
@@ -24,24 +23,6 @@ DIM = (150, 150, 160)
 
 class ExportError(FsmdeError):
     """An export target cannot be written (names the file and the problem)."""
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def write_png(path: Path, rgb: np.ndarray) -> Path:

@@ -18,9 +18,7 @@ saying what was expected.
 """
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, Callable
@@ -137,19 +135,9 @@ def save_checkpoint(path: str | Path, model: nn.Module, arch: str | None = None,
         "state_dict": state_dict,
         "meta": _plain(meta or {}, "meta"),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    from ..core.atomic_io import atomic_write
+
+    return atomic_write(path, lambda fh: torch.save(payload, fh), fsync=True)
 
 
 def read_checkpoint(path: str | Path, expected_arch: str | None = None) -> dict:

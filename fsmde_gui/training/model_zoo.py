@@ -126,11 +126,10 @@ def ensure_preset(data_root: Path, preset: str, say: Callable[[str], None] = pri
 
 
 def _atomic_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    from ..core.atomic_io import atomic_write_json
     from .evaluate import json_safe
 
-    tmp.write_text(json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    atomic_write_json(path, json_safe(data), allow_nan=False)
 
 
 def build_model(spec: ModelSpec, out_dir: Path, data_root: Path, runs_root: Path,

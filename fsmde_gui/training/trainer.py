@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import threading
 import time
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import DistributedSampler
 
+from ..core.atomic_io import atomic_write, atomic_write_text
 from ..core.errors import CheckpointError, TrainingError
 from . import distributed as D
 from .config import TrainConfig
@@ -45,21 +45,7 @@ def seed_everything(seed: int) -> None:
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 def _rng_state() -> dict:
@@ -206,7 +192,7 @@ class Trainer:
         writer = None
         if info.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
-            _atomic_write_text(self.out / "config.json", json.dumps(cfg.to_dict(), indent=2))
+            atomic_write_text(self.out / "config.json", json.dumps(cfg.to_dict(), indent=2))
             from torch.utils.tensorboard import SummaryWriter
 
             writer = SummaryWriter(str(self.out / "tb"), purge_step=start or None)
