@@ -18,18 +18,19 @@ can learn that (say) the front camera sees further than the side ones.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .binning import DepthBinning
+from .net_config import EncoderDecoderConfig
 from .blocks import ConvBNReLU, InvertedResidual, Normalize, UpFuse, fold_views, unfold_views
 
 
 @dataclass
-class StudentConfig:
+class StudentConfig(EncoderDecoderConfig):
     """Hyper-parameters of :class:`StudentNet` (plain values: saved in checkpoints as a dict)."""
 
     num_bins: int = 32
@@ -43,25 +44,6 @@ class StudentConfig:
     num_views: int = 6
     camera_embedding: bool = True
     input_size: tuple[int, int] = (288, 160)  # (W, H) the model is run at by DepthEstimator
-
-    def __post_init__(self):
-        self.widths = tuple(int(w) for w in self.widths)
-        self.depths = tuple(int(d) for d in self.depths)
-        self.decoder_widths = tuple(int(w) for w in self.decoder_widths)
-        self.input_size = (int(self.input_size[0]), int(self.input_size[1]))
-        if len(self.widths) != 5 or len(self.depths) != 4 or len(self.decoder_widths) != 4:
-            raise ValueError("StudentConfig needs 5 widths, 4 depths and 4 decoder_widths")
-
-    def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "StudentConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown StudentConfig keys: {sorted(unknown)}")
-        return cls(**data)
 
 
 class StudentNet(nn.Module):

@@ -11,43 +11,25 @@ as the student's, for view-relational KD).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .net_config import EncoderDecoderConfig
 from .blocks import ConvBNReLU, Normalize, ResidualBlock, UpFuse, fold_views, unfold_views
 from .teacher_base import RelativeDepthTeacher
 
 
 @dataclass
-class TeacherConfig:
+class TeacherConfig(EncoderDecoderConfig):
     """Hyper-parameters of :class:`TeacherSimNet` (about 10 M parameters by default)."""
 
     widths: tuple[int, ...] = (32, 64, 128, 256, 384)  # stem (1/2), stages at 1/4 .. 1/32
     depths: tuple[int, ...] = (2, 2, 2, 2)  # residual blocks per stage
     decoder_widths: tuple[int, ...] = (256, 128, 64, 48)  # at 1/16, 1/8, 1/4, 1/2
     input_size: tuple[int, int] = (288, 160)  # (W, H) the model is run at by DepthEstimator
-
-    def __post_init__(self):
-        self.widths = tuple(int(w) for w in self.widths)
-        self.depths = tuple(int(d) for d in self.depths)
-        self.decoder_widths = tuple(int(w) for w in self.decoder_widths)
-        self.input_size = (int(self.input_size[0]), int(self.input_size[1]))
-        if len(self.widths) != 5 or len(self.depths) != 4 or len(self.decoder_widths) != 4:
-            raise ValueError("TeacherConfig needs 5 widths, 4 depths and 4 decoder_widths")
-
-    def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TeacherConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown TeacherConfig keys: {sorted(unknown)}")
-        return cls(**data)
 
 
 class TeacherSimNet(RelativeDepthTeacher):
