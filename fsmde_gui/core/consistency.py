@@ -106,15 +106,9 @@ def pair_consistency(depth_i: np.ndarray, depth_j: np.ndarray, K_i, K_j, T_i_to_
                            float(rel.mean()))
 
 
-def cross_view_consistency_details(depths: np.ndarray, Ks, cam_to_ego, pairs=None,
-                                   names=CAMERA_NAMES, occlusion_tol: float = 0.05,
-                                   edge_tol: float = 0.05, max_depth: float = 80.0,
-                                   stride: int = 1) -> dict[str, PairConsistency]:
-    """:class:`PairConsistency` per adjacent pair, keyed ``"CAM_A|CAM_B"``.
-
-    ``depths (V, H, W)`` metres (0 = none), ``Ks (V, 3, 3)``, ``cam_to_ego (V, 4, 4)``;
-    ``pairs`` defaults to :func:`fsmde_gui.core.adjacency.camera_adjacency` of the rig.
-    """
+def _rig_inputs(depths, Ks, cam_to_ego, pairs):
+    """Checked arrays ``depths (V,H,W)``, ``Ks (V,3,3)``, ``cam_to_ego (V,4,4)`` and the pairs
+    (default: :func:`fsmde_gui.core.adjacency.camera_adjacency` of the rig)."""
     depths = np.asarray(depths)
     Ks = np.asarray(Ks, dtype=np.float64)
     cam_to_ego = np.asarray(cam_to_ego, dtype=np.float64)
@@ -124,6 +118,19 @@ def cross_view_consistency_details(depths: np.ndarray, Ks, cam_to_ego, pairs=Non
                          f"{depths.shape}, {Ks.shape}, {cam_to_ego.shape}")
     if pairs is None:
         pairs = camera_adjacency(Ks, cam_to_ego, depths.shape[1:])
+    return depths, Ks, cam_to_ego, pairs
+
+
+def cross_view_consistency_details(depths: np.ndarray, Ks, cam_to_ego, pairs=None,
+                                   names=CAMERA_NAMES, occlusion_tol: float = 0.05,
+                                   edge_tol: float = 0.05, max_depth: float = 80.0,
+                                   stride: int = 1) -> dict[str, PairConsistency]:
+    """:class:`PairConsistency` per adjacent pair, keyed ``"CAM_A|CAM_B"``.
+
+    ``depths (V, H, W)`` metres (0 = none), ``Ks (V, 3, 3)``, ``cam_to_ego (V, 4, 4)``;
+    ``pairs`` defaults to :func:`fsmde_gui.core.adjacency.camera_adjacency` of the rig.
+    """
+    depths, Ks, cam_to_ego, pairs = _rig_inputs(depths, Ks, cam_to_ego, pairs)
     out = {}
     for i, j in pairs:
         T_i_to_j = relative_transform(cam_to_ego[j], cam_to_ego[i])
@@ -155,15 +162,8 @@ def consistency_maps(depths: np.ndarray, Ks, cam_to_ego, pairs=None,
     point and theirs; NaN where no neighbour matched (outside the overlaps, occluded, no
     depth). The map behind :func:`cross_view_consistency`, for display. A view whose depth is
     too long is "hidden" behind its neighbours' surfaces, so its error shows on their pixels."""
-    depths = np.asarray(depths)
-    Ks = np.asarray(Ks, dtype=np.float64)
-    cam_to_ego = np.asarray(cam_to_ego, dtype=np.float64)
+    depths, Ks, cam_to_ego, pairs = _rig_inputs(depths, Ks, cam_to_ego, pairs)
     v = len(depths)
-    if depths.ndim != 3 or Ks.shape != (v, 3, 3) or cam_to_ego.shape != (v, 4, 4):
-        raise ValueError(f"need depths (V, H, W), Ks (V, 3, 3), cam_to_ego (V, 4, 4); got "
-                         f"{depths.shape}, {Ks.shape}, {cam_to_ego.shape}")
-    if pairs is None:
-        pairs = camera_adjacency(Ks, cam_to_ego, depths.shape[1:])
     total = np.zeros(depths.shape, dtype=np.float64).reshape(v, -1)
     count = np.zeros_like(total)
     for i, j in pairs:

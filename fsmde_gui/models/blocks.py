@@ -136,3 +136,14 @@ class Normalize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+
+
+def run_encoder(stem: nn.Module, stages, x: torch.Tensor) -> tuple[torch.Tensor, list]:
+    """Stem then each stage in turn: returns the stem output (1/2) and every stage's output."""
+    half = stem(x)
+    feats = []
+    y = half
+    for stage in stages:
+        y = stage(y)
+        feats.append(y)
+    return half, feats

@@ -26,7 +26,7 @@ from torch import nn
 
 from .binning import DepthBinning
 from .net_config import EncoderDecoderConfig
-from .blocks import ConvBNReLU, InvertedResidual, Normalize, UpFuse, fold_views, unfold_views
+from .blocks import run_encoder, ConvBNReLU, InvertedResidual, Normalize, UpFuse, fold_views, unfold_views
 
 
 @dataclass
@@ -80,12 +80,7 @@ class StudentNet(nn.Module):
     def forward(self, images: torch.Tensor) -> dict:
         x, b, v = fold_views(images)
         height, width = x.shape[-2:]
-        half = self.stem(self.normalize(x))
-        feats = []
-        y = half
-        for stage in self.stages:
-            y = stage(y)
-            feats.append(y)
+        half, feats = run_encoder(self.stem, self.stages, self.normalize(x))
         bottleneck = feats[-1]
         if self.camera_embed is not None:
             if v > self.cfg.num_views:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .net_config import EncoderDecoderConfig
-from .blocks import ConvBNReLU, Normalize, ResidualBlock, UpFuse, fold_views, unfold_views
+from .blocks import run_encoder, ConvBNReLU, Normalize, ResidualBlock, UpFuse, fold_views, unfold_views
 from .teacher_base import RelativeDepthTeacher
 
 
@@ -64,12 +64,8 @@ class TeacherSimNet(RelativeDepthTeacher):
     def forward(self, images: torch.Tensor) -> dict:
         x, b, v = fold_views(images)
         height, width = x.shape[-2:]
-        half = self.stem(self.normalize(x))
-        feats = []
-        y = half
-        for stage in self.stages:
-            y = stage(y)
-            feats.append(y)
+        half, feats = run_encoder(self.stem, self.stages, self.normalize(x))
+        y = feats[-1]
         for up, skip in zip(self.decoder, (feats[2], feats[1], feats[0], half)):
             y = up(y, skip)
         disparity = F.softplus(self.head(y).float())
