@@ -51,6 +51,7 @@ class ModelSpec:
     evaluate: bool = True
     description: str = ""
     half_storage: bool = False  # store float16 weights (halves the file; loaded as float32)
+    extra_presets: dict = field(default_factory=dict)  # extra.<key> = path of this preset
 
 
 SPECS: list[ModelSpec] = [
@@ -147,6 +148,10 @@ def build_model(spec: ModelSpec, out_dir: Path, data_root: Path, runs_root: Path
         opts["steps"] = max(2, int(opts.get("steps", 200) * steps_scale))
     opts.update({"recipe": spec.recipe, "dataset": str(train_root), "seed": spec.seed,
                  "out": str(runs_root / spec.name)})
+    if spec.extra_presets:  # e.g. the reflection recipe's decomposition prior data
+        opts["extra"] = dict(opts.get("extra", {})) | {
+            key: str(ensure_preset(data_root, preset, say))
+            for key, preset in spec.extra_presets.items()}
     if spec.depends_on:
         dep = out_dir / f"{spec.depends_on}.pt"
         if not dep.exists():
@@ -180,6 +185,8 @@ def build_model(spec: ModelSpec, out_dir: Path, data_root: Path, runs_root: Path
         "command": f"fsmde models --out {out_dir.name} --only {spec.name}",
         "train_config": cfg.to_dict() | {"dataset": f"data/{spec.preset}",
                                          "out": f"runs/models/{spec.name}"}
+        | ({"extra": cfg.extra | {k: f"data/{p}" for k, p in spec.extra_presets.items()}}
+           if spec.extra_presets else {})
         | ({"teacher_checkpoint": f"{out_dir.name}/{spec.depends_on}.pt"}
            if spec.depends_on else {}),
         "seed": spec.seed,

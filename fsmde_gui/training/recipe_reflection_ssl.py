@@ -30,6 +30,11 @@ albedo_weight      0.5        cross-frame albedo consistency
 albedo_every       2          compute it every N steps (it costs one extra forward pass)
 residual_weight    0.05       L1 sparsity of the residual
 shading_weight     0.05       shading smoothness
+decomp_data        none       a simulator dataset with albedo/shading/specular GT (another
+                              preset, e.g. ``data/teacher``): synthetic supervision of the
+                              decomposition head, see :mod:`.decomposition_prior`
+decomp_weight      1.0        weight of that prior
+decomp_views       3          views of one prior frame per step
 =================  =========  ===========================================================
 
 The GT reflection mask (``mask=gt``) is an oracle for ablations only; the default uses
@@ -46,6 +51,7 @@ from ..core.errors import DatasetError, TrainingError
 from ..models.intrinsic import ReflectionSSLConfig, ReflectionSSLNet
 from ..models.reflection import reflection_mask_from_residual
 from .config import TrainConfig
+from .decomposition_prior import DecompositionPrior
 from .photometric import (masked_mean, photometric_loss, relative_camera_pose, reprojection_terms,
                           smoothness_loss, warp_to_target)
 from .pseudo_depth import distillation_mask, make_pseudo_teacher, pseudo_depth_loss
@@ -55,6 +61,7 @@ DEFAULTS = {
     "mask": "predicted", "mask_after": 0.3, "pseudo_teacher": "none", "kd_weight": 0.5,
     "kd_quantile": 0.9, "smooth_weight": 1e-3, "recon_weight": 1.0, "albedo_weight": 0.5,
     "residual_weight": 0.05, "shading_weight": 0.05, "albedo_every": 2,
+    "decomp_data": "none", "decomp_weight": 1.0, "decomp_views": 3,
 }
 
 
@@ -127,6 +134,11 @@ class ReflectionSSLRecipe(Recipe):
             raise TrainingError(f"{cfg.dataset}: extra.mask=gt needs reflection GT "
                                 f"(a simulator dataset)")
         self.teacher = make_pseudo_teacher(str(self.opt["pseudo_teacher"]), device)
+        prior = str(self.opt["decomp_data"] or "none")
+        self.prior = None
+        if prior.lower() != "none" and float(self.opt["decomp_weight"]) > 0:
+            self.prior = DecompositionPrior(prior, cfg.image_size, views=int(self.opt["decomp_views"]),
+                                            seed=cfg.seed)
 
     def model_config(self) -> dict:
         return unwrap(self.model).config_dict
@@ -215,6 +227,12 @@ class ReflectionSSLRecipe(Recipe):
         losses.update({"recon": recon, "albedo": alb, "residual": sparsity, "shading": sh_smooth})
         total = total + float(o["recon_weight"]) * recon + float(o["albedo_weight"]) * alb \
             + float(o["residual_weight"]) * sparsity + float(o["shading_weight"]) * sh_smooth
+
+        if self.prior is not None:
+            # synthetic decomposition supervision on other scenes (same params, one backward)
+            prior = self.prior.loss(unwrap(self.model), self._step, self.device)
+            losses.update(prior)
+            total = total + float(o["decomp_weight"]) * prior["prior"]
 
         if self.teacher is not None and float(o["kd_weight"]) > 0:
             kd_mask = distillation_mask(reflective, terms, float(o["kd_quantile"]))
