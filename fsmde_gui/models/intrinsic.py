@@ -40,6 +40,10 @@ class IntrinsicConfig:
     widths: tuple[int, ...] = (48, 32, 24)  # decoder at 1/8, 1/4, 1/2
     stem: int = 16  # full-resolution image stem
     residual_bias: float = -4.0  # softplus(-4) ~ 0.018: residual starts near zero
+    # residual = softplus(gain * z): the same start, but each optimiser step moves the
+    # residual's logits ``gain`` times further. At gain 1 (older checkpoints) the residual
+    # barely leaves softplus's flat tail within a few thousand Adam steps (d/dz = 0.018).
+    residual_gain: float = 1.0
 
     def __post_init__(self):
         self.widths = tuple(int(w) for w in self.widths)
@@ -65,7 +69,8 @@ class IntrinsicHead(nn.Module):
         with torch.no_grad():
             self.out.bias.zero_()
             self.out.bias[3] = 0.55  # softplus(0.55) ~ 1: shading starts at 1
-            self.out.bias[4:] = cfg.residual_bias
+            self.out.bias[4:] = cfg.residual_bias / cfg.residual_gain
+            self.out.weight[4:] /= cfg.residual_gain  # same initial output as gain 1
 
     def forward(self, x: torch.Tensor, f4: torch.Tensor, f8: torch.Tensor, f16: torch.Tensor
                 ) -> dict[str, torch.Tensor]:
@@ -78,14 +83,14 @@ class IntrinsicHead(nn.Module):
         y = self.up1(y, full)
         o = self.out(y)
         return {"albedo": torch.sigmoid(o[:, 0:3]), "shading": F.softplus(o[:, 3:4]),
-                "residual": F.softplus(o[:, 4:7])}
+                "residual": F.softplus(self.cfg.residual_gain * o[:, 4:7])}
 
 
 @dataclass
 class ReflectionSSLConfig:
     student: dict = field(default_factory=dict)  # StudentConfig overrides
     intrinsic: dict = field(default_factory=dict)  # IntrinsicConfig overrides
-    quantile: float = 0.99  # reflection test (chi-square quantile, 3 dof)
+    quantile: float = 0.99  # reflection test (chi-square quantile, 3 dof; the recipe sets it)
     min_residual: float = 0.03
 
     def to_dict(self) -> dict:

@@ -67,12 +67,14 @@ SPECS: list[ModelSpec] = [
               config=COMMON | {"steps": 1200, "lr": 1e-3},
               description="student with GT + cross-interaction KD + view-relational KD (P1)"),
     ModelSpec("student_reflection_ssl", "reflection-ssl", "train", seed=0,
-              config=COMMON | {"steps": 300, "lr": 1e-3, "image_size": [128, 80],
-                               "checkpoint_every": 50,
+              config=COMMON | {"steps": 1200, "lr": 1e-3, "image_size": [128, 80],
+                               "checkpoint_every": 200,
                                "extra": {"mask": "predicted", "mask_after": 0.3}},
+              extra_presets={"decomp_data": "teacher"},
               description="student + intrinsic decomposition, self-supervised (photometric, "
                           "known ego motion; no depth labels) with reflective pixels masked "
-                          "out of the photometric loss (P3)"),
+                          "out of the photometric loss (P3); the decomposition head also "
+                          "learns from the teacher preset's GT layers (synthetic prior)"),
 ]
 
 SPEC_MODULES: list[str] = [
