@@ -10,17 +10,20 @@ data and size, then evaluates each on the held-out preset:
    pixels; teacher = ``models/teacher_sim.pt`` aligned to the student when it exists, else
    variant 2's checkpoint - the reflection-trained model acting as teacher, as in P3),
 
-and optionally (``FSMDE_BENCH_REFL_ORACLE=1``) 2 with the GT reflection mask (an oracle row).
+and 2 with the simulator's GT reflection mask (an oracle row: what perfect masks would give;
+``FSMDE_BENCH_REFL_ORACLE=0`` skips it). Every variant uses the same synthetic decomposition
+prior (GT layers of the ``teacher`` preset, other scenes; ``FSMDE_BENCH_REFL_PRIOR=0`` turns it
+off to show the flat-residual failure), so the rows differ only in masking / KD.
 Columns: AbsRel on GT-reflective / non-reflective pixels (dense GT <= 80 m, metric, no
 median scaling), mask IoU / precision / recall vs the GT mask, albedo / shading
 scale-invariant MSE vs GT (trivial decomposition albedo = image, shading = 1 for scale).
 
 The shipped ``models/student_reflection_ssl.pt`` is trained with variant 2's recipe; when its
 card matches the bench settings (steps, size, seed, options) it is reused instead of
-re-trained (the default bench budget is 80 steps, the shipped model has 300:
-``FSMDE_BENCH_REFL_STEPS=300`` compares against it directly).
+re-trained (the default bench budget is 400 steps, the shipped model has 1200:
+``FSMDE_BENCH_REFL_STEPS=1200`` compares against it directly).
 
-Knobs (environment): ``FSMDE_BENCH_REFL_STEPS`` (default 80), ``FSMDE_BENCH_REFL_SIZE``
+Knobs (environment): ``FSMDE_BENCH_REFL_STEPS`` (default 400), ``FSMDE_BENCH_REFL_SIZE``
 (default ``128x80``), ``FSMDE_BENCH_REFL_RETRAIN=1`` (re-train every variant, even the shipped one and runs
 already in ``results/reflection_runs`` with the same config), ``FSMDE_BENCH_REFL_EVAL_FRAMES`` (0 = all 30 held-out frames),
 ``FSMDE_BENCH_DATA`` (folder of generated presets, default ``data/``).
@@ -53,7 +56,7 @@ def _train(name: str, extra: dict, data: Path, runs: Path, steps: int, size: tup
     cfg = TrainConfig.from_dict(TrainConfig().to_dict() | {
         "recipe": "reflection-ssl", "dataset": str(data), "out": str(runs / name),
         "steps": steps, "image_size": list(size), "seed": seed, "lr": 1e-3,
-        "checkpoint_every": 0, "log_every": max(1, steps // 4), "num_threads": 2,
+        "checkpoint_every": 0, "log_every": max(1, steps // 4), "num_threads": 1,
         "extra": extra}, f"bench variant {name}")
     final = runs / name / "final.pt"
     try:  # same variant already trained by an earlier bench run (same code path, same config)
@@ -77,7 +80,7 @@ def _train(name: str, extra: dict, data: Path, runs: Path, steps: int, size: tup
     return Path(res["final"])
 
 
-def _shipped_variant(steps: int, size: tuple[int, int]):
+def _shipped_variant(steps: int, size: tuple[int, int], with_prior: bool):
     """models/student_reflection_ssl.pt when its card says it was trained like variant 2."""
     import json
 
@@ -91,7 +94,8 @@ def _shipped_variant(steps: int, size: tuple[int, int]):
     tc = card.get("train_config", {})
     same = (pt.exists() and card.get("steps") == steps and list(tc.get("image_size", [])) == list(size)
             and tc.get("seed") == 0 and tc.get("extra", {}).get("mask") == "predicted"
-            and not tc.get("extra", {}).get("pseudo_teacher"))
+            and not tc.get("extra", {}).get("pseudo_teacher")
+            and bool(tc.get("extra", {}).get("decomp_data")) == with_prior)
     return pt if same else None
 
 
@@ -117,20 +121,23 @@ def main(out_dir: Path) -> dict:
     from fsmde_gui.models.reflection import evaluate_reflection_model
     from fsmde_gui.training.model_zoo import ensure_preset
 
-    torch.set_num_threads(2)
-    steps = _env_int("FSMDE_BENCH_REFL_STEPS", 80)
+    torch.set_num_threads(1)  # 2 threads on a busy 2-core machine spin (see TrainConfig)
+    steps = _env_int("FSMDE_BENCH_REFL_STEPS", 400)
     w, h = (int(v) for v in os.environ.get("FSMDE_BENCH_REFL_SIZE", "128x80").lower().split("x"))
     eval_frames = _env_int("FSMDE_BENCH_REFL_EVAL_FRAMES", 0)
     data_root = Path(os.environ.get("FSMDE_BENCH_DATA", REPO / "data"))
     train = ensure_preset(data_root, "train")
     heldout = ensure_preset(data_root, "heldout")
+    common = {}
+    if os.environ.get("FSMDE_BENCH_REFL_PRIOR", "1") != "0":
+        common["decomp_data"] = str(ensure_preset(data_root, "teacher"))
     runs = Path(out_dir) / "reflection_runs"
 
     teacher = REPO / "models" / "teacher_sim.pt"
     variants = [("ssl baseline (no masking)", {"mask": "none"}),
                 ("+ reflection masking", {"mask": "predicted", "mask_after": 0.3})]
     kd_name = "+ pseudo-depth KD"
-    if os.environ.get("FSMDE_BENCH_REFL_ORACLE") == "1":
+    if os.environ.get("FSMDE_BENCH_REFL_ORACLE", "1") != "0":
         variants.append(("+ masking, GT mask (oracle)", {"mask": "gt"}))
     rows, ckpts = [], {}
     t0 = time.perf_counter()
@@ -141,18 +148,19 @@ def main(out_dir: Path) -> dict:
                      "kd_weight": 0.5}
             kd_teacher = "teacher_sim" if teacher.exists() else "+ reflection masking model"
         slug = name.strip("+ ").split(" (")[0].replace(" ", "_").replace(",", "")
-        shipped = _shipped_variant(steps, (w, h)) if name == "+ reflection masking" else None
+        shipped = _shipped_variant(steps, (w, h), bool(common)) if name == "+ reflection masking" else None
         if shipped is not None:
             print(f"  {name}: reusing the shipped {shipped} (same recipe, seed, steps, size)")
             ckpts[name] = shipped
         else:
-            ckpts[name] = _train(slug, extra, train, runs, steps, (w, h))
+            ckpts[name] = _train(slug, common | extra, train, runs, steps, (w, h))
         model, _ = load_checkpoint(ckpts[name], expected_arch="reflection_ssl")
         res = evaluate_reflection_model(model, heldout, max_frames=eval_frames)
         rows.append({"variant": name, **res})
     table = format_table(rows)
     print(f"\nReflection-aware SSL on held-out simulator scenes ({rows[0]['frames']} frames), "
-          f"{steps} steps at {w}x{h}, seed 0; KD teacher: {kd_teacher}")
+          f"{steps} steps at {w}x{h}, seed 0; KD teacher: {kd_teacher}; decomposition prior: "
+          f"{'teacher preset GT layers' if common else 'none'}")
     print(table)
     base, masked, kd = rows[0], rows[1], rows[-1]
     print(f"mask IoU (masking variant) {masked['mask_iou']:.3f}; reflective AbsRel vs baseline: "

@@ -112,3 +112,26 @@ def test_alignment_is_robust_to_wild_reference_pixels():
     rel = ((out - depth).abs() / depth)[~wild]
     assert float(rel.median()) < 0.1
     assert float((out >= 79.9).float().mean()) < 0.02  # no collapse onto max_depth
+
+
+def test_residual_gain_keeps_the_start_and_speeds_up_the_residual():
+    """Same initial residual at gain 1 and 10; one identical optimiser step on the output
+    bias moves the gain-10 residual about ten times further (why the recipe uses it)."""
+    def make(gain):
+        torch.manual_seed(0)
+        return ReflectionSSLNet(ReflectionSSLConfig(
+            student=SMALL, intrinsic={"widths": [8, 8, 8], "stem": 8, "residual_gain": gain})).eval()
+
+    x = torch.rand(1, 6, 3, 48, 64)
+    a, b = make(1.0), make(10.0)
+    with torch.no_grad():
+        ra, rb = a(x)["residual"], b(x)["residual"]
+    assert torch.allclose(ra, rb, atol=1e-5)
+    moved = []
+    for net in (a, b):
+        with torch.no_grad():
+            net.intrinsic.out.bias[4:] += 0.1  # what one Adam step of lr 0.1 does to it
+            moved.append(float(net(x)["residual"].mean() - ra.mean()))
+    assert moved[0] > 0 and moved[1] / moved[0] > 5
+    # older checkpoints (no residual_gain in their config) keep gain 1
+    assert ReflectionSSLNet(ReflectionSSLConfig(student=SMALL)).intrinsic.cfg.residual_gain == 1.0
