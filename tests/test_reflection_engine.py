@@ -51,3 +51,20 @@ def test_depth_estimator_returns_the_mask_with_the_depth(keyframe):
 def test_missing_checkpoint_is_a_clear_error(keyframe, tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
         predict_reflection(keyframe, checkpoint=tmp_path / "none.pt")
+
+
+def test_shipped_masks_find_the_simulators_reflective_pixels(tiny_sim_root):
+    """On unseen simulator scenes the shipped model's mask overlaps the GT reflective pixels
+    far better than chance (a random mask of the same size has precision = GT fraction).
+    Measured at release: IoU 0.22, precision 0.45 at GT fraction 0.20-0.24; the model
+    before the decomposition prior scored IoU < 0.01 here."""
+    from fsmde_gui.data.detect import open_dataset
+    from fsmde_gui.models.reflection import mask_scores
+
+    ds = open_dataset(tiny_sim_root)
+    frame = ds.frame(0, 1, load_gt=True)
+    mask, _ = predict_reflection(frame)
+    gt = np.stack([v.reflection for v in frame.views]).astype(bool)
+    s = mask_scores(mask, gt)
+    assert s["iou"] > 0.12, s
+    assert s["precision"] > 1.5 * s["gt_fraction"], s
