@@ -131,3 +131,20 @@ def test_ckd_linear_kl_zero_when_student_matches_two_hot():
     out = L.ckd_losses(probs, centers, teacher, gt, assign="linear")
     assert float(out["ckd_kl"]) < 1e-5
     assert float(out["ckd_cross"]) < 2e-3  # teacher shape x student centres == GT (SILog floor 10*sqrt(1e-8))
+
+
+def test_teacher_aligned_to_the_student_carries_no_scale():
+    """ckd_align="student": the teacher's disparity fitted to the student's own depth follows
+    the student's scale exactly (x2 depth -> x2 target), so CKD's bin targets transfer the
+    teacher's shape only; the metric scale is left to the GT terms."""
+    import torch
+
+    from fsmde_gui.training.losses import align_disparity_to_depth
+
+    torch.manual_seed(0)
+    student = 2.0 + 10.0 * torch.rand(1, 6, 1, 16, 24)
+    teacher_disp = 3.0 / student + 0.01  # same shape, another scale and shift
+    a, _ = align_disparity_to_depth(teacher_disp, student, 0.5, 200.0)
+    b, _ = align_disparity_to_depth(teacher_disp, 2.0 * student, 0.5, 200.0)
+    assert torch.allclose(a, student, rtol=1e-3)
+    assert torch.allclose(b, 2.0 * a, rtol=1e-3)

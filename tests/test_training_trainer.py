@@ -146,6 +146,20 @@ def test_kd_recipe_terms_and_ablation_switches(tiny_sim_root, tmp_path):
     cfg = make_cfg(tiny_sim_root, tmp_path / "kd1", recipe="kd", steps=2, vrkd_weight=0,
                    teacher_checkpoint=str(tpath))
     assert set(Trainer(cfg).run()["losses"]) == {"gt", "ckd_kl", "ckd_cross", "total"}
+    # the two CKD alignments give different targets (same seed, same first batch)
+    kl = {}
+    for align in ("student", "gt"):
+        cfg = make_cfg(tiny_sim_root, tmp_path / f"kd_{align}", recipe="kd", steps=1,
+                       vrkd_weight=0, ckd_align=align, teacher_checkpoint=str(tpath))
+        kl[align] = Trainer(cfg).run()["losses"]["ckd_kl"]
+    assert kl["student"] != pytest.approx(kl["gt"], rel=1e-3)
+    with pytest.raises(TrainingError, match="ckd_align"):
+        TrainConfig.from_dict(TrainConfig().to_dict() | {"ckd_align": "lidar"})
+    # diagnostic: distil the GT-aligned teacher depth itself (SILog), no CKD / VRKD
+    cfg = make_cfg(tiny_sim_root, tmp_path / "kd_dense", recipe="kd", steps=1, ckd_weight=0,
+                   ckd_cross_weight=0, vrkd_weight=0, teacher_checkpoint=str(tpath),
+                   extra={"dense_kd_weight": 1.0})
+    assert set(Trainer(cfg).run()["losses"]) == {"gt", "dense_kd", "total"}
     # a metric student is not a relative teacher
     with pytest.raises(TrainingError, match="disparity"):
         Trainer(make_cfg(tiny_sim_root, tmp_path / "kd2", recipe="kd", steps=1,

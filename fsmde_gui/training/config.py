@@ -42,6 +42,11 @@ class TrainConfig:
     ckd_cross_weight: float = 0.5  # teacher shape x student centres vs GT
     ckd_tau: float = 1.0  # soft-assignment temperature (metres), for ckd_assign="softmax"
     ckd_assign: str = "linear"  # "linear" (expectation-preserving, default) or "softmax" (METHOD.md)
+    # which depth the teacher's disparity is aligned to before CKD's bin assignment:
+    # "student" (default; per image, to the student's own detached depth: the distilled
+    # probabilities carry the teacher's shape but no scale - scale-invariant KD) or "gt"
+    # (least squares against the sparse LiDAR of the image, METHOD.md's first reading)
+    ckd_align: str = "student"
     vrkd_weight: float = 1.0  # 0 disables
     vrkd_tau: float = 0.1
     vrkd_strip: float = 0.25  # fraction of the feature width used as facing border strip
@@ -83,6 +88,10 @@ class TrainConfig:
         if self.schedule not in ("cosine", "onecycle", "constant"):
             raise TrainingError(f"{source}: schedule must be cosine|onecycle|constant, "
                                 f"got {self.schedule!r}")
+        if self.ckd_assign not in ("linear", "softmax"):
+            raise TrainingError(f"{source}: ckd_assign must be linear|softmax, got {self.ckd_assign!r}")
+        if self.ckd_align not in ("student", "gt"):
+            raise TrainingError(f"{source}: ckd_align must be student|gt, got {self.ckd_align!r}")
         w, h = self.image_size
         if w % 16 or h % 16:
             raise TrainingError(f"{source}: image_size {w}x{h} must be multiples of 16")

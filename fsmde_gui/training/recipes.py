@@ -185,7 +185,7 @@ class DistillationRecipe(Recipe):
         self.use_ckd = cfg.ckd_weight > 0 or cfg.ckd_cross_weight > 0
         self.use_vrkd = cfg.vrkd_weight > 0
         self.teacher = None
-        if self.use_ckd or self.use_vrkd:
+        if self.use_ckd or self.use_vrkd or float(cfg.extra.get("dense_kd_weight", 0.0)) > 0:
             from ..models.checkpoint import load_checkpoint
 
             path = resolve_model_path(cfg.teacher_checkpoint)
@@ -235,10 +235,22 @@ class DistillationRecipe(Recipe):
         if self.teacher is not None:
             s_feat = out["features"][self.feature_level]
             rel, t_feat = self._teacher_outputs(batch, tuple(s_feat.shape[-2:]))
-            if self.use_ckd:
+            dense_w = float(cfg.extra.get("dense_kd_weight", 0.0))
+            if self.use_ckd or dense_w > 0:
                 t_metric, _ = L.align_disparity_to_depth(
                     rel, gt_map, cfg.min_depth, cfg.max_depth, reference=out["depth"])
-                ckd = L.ckd_losses(out["bin_probs"], out["bin_centers"], t_metric, gt_map,
+            if dense_w > 0:  # diagnostic: distil the aligned teacher depth itself (SILog)
+                valid = (t_metric > cfg.min_depth) & (t_metric < 0.999 * cfg.max_depth)
+                terms["dense_kd"] = L.silog_loss(out["depth"], t_metric, mask=valid)
+                total = total + dense_w * terms["dense_kd"]
+            if self.use_ckd:
+                t_ckd = t_metric
+                if cfg.ckd_align == "student":
+                    # the teacher's shape in the student's own (detached) scale: the KL
+                    # then carries no scale at all; the scale comes from GT (SILog, cross)
+                    t_ckd, _ = L.align_disparity_to_depth(
+                        rel, out["depth"].detach(), cfg.min_depth, cfg.max_depth)
+                ckd = L.ckd_losses(out["bin_probs"], out["bin_centers"], t_ckd, gt_map,
                                    tau=cfg.ckd_tau, assign=cfg.ckd_assign)
                 terms.update(ckd)
                 total = total + cfg.ckd_weight * ckd["ckd_kl"] \
