@@ -104,7 +104,8 @@ def linear_assign(depth: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------------------- CKD
 def ckd_losses(student_probs: torch.Tensor, student_centers: torch.Tensor,
                teacher_metric: torch.Tensor, gt: torch.Tensor, tau: float = 1.0,
-               cross: str = "silog", assign: str = "softmax") -> dict[str, torch.Tensor]:
+               cross: str = "silog", assign: str = "softmax",
+               depth_range: tuple[float, float] | None = None) -> dict[str, torch.Tensor]:
     """Cross-interaction KD (P1).
 
     * ``ckd_kl``: KL(q || p) averaged over pixels, q = soft-assignment of the (already
@@ -115,7 +116,9 @@ def ckd_losses(student_probs: torch.Tensor, student_centers: torch.Tensor,
 
     student_probs ``(B,V,N,h,w)``, student_centers ``(B,V,N)``, teacher_metric / gt
     ``(B,V,1,H,W)``. ``assign``: ``"softmax"`` (METHOD.md: softmax of -|d - c_i| / tau) or
-    ``"linear"`` (:func:`linear_assign`, expectation-preserving).
+    ``"linear"`` (:func:`linear_assign`, expectation-preserving). ``depth_range`` (min, max):
+    when given, the KL skips pixels whose aligned teacher depth sits on (or beyond) a clip
+    bound - there the alignment says nothing about shape (sky, fits gone negative).
     """
     B, V, N, h, w = student_probs.shape
     H, W = teacher_metric.shape[-2:]
@@ -132,7 +135,12 @@ def ckd_losses(student_probs: torch.Tensor, student_centers: torch.Tensor,
 
     q = assign_fn(t_low)
     log_p = torch.log(student_probs.clamp_min(EPS))
-    kl = (q * (torch.log(q.clamp_min(EPS)) - log_p)).sum(2).mean()
+    kl_map = (q * (torch.log(q.clamp_min(EPS)) - log_p)).sum(2, keepdim=True)
+    if depth_range is not None:
+        inside = (t_low > depth_range[0] * 1.001) & (t_low < depth_range[1] * 0.999)
+        kl = (kl_map * inside).sum() / inside.sum().clamp_min(1)
+    else:
+        kl = kl_map.mean()
 
     q_full = assign_fn(t_metric).detach()
     expectation = (q_full * student_centers[..., None, None]).sum(2, keepdim=True)

@@ -251,7 +251,9 @@ class DistillationRecipe(Recipe):
                     t_ckd, _ = L.align_disparity_to_depth(
                         rel, out["depth"].detach(), cfg.min_depth, cfg.max_depth)
                 ckd = L.ckd_losses(out["bin_probs"], out["bin_centers"], t_ckd, gt_map,
-                                   tau=cfg.ckd_tau, assign=cfg.ckd_assign)
+                                   tau=cfg.ckd_tau, assign=cfg.ckd_assign,
+                                   depth_range=((cfg.min_depth, cfg.max_depth)
+                                                if cfg.extra.get("ckd_skip_clipped") else None))
                 terms.update(ckd)
                 total = total + cfg.ckd_weight * ckd["ckd_kl"] \
                     + cfg.ckd_cross_weight * ckd["ckd_cross"]
