@@ -148,3 +148,29 @@ def test_teacher_aligned_to_the_student_carries_no_scale():
     b, _ = align_disparity_to_depth(teacher_disp, 2.0 * student, 0.5, 200.0)
     assert torch.allclose(a, student, rtol=1e-3)
     assert torch.allclose(b, 2.0 * a, rtol=1e-3)
+
+
+def test_ckd_kl_can_skip_clipped_teacher_pixels():
+    """With depth_range, pixels whose aligned teacher depth sits on a clip bound do not count
+    in the KL (there the alignment says nothing about shape)."""
+    import torch
+
+    from fsmde_gui.training.losses import ckd_losses
+
+    torch.manual_seed(0)
+    centers = torch.linspace(1.0, 80.0, 8).expand(1, 6, 8)
+    probs = torch.softmax(torch.randn(1, 6, 8, 4, 4), dim=2)
+    teacher = 5.0 + 20.0 * torch.rand(1, 6, 1, 4, 4)
+    gt = torch.zeros_like(teacher)
+    base = ckd_losses(probs, centers, teacher, gt, assign="linear", depth_range=(0.5, 80.0))
+    clipped = teacher.clone()
+    clipped[..., 0, :] = 80.0  # one row at max depth: sky / fit gone negative
+    probs2 = probs.clone()
+    probs2[..., 0, :] = torch.softmax(torch.randn(1, 6, 8, 4), dim=2)  # any prediction there
+    skip = ckd_losses(probs2, centers, clipped, gt, assign="linear", depth_range=(0.5, 80.0))
+    keep = ckd_losses(probs2, centers, clipped, gt, assign="linear")
+    rows = ckd_losses(probs[..., 1:, :], centers, teacher[..., 1:, :], gt[..., 1:, :],
+                      assign="linear")
+    assert float(skip["ckd_kl"]) == pytest.approx(float(rows["ckd_kl"]), rel=1e-5)
+    assert float(keep["ckd_kl"]) != pytest.approx(float(skip["ckd_kl"]), rel=1e-3)
+    assert float(base["ckd_kl"]) > 0
