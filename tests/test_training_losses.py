@@ -174,3 +174,23 @@ def test_ckd_kl_can_skip_clipped_teacher_pixels():
     assert float(skip["ckd_kl"]) == pytest.approx(float(rows["ckd_kl"]), rel=1e-5)
     assert float(keep["ckd_kl"]) != pytest.approx(float(skip["ckd_kl"]), rel=1e-3)
     assert float(base["ckd_kl"]) > 0
+
+
+def test_ckd_kl_can_skip_pixels_that_have_gt():
+    """skip_gt_pixels: the KL counts only the (low-res) pixels with no GT inside them."""
+    from fsmde_gui.training.losses import ckd_losses
+
+    torch.manual_seed(1)
+    centers = torch.linspace(1.0, 80.0, 8).expand(1, 6, 8)
+    probs = torch.softmax(torch.randn(1, 6, 8, 4, 4), dim=2)
+    teacher = 5.0 + 20.0 * torch.rand(1, 6, 1, 8, 8)  # full res 8x8, probs at 4x4
+    gt = torch.zeros_like(teacher)
+    gt[..., :2, :] = 10.0  # GT in the top two full-res rows = the top low-res row
+    skip = ckd_losses(probs, centers, teacher, gt, assign="linear", skip_gt_pixels=True)
+    t_low = torch.nn.functional.interpolate(teacher.reshape(6, 1, 8, 8), size=(4, 4),
+                                            mode="area").reshape(1, 6, 1, 4, 4)
+    rows = ckd_losses(probs[..., 1:, :], centers, t_low[..., 1:, :], gt[..., 1:4, :4] * 0,
+                      assign="linear")
+    assert float(skip["ckd_kl"]) == pytest.approx(float(rows["ckd_kl"]), rel=1e-5)
+    assert float(ckd_losses(probs, centers, teacher, gt, assign="linear")["ckd_kl"]) != \
+        pytest.approx(float(skip["ckd_kl"]), rel=1e-3)

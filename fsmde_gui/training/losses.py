@@ -105,7 +105,8 @@ def linear_assign(depth: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
 def ckd_losses(student_probs: torch.Tensor, student_centers: torch.Tensor,
                teacher_metric: torch.Tensor, gt: torch.Tensor, tau: float = 1.0,
                cross: str = "silog", assign: str = "softmax",
-               depth_range: tuple[float, float] | None = None) -> dict[str, torch.Tensor]:
+               depth_range: tuple[float, float] | None = None,
+               skip_gt_pixels: bool = False) -> dict[str, torch.Tensor]:
     """Cross-interaction KD (P1).
 
     * ``ckd_kl``: KL(q || p) averaged over pixels, q = soft-assignment of the (already
@@ -119,6 +120,8 @@ def ckd_losses(student_probs: torch.Tensor, student_centers: torch.Tensor,
     ``"linear"`` (:func:`linear_assign`, expectation-preserving). ``depth_range`` (min, max):
     when given, the KL skips pixels whose aligned teacher depth sits on (or beyond) a clip
     bound - there the alignment says nothing about shape (sky, fits gone negative).
+    ``skip_gt_pixels``: the KL also skips (low-resolution) pixels that hold GT - there the
+    GT loss already teaches the student, with a better target than the teacher's.
     """
     B, V, N, h, w = student_probs.shape
     H, W = teacher_metric.shape[-2:]
@@ -136,11 +139,15 @@ def ckd_losses(student_probs: torch.Tensor, student_centers: torch.Tensor,
     q = assign_fn(t_low)
     log_p = torch.log(student_probs.clamp_min(EPS))
     kl_map = (q * (torch.log(q.clamp_min(EPS)) - log_p)).sum(2, keepdim=True)
+    keep = torch.ones_like(kl_map, dtype=torch.bool)
     if depth_range is not None:
-        inside = (t_low > depth_range[0] * 1.001) & (t_low < depth_range[1] * 0.999)
-        kl = (kl_map * inside).sum() / inside.sum().clamp_min(1)
-    else:
-        kl = kl_map.mean()
+        keep &= (t_low > depth_range[0] * 1.001) & (t_low < depth_range[1] * 0.999)
+    if skip_gt_pixels:
+        has_gt = (gt > 0).float().reshape(B * V, 1, H, W)
+        if (h, w) != (H, W):
+            has_gt = F.adaptive_max_pool2d(has_gt, (h, w))
+        keep &= has_gt.reshape(B, V, 1, h, w) < 0.5
+    kl = (kl_map * keep).sum() / keep.sum().clamp_min(1)
 
     q_full = assign_fn(t_metric).detach()
     expectation = (q_full * student_centers[..., None, None]).sum(2, keepdim=True)

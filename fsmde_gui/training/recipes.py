@@ -253,7 +253,8 @@ class DistillationRecipe(Recipe):
                 ckd = L.ckd_losses(out["bin_probs"], out["bin_centers"], t_ckd, gt_map,
                                    tau=cfg.ckd_tau, assign=cfg.ckd_assign,
                                    depth_range=((cfg.min_depth, cfg.max_depth)
-                                                if cfg.extra.get("ckd_skip_clipped") else None))
+                                                if cfg.extra.get("ckd_skip_clipped") else None),
+                                   skip_gt_pixels=bool(cfg.extra.get("ckd_skip_gt", False)))
                 terms.update(ckd)
                 total = total + cfg.ckd_weight * ckd["ckd_kl"] \
                     + cfg.ckd_cross_weight * ckd["ckd_cross"]
