@@ -14,6 +14,7 @@ Two diagnostic rows (CKD KL term only; CKD at 1/10 weight + VRKD): ``FSMDE_ABLAT
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -58,11 +59,15 @@ def _train_variant(name: str, overrides: dict, steps: int | None, data_root: Pat
     cfg = TrainConfig.from_dict(TrainConfig().to_dict() | conf, f"ablation {name}")
     final = Path(cfg.out) / "final.pt"
     saved = Path(cfg.out) / "config.json"
-    if final.exists() and saved.exists() and json.loads(saved.read_text()) == cfg.to_dict():
+    stamp = Path(cfg.out) / "teacher.sha256"  # same config but a retrained teacher: retrain
+    teacher_sha = hashlib.sha256(Path(teacher).read_bytes()).hexdigest()
+    if (final.exists() and saved.exists() and json.loads(saved.read_text()) == cfg.to_dict()
+            and stamp.exists() and stamp.read_text().strip() == teacher_sha):
         print(f"  {name}: reusing {final}")
         return final
     print(f"  {name}: training {cfg.steps} steps -> {final}", flush=True)
     Trainer(cfg).run()
+    stamp.write_text(teacher_sha + "\n")
     return final
 
 
