@@ -160,6 +160,9 @@ def test_kd_recipe_terms_and_ablation_switches(tiny_sim_root, tmp_path):
                    ckd_cross_weight=0, vrkd_weight=0, teacher_checkpoint=str(tpath),
                    extra={"dense_kd_weight": 1.0})
     assert set(Trainer(cfg).run()["losses"]) == {"gt", "dense_kd", "total"}
+    with pytest.raises(TrainingError, match="unknown extra option"):
+        Trainer(make_cfg(tiny_sim_root, tmp_path / "kd_typo", recipe="kd", steps=1,
+                         teacher_checkpoint=str(tpath), extra={"ckd_skip_gts": True})).run()
     # a metric student is not a relative teacher
     with pytest.raises(TrainingError, match="disparity"):
         Trainer(make_cfg(tiny_sim_root, tmp_path / "kd2", recipe="kd", steps=1,

@@ -178,9 +178,15 @@ class DistillationRecipe(Recipe):
     """
 
     arch = "student"
+    EXTRA_OPTIONS = {"cache_teacher", "vrkd_level", "dense_kd_weight", "ckd_skip_clipped",
+                     "ckd_skip_gt", "find_unused_parameters"}
 
     def __init__(self, cfg: TrainConfig, device: torch.device):
         super().__init__(cfg, device)
+        unknown = set(cfg.extra) - self.EXTRA_OPTIONS
+        if unknown:  # a typo must not silently train the default recipe
+            raise TrainingError(f"kd: unknown extra option(s) {sorted(unknown)}; "
+                                f"known: {sorted(self.EXTRA_OPTIONS)}")
         self.model = build_student(cfg).to(device)
         self.use_ckd = cfg.ckd_weight > 0 or cfg.ckd_cross_weight > 0
         self.use_vrkd = cfg.vrkd_weight > 0
