@@ -1,37 +1,56 @@
-"""P1 ablation on held-out simulator scenes: supervised-only vs +CKD vs +VRKD vs +both.
+"""P1 ablation on held-out simulator scenes, over seeds: supervised vs +CKD vs +VRKD vs both.
 
-The four students share the shipped recipe (model_zoo spec ``student_kd``: same data preset,
-seed, steps, resolution, teacher ``models/teacher_sim.pt``); only the KD weights differ.
-``supervised`` and ``both`` are the shipped ``models/student_supervised.pt`` /
-``models/student_kd.pt`` when present (their cards must show the same steps), the two
-missing variants are trained into ``runs/ablation/<variant>/`` (reused if already there with
-the same config). Metrics: AbsRel, RMSE, δ1 on LiDAR GT (80 m cap) and the cross-view
-inconsistency (metres, lower is better), with % change vs supervised side by side.
+Every row shares the shipped recipe (model_zoo spec ``student_kd``: data preset, steps,
+resolution, teacher ``models/teacher_sim.pt``); only the KD terms differ. Each row is trained
+with ``FSMDE_ABLATION_SEEDS`` (default ``0,1,2``) into ``runs/ablation/<row>_<steps>_s<seed>/``
+(reused when the saved config and the teacher are the same), ``FSMDE_ABLATION_JOBS`` (default
+2) trainings at a time with one thread each. Seed 0 of ``supervised`` / ``+CKD+VRKD`` is the
+shipped ``models/student_supervised.pt`` / ``models/student_kd.pt`` when their cards show the
+same steps. Each model is evaluated on the held-out preset (LiDAR GT, 80 m cap; dense GT;
+median-scaled AbsRel; cross-view inconsistency; bin coverage).
+
+Printed: mean ± std over seeds per row, and the % gain of each row's mean vs supervised,
+marked ``*`` when the gain exceeds twice the larger of the two rows' std (a gain that counts).
 
 Run: ``.venv/bin/python -m benchmarks.run_all ablation``
-Quick look with fewer steps (trains all four): ``FSMDE_ABLATION_STEPS=200``.
-Two diagnostic rows (CKD KL term only; CKD at 1/10 weight + VRKD): ``FSMDE_ABLATION_EXTRA=1``.
+Quick look: ``FSMDE_ABLATION_STEPS=200 FSMDE_ABLATION_SEEDS=0``.
+``FSMDE_ABLATION_EXTRA=1`` adds diagnostic rows (the first release's aligned CKD; CKD with
+the log normalisation).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 
 VARIANTS = [
-    # name, overrides of the student_kd spec config, shipped model reused when present
+    # name, overrides of the student_kd spec config, shipped model for seed 0
     ("supervised", {"recipe": "supervised"}, "student_supervised"),
     ("+CKD", {"vrkd_weight": 0.0}, None),
     ("+VRKD", {"ckd_weight": 0.0, "ckd_cross_weight": 0.0}, None),
     ("+CKD+VRKD", {}, "student_kd"),
 ]
 EXTRA_VARIANTS = [
-    # diagnostics (FSMDE_ABLATION_EXTRA=1): which part of CKD hurts at this budget
-    ("+KLonly", {"vrkd_weight": 0.0, "ckd_cross_weight": 0.0}, None),
-    ("+CKDlow+VRKD", {"ckd_weight": 0.1, "ckd_cross_weight": 0.05}, None),
+    ("+CKDaligned", {"vrkd_weight": 0.0, "ckd_mode": "aligned"}, None),  # first release
+    ("+CKDlog", {"vrkd_weight": 0.0, "ckd_norm": "log"}, None),
+]
+COLUMNS = [
+    # key in the row, header, lower is better, format
+    ("abs_rel", "AbsRel", True, "{:.4f}"),
+    ("rmse", "RMSE", True, "{:.3f}"),
+    ("a1", "δ1", False, "{:.3f}"),
+    ("abs_rel_median", "medAbsRel", True, "{:.4f}"),
+    ("dense_abs_rel", "denseAbsRel", True, "{:.4f}"),
+    ("inconsistency_m", "incons m", True, "{:.3f}"),
+    ("bins_distinct", "distinct", False, "{:.2f}"),
+    ("bins_nearest_rel", "nearest", True, "{:.3f}"),
 ]
 
 
@@ -42,33 +61,51 @@ def _spec_config():
     return spec, dict(spec.config)
 
 
-def _train_variant(name: str, overrides: dict, steps: int | None, data_root: Path,
-                   teacher: Path) -> Path:
-    from fsmde_gui.training.config import TrainConfig
-    from fsmde_gui.training.model_zoo import ensure_preset
-    from fsmde_gui.training.trainer import Trainer
-
+def variant_config(name: str, overrides: dict, steps: int | None, seed: int, train_root: Path,
+                   teacher: Path, tag: str = "ablation") -> dict:
     spec, conf = _spec_config()
-    conf.update({"recipe": spec.recipe, "seed": spec.seed, "teacher_checkpoint": str(teacher),
-                 "dataset": str(ensure_preset(data_root, spec.preset))})
+    conf.update({"recipe": spec.recipe, "seed": seed, "teacher_checkpoint": str(teacher),
+                 "dataset": str(train_root)})
     conf.update(overrides)
     if steps:
         conf["steps"] = steps
     safe = name.replace("+", "plus_")
-    conf["out"] = str(REPO / "runs" / "ablation" / f"{safe}_{conf['steps']}")
-    cfg = TrainConfig.from_dict(TrainConfig().to_dict() | conf, f"ablation {name}")
-    final = Path(cfg.out) / "final.pt"
-    saved = Path(cfg.out) / "config.json"
-    stamp = Path(cfg.out) / "teacher.sha256"  # same config but a retrained teacher: retrain
-    teacher_sha = hashlib.sha256(Path(teacher).read_bytes()).hexdigest()
-    if (final.exists() and saved.exists() and json.loads(saved.read_text()) == cfg.to_dict()
-            and stamp.exists() and stamp.read_text().strip() == teacher_sha):
-        print(f"  {name}: reusing {final}")
-        return final
-    print(f"  {name}: training {cfg.steps} steps -> {final}", flush=True)
-    Trainer(cfg).run()
-    stamp.write_text(teacher_sha + "\n")
-    return final
+    conf["out"] = str(REPO / "runs" / tag / f"{safe}_{conf['steps']}_s{seed}")
+    return conf
+
+
+def _train_and_eval(job: tuple) -> dict:
+    """One row x seed (runs in a worker process): train unless reusable, then evaluate."""
+    name, conf, shipped, heldout, teacher = job
+    import torch
+
+    from fsmde_gui.training.config import TrainConfig
+    from fsmde_gui.training.evaluate import evaluate_dataset, load_estimator
+    from fsmde_gui.training.trainer import Trainer
+
+    torch.set_num_threads(1)
+    if shipped:
+        path = Path(shipped)
+    else:
+        cfg = TrainConfig.from_dict(TrainConfig().to_dict() | conf, f"ablation {name}")
+        path = Path(cfg.out) / "final.pt"
+        saved, stamp = Path(cfg.out) / "config.json", Path(cfg.out) / "teacher.sha256"
+        teacher_sha = hashlib.sha256(Path(teacher).read_bytes()).hexdigest()
+        if not (path.exists() and saved.exists() and stamp.exists()
+                and json.loads(saved.read_text()) == cfg.to_dict()
+                and stamp.read_text().strip() == teacher_sha):
+            print(f"  {name} seed {cfg.seed}: training {cfg.steps} steps -> {path}", flush=True)
+            Trainer(cfg).run()
+            stamp.write_text(teacher_sha + "\n")
+    res = evaluate_dataset(heldout, load_estimator(str(path)), max_depth=80.0)
+    o, dense, bins = res["overall"], res.get("dense", {}), res.get("bins", {})
+    return {"variant": name, "seed": int(conf["seed"]), "checkpoint": str(path),
+            "abs_rel": o["abs_rel"], "rmse": o["rmse"], "a1": o["a1"],
+            "abs_rel_median": o["abs_rel_median"],
+            "dense_abs_rel": dense.get("abs_rel", float("nan")),
+            "inconsistency_m": res["consistency"]["mean"],
+            "bins_distinct": bins.get("distinct", float("nan")),
+            "bins_nearest_rel": bins.get("nearest_rel", float("nan"))}
 
 
 def pct(new: float, base: float, lower_is_better: bool = True) -> float:
@@ -79,53 +116,89 @@ def pct(new: float, base: float, lower_is_better: bool = True) -> float:
     return (-change if lower_is_better else change) + 0.0  # no "-0.0"
 
 
-def main(out_dir: Path) -> dict:
-    from fsmde_gui.training.evaluate import evaluate_dataset, load_estimator
+def summarise(runs: list[dict], names: list[str]) -> list[dict]:
+    """Mean / std per row and column, gain vs the first row, and whether it counts (> 2 std)."""
+    rows = []
+    for name in names:
+        mine = [r for r in runs if r["variant"] == name]
+        row = {"variant": name, "seeds": sorted(r["seed"] for r in mine)}
+        for key, *_ in COLUMNS:
+            vals = np.asarray([r[key] for r in mine], np.float64)
+            row[key] = float(np.mean(vals)) if len(vals) else float("nan")
+            row[key + "_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else float("nan")
+        rows.append(row)
+    base = rows[0]
+    for row in rows:
+        for key, _, lower, _ in COLUMNS:
+            row[key + "_gain_pct"] = pct(row[key], base[key], lower)
+            noise = 2 * max(row[key + "_std"], base[key + "_std"])
+            row[key + "_counts"] = bool(np.isfinite(noise)
+                                        and (base[key] - row[key]) * (1 if lower else -1) > noise)
+    return rows
+
+
+def format_rows(rows: list[dict]) -> str:
+    head = f"{'variant':<13}" + "".join(f"{h:>20}" for _, h, _, _ in COLUMNS)
+    lines = [head, "-" * len(head)]
+    for row in rows:
+        cells = []
+        for key, _, _, fmt in COLUMNS:
+            std = row[key + "_std"]
+            cell = fmt.format(row[key]) + ("±" + fmt.format(std) if np.isfinite(std) else "")
+            cells.append(f"{cell:>20}")
+        lines.append(f"{row['variant']:<13}" + "".join(cells))
+        gains = "".join(f"{row[k + '_gain_pct']:>+19.1f}{'*' if row[k + '_counts'] else ' '}"
+                        for k, *_ in COLUMNS)
+        lines.append(f"{'  gain %':<13}" + gains)
+    return "\n".join(lines)
+
+
+def run_rows(variants: list[tuple], steps: int | None, seeds: list[int], jobs_n: int,
+             tag: str = "ablation") -> tuple[list[dict], list[dict], int]:
+    """Train + evaluate every (row, seed); returns (rows summarised, runs, steps)."""
     from fsmde_gui.training.model_zoo import ensure_preset
 
-    steps_env = os.environ.get("FSMDE_ABLATION_STEPS")
-    steps = int(steps_env) if steps_env else None
-    data_root = REPO / "data"
-    models = REPO / "models"
+    data_root, models = REPO / "data", REPO / "models"
     teacher = models / "teacher_sim.pt"
     if not teacher.exists():
         raise FileNotFoundError(f"{teacher}: build it first (make models)")
     spec, conf = _spec_config()
     heldout = ensure_preset(data_root, "heldout")
-    rows = []
-    variants = VARIANTS + (EXTRA_VARIANTS if os.environ.get("FSMDE_ABLATION_EXTRA") else [])
+    train_root = ensure_preset(data_root, spec.preset)
+    jobs = []
     for name, overrides, shipped in variants:
-        path = None
-        if shipped and not steps:
-            card = models / f"{shipped}.json"
-            if (models / f"{shipped}.pt").exists() and card.exists() and \
-                    json.loads(card.read_text()).get("steps") == conf["steps"]:
-                path = models / f"{shipped}.pt"
-                print(f"  {name}: shipped {path.name}")
-        if path is None:
-            path = _train_variant(name, overrides, steps, data_root, teacher)
-        res = evaluate_dataset(heldout, load_estimator(str(path)), max_depth=80.0)
-        rows.append({"variant": name, "checkpoint": str(path.relative_to(REPO)),
-                     "abs_rel": res["overall"]["abs_rel"], "rmse": res["overall"]["rmse"],
-                     "a1": res["overall"]["a1"],
-                     "inconsistency_m": res["consistency"]["mean"]})
-    base = rows[0]
-    for r in rows:
-        r["abs_rel_gain_pct"] = pct(r["abs_rel"], base["abs_rel"])
-        r["rmse_gain_pct"] = pct(r["rmse"], base["rmse"])
-        r["a1_gain_pct"] = pct(r["a1"], base["a1"], lower_is_better=False)
-        r["inconsistency_gain_pct"] = pct(r["inconsistency_m"], base["inconsistency_m"])
-    head = (f"{'variant':<14}{'AbsRel':>9}{'(%)':>8}{'RMSE':>9}{'(%)':>8}{'δ1':>8}{'(%)':>8}"
-            f"{'incons m':>10}{'(%)':>8}")
-    print(f"held-out simulator scenes ({heldout.name}), {conf['steps']} steps each, "
-          f"% = improvement vs supervised")
-    print(head)
-    print("-" * len(head))
-    for r in rows:
-        print(f"{r['variant']:<14}{r['abs_rel']:>9.4f}{r['abs_rel_gain_pct']:>+8.1f}"
-              f"{r['rmse']:>9.3f}{r['rmse_gain_pct']:>+8.1f}{r['a1']:>8.3f}{r['a1_gain_pct']:>+8.1f}"
-              f"{r['inconsistency_m']:>10.3f}{r['inconsistency_gain_pct']:>+8.1f}")
-    return {"steps": steps or conf["steps"], "eval": "data/heldout", "rows": rows}
+        for seed in seeds:
+            c = variant_config(name, overrides, steps, seed, train_root, teacher, tag)
+            ship = None
+            if shipped and seed == spec.seed and not steps:
+                card = models / f"{shipped}.json"
+                if (models / f"{shipped}.pt").exists() and card.exists() and \
+                        json.loads(card.read_text()).get("steps") == conf["steps"]:
+                    ship = str(models / f"{shipped}.pt")
+            jobs.append((name, c, ship, str(heldout), str(teacher)))
+    with ProcessPoolExecutor(max_workers=jobs_n, mp_context=get_context("spawn")) as pool:
+        runs = list(pool.map(_train_and_eval, jobs))
+    for r in runs:
+        r["checkpoint"] = str(Path(r["checkpoint"]).resolve().relative_to(REPO))
+    return summarise(runs, [v[0] for v in variants]), runs, steps or conf["steps"]
+
+
+def env_settings(prefix: str, default_seeds: str = "0,1,2") -> tuple[int | None, list[int], int]:
+    """(steps or None, seeds, parallel jobs) from ``<prefix>_STEPS/_SEEDS/_JOBS``."""
+    steps_env = os.environ.get(f"{prefix}_STEPS")
+    seeds = [int(s) for s in os.environ.get(f"{prefix}_SEEDS", default_seeds).split(",")]
+    return (int(steps_env) if steps_env else None, seeds,
+            int(os.environ.get(f"{prefix}_JOBS", "2")))
+
+
+def main(out_dir: Path) -> dict:
+    steps, seeds, jobs_n = env_settings("FSMDE_ABLATION")
+    variants = VARIANTS + (EXTRA_VARIANTS if os.environ.get("FSMDE_ABLATION_EXTRA") else [])
+    rows, runs, n_steps = run_rows(variants, steps, seeds, jobs_n)
+    print(f"held-out simulator scenes (data/heldout), {n_steps} steps per model, seeds "
+          f"{seeds}: mean±std; gain % vs supervised, * = gain > 2 std")
+    print(format_rows(rows))
+    return {"steps": n_steps, "seeds": seeds, "eval": "data/heldout", "rows": rows, "runs": runs}
 
 
 if __name__ == "__main__":

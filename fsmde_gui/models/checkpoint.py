@@ -32,14 +32,22 @@ FORMAT = "fsmde-checkpoint"
 VERSION = 1
 
 ArchBuilder = Callable[[dict], nn.Module]
+ConfigUpgrade = Callable[[dict], dict]
 _ARCHS: dict[str, ArchBuilder] = {}
+_UPGRADES: dict[str, ConfigUpgrade] = {}
 
 
-def register_arch(name: str, builder: ArchBuilder, *, replace: bool = False) -> None:
-    """Make ``load_checkpoint`` able to build ``arch == name``: ``builder(config_dict) -> module``."""
+def register_arch(name: str, builder: ArchBuilder, *, replace: bool = False,
+                  upgrade: ConfigUpgrade | None = None) -> None:
+    """Make ``load_checkpoint`` able to build ``arch == name``: ``builder(config_dict) -> module``.
+
+    ``upgrade(stored_config) -> config`` (optional) fills in what older checkpoints of that
+    arch lack, with the values they were trained with (applied on load only)."""
     if not replace and name in _ARCHS and _ARCHS[name] is not builder:
         raise ValueError(f"architecture {name!r} is already registered")
     _ARCHS[name] = builder
+    if upgrade is not None:
+        _UPGRADES[name] = upgrade
 
 
 def _build_student(config: dict) -> nn.Module:
@@ -66,7 +74,13 @@ def _build_briges(config: dict) -> nn.Module:
     return build_briges(config)
 
 
-register_arch("student", _build_student)
+def _upgrade_student(config: dict) -> dict:
+    from .student import upgrade_student_config
+
+    return upgrade_student_config(config)
+
+
+register_arch("student", _build_student, upgrade=_upgrade_student)
 register_arch("teacher_sim", _build_teacher_sim)
 register_arch("semantic_sim", _build_semantic_sim)
 register_arch("briges", _build_briges)
@@ -185,8 +199,11 @@ def load_checkpoint(path: str | Path, expected_arch: str | None = None,
     if arch not in _ARCHS:
         raise CheckpointError(path, f"unknown architecture {arch!r} (known: "
                                     f"{', '.join(registered_archs())})")
+    config = dict(payload["config"])
+    if arch in _UPGRADES:
+        config = _UPGRADES[arch](config)
     try:
-        model = _ARCHS[arch](dict(payload["config"]))
+        model = _ARCHS[arch](config)
     except (TypeError, ValueError, KeyError) as exc:
         raise CheckpointError(path, f"config does not build a {arch!r} model: {exc}") from exc
     try:
@@ -199,5 +216,5 @@ def load_checkpoint(path: str | Path, expected_arch: str | None = None,
     model.to(map_location).eval()
     meta = dict(payload["meta"])
     meta.setdefault("arch", arch)
-    meta.setdefault("config", payload["config"])
+    meta.setdefault("config", config)
     return model, meta

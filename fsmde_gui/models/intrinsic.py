@@ -1,4 +1,4 @@
-"""Intrinsic decomposition branch on the student encoder (METHOD.md, P3).
+"""Intrinsic decomposition branch on the student encoder (docs/METHOD.md, P3).
 
 ``image ~= albedo * shading + residual``:
 
@@ -28,7 +28,7 @@ from torch import nn
 
 from .blocks import ConvBNReLU, Normalize, UpFuse, fold_views, unfold_views
 from .checkpoint import load_checkpoint, register_arch
-from .student import StudentConfig, StudentNet
+from .student import StudentConfig, StudentNet, upgrade_student_config
 
 ARCH = "reflection_ssl"
 
@@ -149,7 +149,14 @@ def _build(config: dict) -> nn.Module:
     return ReflectionSSLNet(ReflectionSSLConfig.from_dict(dict(config)))
 
 
-register_arch(ARCH, _build, replace=True)
+def _upgrade(config: dict) -> dict:
+    """Reflection checkpoints from before ``bin_space``: their student has the linear bins."""
+    config = dict(config)
+    config["student"] = upgrade_student_config(dict(config.get("student", {})))
+    return config
+
+
+register_arch(ARCH, _build, replace=True, upgrade=_upgrade)
 
 _MODEL_CACHE: dict[tuple[str, float], nn.Module] = {}
 

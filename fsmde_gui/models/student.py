@@ -34,6 +34,8 @@ class StudentConfig(EncoderDecoderConfig):
     """Hyper-parameters of :class:`StudentNet` (plain values: saved in checkpoints as a dict)."""
 
     num_bins: int = 32
+    bin_space: str = "log"  # "log" (spread floor, docs/METHOD.md) or "linear" (first release)
+    bin_floor: float = 0.5  # share of the (log) range spread evenly over the bins
     min_depth: float = 0.5
     max_depth: float = 80.0
     widths: tuple[int, ...] = (16, 32, 64, 128, 256)  # stem (1/2), stages at 1/4 .. 1/32
@@ -44,6 +46,15 @@ class StudentConfig(EncoderDecoderConfig):
     num_views: int = 6
     camera_embedding: bool = True
     input_size: tuple[int, int] = (288, 160)  # (W, H) the model is run at by DepthEstimator
+
+
+LEGACY_BINNING = {"bin_space": "linear", "bin_floor": 0.0}
+"""The binning of checkpoints written before ``bin_space`` existed (their configs lack it)."""
+
+
+def upgrade_student_config(config: dict) -> dict:
+    """A stored student config with the first release's binning filled in where it is missing."""
+    return LEGACY_BINNING | dict(config)
 
 
 class StudentNet(nn.Module):
@@ -71,7 +82,7 @@ class StudentNet(nn.Module):
         cins = (w[4],) + d[:-1]
         self.decoder = nn.ModuleList(UpFuse(ci, cs, co) for ci, cs, co in zip(cins, skips, d))
         self.binning = DepthBinning(w[4], d[-1], cfg.num_bins, cfg.min_depth, cfg.max_depth,
-                                    cfg.bin_hidden)
+                                    cfg.bin_hidden, space=cfg.bin_space, floor=cfg.bin_floor)
 
     @property
     def config_dict(self) -> dict:

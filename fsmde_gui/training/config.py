@@ -38,16 +38,19 @@ class TrainConfig:
     max_depth: float = 80.0
     # loss weights
     gt_weight: float = 1.0
+    bin_chamfer_weight: float = 0.1  # AdaBins bin-centre chamfer (log depth) vs the image's GT
     ckd_weight: float = 1.0  # KL(q || p) on bin probabilities; 0 disables
     ckd_cross_weight: float = 0.5  # teacher shape x student centres vs GT
-    ckd_tau: float = 1.0  # soft-assignment temperature (metres), for ckd_assign="softmax"
-    ckd_assign: str = "linear"  # "linear" (expectation-preserving, default) or "softmax" (METHOD.md)
-    # which depth the teacher's disparity is aligned to before CKD's bin assignment: "gt"
-    # (default; least squares against the image's sparse LiDAR, METHOD.md) or "student"
-    # (per image, to the student's own detached depth: the distilled probabilities carry
-    # the teacher's shape but none of its scale). Same held-out AbsRel at 1200 steps
-    # (0.279 vs 0.280), "student" has better delta1 but worse RMSE / consistency.
-    ckd_align: str = "gt"
+    # "ordinal" (P1, default): q = the teacher's relative depth, normalised per image
+    # (ckd_norm) onto an ordinal grid whose bin k stands for the student's bin k; no GT and no
+    # alignment in q. "aligned" (the first release, an ablation row): q = the LiDAR-aligned
+    # metric teacher depth assigned to the student's own centres (ckd_assign, ckd_tau,
+    # ckd_align) - the cross term then cannot teach the centres.
+    ckd_mode: str = "ordinal"
+    ckd_norm: str = "quantile"  # ordinal mode: "quantile" (rank) or "log" (min-max of log)
+    ckd_tau: float = 1.0  # aligned mode: soft-assignment temperature (metres), softmax assign
+    ckd_assign: str = "linear"  # aligned mode: "linear" (expectation-preserving) or "softmax"
+    ckd_align: str = "gt"  # aligned mode: align the teacher to "gt" (LiDAR) or the "student"
     vrkd_weight: float = 1.0  # 0 disables
     vrkd_tau: float = 0.1
     vrkd_strip: float = 0.25  # fraction of the feature width used as facing border strip
@@ -89,6 +92,10 @@ class TrainConfig:
         if self.schedule not in ("cosine", "onecycle", "constant"):
             raise TrainingError(f"{source}: schedule must be cosine|onecycle|constant, "
                                 f"got {self.schedule!r}")
+        if self.ckd_mode not in ("ordinal", "aligned"):
+            raise TrainingError(f"{source}: ckd_mode must be ordinal|aligned, got {self.ckd_mode!r}")
+        if self.ckd_norm not in ("quantile", "log"):
+            raise TrainingError(f"{source}: ckd_norm must be quantile|log, got {self.ckd_norm!r}")
         if self.ckd_assign not in ("linear", "softmax"):
             raise TrainingError(f"{source}: ckd_assign must be linear|softmax, got {self.ckd_assign!r}")
         if self.ckd_align not in ("student", "gt"):

@@ -16,9 +16,17 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from ..core.bin_stats import bin_stats, mean_bin_stats
+from ..core.consistency import cross_view_consistency
+from ..core.geometry import frame_camera_poses  # per-camera ego motion (real rigs)
 from ..core.types import CAMERA_NAMES, SHORT_NAMES
 
 METRIC_KEYS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")
+DEPTH_RANGES = ((0.0, 10.0), (10.0, 30.0), (30.0, 80.0))
+"""AbsRel is also reported per GT-depth range (metres), as ``abs_rel_<lo>_<hi>``."""
+RANGE_KEYS = tuple(f"abs_rel_{lo:g}_{hi:g}" for lo, hi in DEPTH_RANGES)
+EXTRA_KEYS = ("abs_rel_median",) + RANGE_KEYS
+"""``abs_rel_median``: AbsRel after per-image median scaling (scale-free shape quality)."""
 
 
 def load_estimator(name_or_path: str):
@@ -31,13 +39,35 @@ def load_estimator(name_or_path: str):
     return DepthEstimator.from_name(name_or_path)
 
 
+def _nanmean(values: list[float]) -> float:
+    v = np.asarray(values, np.float64)
+    return float(np.mean(v[np.isfinite(v)])) if np.isfinite(v).any() else float("nan")
+
+
 def _mean(rows: list[dict]) -> dict:
     if not rows:
-        return {k: float("nan") for k in METRIC_KEYS} | {"count": 0, "images": 0}
+        return {k: float("nan") for k in METRIC_KEYS + EXTRA_KEYS} | {"count": 0, "images": 0}
     out = {k: float(np.mean([r[k] for r in rows])) for k in METRIC_KEYS}
+    out.update({k: _nanmean([r[k] for r in rows]) for k in EXTRA_KEYS if k in rows[0]})
     out["count"] = int(sum(r.get("count", 0) for r in rows))
     out["images"] = len(rows)
     return out
+
+
+def image_metrics(pred: np.ndarray, gt: np.ndarray, max_depth: float, min_depth: float) -> dict:
+    """The P1 metrics of one image plus median-scaled AbsRel and AbsRel per depth range."""
+    from ..core.metrics import depth_metrics
+
+    m = depth_metrics(pred, gt, max_depth=max_depth, min_depth=min_depth)
+    m["abs_rel_median"] = depth_metrics(pred, gt, max_depth=max_depth, min_depth=min_depth,
+                                        median_scaling=True)["abs_rel"]
+    g = np.asarray(gt, np.float64)
+    p = np.clip(np.asarray(pred, np.float64), min_depth, max_depth)
+    ok = np.isfinite(g) & (g > min_depth) & (g < max_depth) & np.isfinite(p)
+    for key, (lo, hi) in zip(RANGE_KEYS, DEPTH_RANGES):
+        sel = ok & (g >= lo) & (g < hi)
+        m[key] = float(np.mean(np.abs(g[sel] - p[sel]) / g[sel])) if sel.any() else float("nan")
+    return m
 
 
 def evaluate_dataset(dataset, estimator, max_depth: float = 80.0, min_depth: float = 1e-3,
@@ -46,8 +76,6 @@ def evaluate_dataset(dataset, estimator, max_depth: float = 80.0, min_depth: flo
                      cancel=None) -> dict:
     """Evaluate ``estimator`` (``predict(frame) -> DepthResult``) on a SurroundDataset (or a
     dataset folder). Returns ``{"overall", "per_camera", "consistency", "frames", ...}``."""
-    from ..core.metrics import depth_metrics
-
     if isinstance(dataset, (str, Path)):
         from ..data.detect import open_dataset
 
@@ -56,6 +84,8 @@ def evaluate_dataset(dataset, estimator, max_depth: float = 80.0, min_depth: flo
     if max_frames:
         keys = keys[:max_frames]
     per_cam: dict[str, list[dict]] = {name: [] for name in CAMERA_NAMES}
+    dense_rows: list[dict] = []
+    bin_rows: list[dict] = []
     cons_rows: list[dict] = []
     infer_ms: list[float] = []
     t0 = time.perf_counter()
@@ -70,12 +100,14 @@ def evaluate_dataset(dataset, estimator, max_depth: float = 80.0, min_depth: flo
             gt = view.depth_sparse if view.depth_sparse is not None else view.depth_gt
             if gt is None or not np.any((gt > min_depth) & (gt < max_depth)):
                 continue
-            m = depth_metrics(result.depth[v], gt, max_depth=max_depth, min_depth=min_depth)
-            per_cam[view.name].append(m)
+            per_cam[view.name].append(image_metrics(result.depth[v], gt, max_depth, min_depth))
+            if view.depth_sparse is not None and view.depth_dense is not None:
+                dense_rows.append(image_metrics(result.depth[v], view.depth_dense, max_depth,
+                                                min_depth))
+            if result.bin_centers is not None:
+                probs = result.bin_probs[v] if result.bin_probs is not None else None
+                bin_rows.append(bin_stats(result.bin_centers[v], probs, gt, max_depth))
         if consistency:
-            from ..core.consistency import cross_view_consistency
-            from ..core.geometry import frame_camera_poses  # per-camera ego motion (real rigs)
-
             cons_rows.append(cross_view_consistency(result.depth, frame.intrinsics,
                                                     frame_camera_poses(frame)))
         if progress is not None:
@@ -89,6 +121,10 @@ def evaluate_dataset(dataset, estimator, max_depth: float = 80.0, min_depth: flo
         "mean_inference_ms": float(np.mean(infer_ms)) if infer_ms else float("nan"),
         "wall_s": round(time.perf_counter() - t0, 2),
     }
+    if dense_rows:
+        out["dense"] = _mean(dense_rows)
+    if bin_rows:
+        out["bins"] = mean_bin_stats(bin_rows)
     if consistency:
         pairs = sorted({k for row in cons_rows for k in row if k != "mean"})
         cons = {k: float(np.nanmean([row[k] for row in cons_rows if k in row])) for k in pairs}
@@ -108,6 +144,18 @@ def format_table(result: dict, title: str = "") -> str:
     for label, m in rows:
         lines.append(f"{label:<8}" + "".join(f"{m[k]:>10.4f}" for k in METRIC_KEYS)
                      + f"{m.get('images', 0):>8d}")
+    o = result["overall"]
+    if "abs_rel_median" in o:
+        ranges = "  ".join(f"{k[8:].replace('_', '-')} m {o[k]:.4f}" for k in RANGE_KEYS)
+        lines.append(f"AbsRel median-scaled {o['abs_rel_median']:.4f}; by GT range: {ranges}")
+    dense = result.get("dense")
+    if dense:
+        lines.append(f"dense GT: AbsRel {dense['abs_rel']:.4f}  RMSE {dense['rmse']:.3f}  "
+                     f"δ1 {dense['a1']:.3f}  median-scaled AbsRel {dense['abs_rel_median']:.4f}")
+    bins = result.get("bins")
+    if bins:
+        lines.append(f"bins: distinct centres {bins['distinct']:.1%}, median GT-to-nearest-"
+                     f"centre {bins['nearest_rel']:.1%}, mass use {bins['mass_use']:.2f}")
     cons = result.get("consistency")
     if cons:
         pairs = ", ".join(f"{k}={v:.3f}" for k, v in cons.items() if k != "mean")

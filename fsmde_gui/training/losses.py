@@ -1,4 +1,4 @@
-"""Losses of P1 (see ../shared METHOD.md): GT SILog, cross-interaction KD, view-relational KD,
+"""Losses of P1 (see docs/METHOD.md): GT SILog, cross-interaction KD, view-relational KD,
 and the teacher's scale-and-shift-invariant + gradient-matching loss.
 
 Shapes: depth-like maps are ``(B, V, 1, H, W)`` (or any ``(..., H, W)`` with a same-shape
@@ -102,26 +102,105 @@ def linear_assign(depth: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------- CKD
+CKD_MODES = ("ordinal", "aligned")
+CKD_NORMS = ("quantile", "log")
+
+
+def ordinal_positions(relative: torch.Tensor, num_bins: int, norm: str = "quantile",
+                      robust: float = 0.02) -> torch.Tensor:
+    """Teacher *disparity* ``(B, V, 1, H, W)`` -> fractional bin index ``(B, V, 1, H, W)`` in
+    ``[0, N-1]`` (0 = nearest), per image, with no GT and no metric alignment.
+
+    ``norm="quantile"``: the pixel's rank among the image's pixels, near to far, over
+    ``N - 1``; invariant to any monotone change of the teacher's output (scale, shift, gamma).
+    ``norm="log"``: ``-log(disparity)`` min-max normalised between its ``robust`` and
+    ``1 - robust`` quantiles (clipped); invariant to the teacher's scale, not to a shift.
+    """
+    B, V, _, H, W = relative.shape
+    x = relative.detach().float().reshape(B * V, H * W)
+    n = x.shape[1]
+    if norm == "quantile":
+        order = torch.argsort(x, dim=1, descending=True)  # largest disparity = nearest first
+        ranks = torch.empty_like(order)
+        ranks.scatter_(1, order, torch.arange(n, device=x.device).expand(B * V, n))
+        u = ranks.float() / max(n - 1, 1)
+    elif norm == "log":
+        z = -torch.log(x.clamp_min(EPS))
+        lo = torch.quantile(z, robust, dim=1, keepdim=True)
+        hi = torch.quantile(z, 1.0 - robust, dim=1, keepdim=True)
+        u = ((z - lo) / (hi - lo).clamp_min(EPS)).clamp(0.0, 1.0)
+    else:
+        raise ValueError(f"ordinal normalisation must be one of {CKD_NORMS}, got {norm!r}")
+    return (u * (num_bins - 1)).reshape(B, V, 1, H, W)
+
+
+def two_hot(positions: torch.Tensor, num_bins: int) -> torch.Tensor:
+    """Fractional bin indices ``(B, V, 1, h, w)`` -> two-hot probabilities ``(B, V, N, h, w)``
+    (mass split linearly between the two nearest indices; sum 1; expectation of the index =
+    the position)."""
+    pos = positions.clamp(0.0, num_bins - 1.0)
+    lo = pos.floor().clamp(max=num_bins - 2).long()
+    frac = pos - lo.float()
+    q = torch.zeros(*pos.shape[:2], num_bins, *pos.shape[3:], dtype=pos.dtype, device=pos.device)
+    q.scatter_(2, lo, 1.0 - frac)
+    q.scatter_add_(2, lo + 1, frac)
+    return q
+
+
+def ordinal_teacher_probs(relative: torch.Tensor, num_bins: int, size: tuple[int, int],
+                          norm: str = "quantile") -> torch.Tensor:
+    """The teacher's scale-invariant bin probabilities at ``size`` (h, w): the disparity
+    (area-resampled when the size differs) through :func:`ordinal_positions` and
+    :func:`two_hot`. ``(B, V, N, h, w)``, no gradient."""
+    B, V, _, H, W = relative.shape
+    rel = relative.detach().float()
+    if (H, W) != tuple(size):
+        rel = F.interpolate(rel.reshape(B * V, 1, H, W), size=tuple(size), mode="area")
+        rel = rel.reshape(B, V, 1, *size)
+    return two_hot(ordinal_positions(rel, num_bins, norm), num_bins)
+
+
 def ckd_losses(student_probs: torch.Tensor, student_centers: torch.Tensor,
-               teacher_metric: torch.Tensor, gt: torch.Tensor, tau: float = 1.0,
-               cross: str = "silog", assign: str = "softmax",
-               depth_range: tuple[float, float] | None = None,
-               skip_gt_pixels: bool = False) -> dict[str, torch.Tensor]:
-    """Cross-interaction KD (P1).
+               teacher_relative: torch.Tensor, gt: torch.Tensor, norm: str = "quantile",
+               cross: str = "silog") -> dict[str, torch.Tensor]:
+    """Cross-interaction KD as P1 defines it (docs/METHOD.md).
 
-    * ``ckd_kl``: KL(q || p) averaged over pixels, q = soft-assignment of the (already
-      metric-aligned, detached) teacher depth to the *student's* bin centres at the
-      resolution of ``student_probs``; gradient flows to the student's probabilities only.
-    * ``ckd_cross``: the expectation ``sum_i q_i c_i`` (teacher shape x student centres, at
-      GT resolution) must match the GT on GT pixels (SILog or L1); gradient to the centres.
+    * ``ckd_kl``: KL(q || p) averaged over pixels, q = the teacher's scale-invariant bin
+      probabilities (:func:`ordinal_teacher_probs` of its relative output at the resolution
+      of ``student_probs``: bin k of the teacher's ordinal grid stands for bin k of the
+      student). No GT and no alignment in q. Gradient to the student's probabilities only.
+    * ``ckd_cross``: the teacher's shape read through the student's metric centres,
+      ``sum_i q_i c_i`` (q at GT resolution), must match the GT on GT pixels (SILog or L1).
+      It depends on the centres, and is what teaches them (gradient to the centres only).
 
-    student_probs ``(B,V,N,h,w)``, student_centers ``(B,V,N)``, teacher_metric / gt
-    ``(B,V,1,H,W)``. ``assign``: ``"softmax"`` (METHOD.md: softmax of -|d - c_i| / tau) or
-    ``"linear"`` (:func:`linear_assign`, expectation-preserving). ``depth_range`` (min, max):
-    when given, the KL skips pixels whose aligned teacher depth sits on (or beyond) a clip
-    bound - there the alignment says nothing about shape (sky, fits gone negative).
-    ``skip_gt_pixels``: the KL also skips (low-resolution) pixels that hold GT - there the
-    GT loss already teaches the student, with a better target than the teacher's.
+    student_probs ``(B,V,N,h,w)``, student_centers ``(B,V,N)``, teacher_relative (disparity)
+    / gt ``(B,V,1,H,W)``.
+    """
+    B, V, N, h, w = student_probs.shape
+    H, W = teacher_relative.shape[-2:]
+    q = ordinal_teacher_probs(teacher_relative, N, (h, w), norm)
+    log_p = torch.log(student_probs.clamp_min(EPS))
+    kl = (q * (torch.log(q.clamp_min(EPS)) - log_p)).sum(2).mean()
+    q_full = q if (h, w) == (H, W) else ordinal_teacher_probs(teacher_relative, N, (H, W), norm)
+    expectation = (q_full * student_centers[..., None, None]).sum(2, keepdim=True)
+    cross_loss = l1_loss_on_valid(expectation, gt) if cross == "l1" else silog_loss(expectation, gt)
+    return {"ckd_kl": kl, "ckd_cross": cross_loss}
+
+
+def aligned_ckd_losses(student_probs: torch.Tensor, student_centers: torch.Tensor,
+                       teacher_metric: torch.Tensor, gt: torch.Tensor, tau: float = 1.0,
+                       cross: str = "silog", assign: str = "softmax",
+                       depth_range: tuple[float, float] | None = None,
+                       skip_gt_pixels: bool = False) -> dict[str, torch.Tensor]:
+    """The first release's CKD (``ckd_mode="aligned"``, kept as an ablation row): q assigns the
+    LiDAR-aligned *metric* teacher depth to the student's own centres.
+
+    Not P1's CKD: q carries the alignment's scale and errors, and with ``assign="linear"``
+    ``sum_i q_i c_i`` equals the teacher depth for any centres, so ``ckd_cross`` cannot teach
+    them (measured: 19 % worse than supervised). ``assign``: ``"softmax"`` (softmax of
+    -|d - c_i| / tau) or ``"linear"`` (:func:`linear_assign`). ``depth_range`` (min, max): the
+    KL skips pixels whose aligned depth sits on a clip bound. ``skip_gt_pixels``: the KL skips
+    (low-resolution) pixels that hold GT.
     """
     B, V, N, h, w = student_probs.shape
     H, W = teacher_metric.shape[-2:]
@@ -131,6 +210,7 @@ def ckd_losses(student_probs: torch.Tensor, student_centers: torch.Tensor,
         t_low = t_low.reshape(B, V, 1, h, w)
     else:
         t_low = t_metric
+
     def assign_fn(d: torch.Tensor) -> torch.Tensor:
         if assign == "linear":
             return linear_assign(d, student_centers.detach())
@@ -156,6 +236,25 @@ def ckd_losses(student_probs: torch.Tensor, student_centers: torch.Tensor,
     else:
         cross_loss = silog_loss(expectation, gt)
     return {"ckd_kl": kl, "ckd_cross": cross_loss}
+
+
+# ------------------------------------------------------------------- bin coverage
+def bin_chamfer_loss(centers: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """AdaBins' bin-centre density loss, in log depth: a two-way chamfer distance between each
+    image's centres and its GT depths (every GT depth near a centre, every centre near a GT
+    depth), mean over images with GT. centers ``(B, V, N)``, gt ``(B, V, 1, H, W)`` (0 = none).
+    """
+    c = torch.log(centers.reshape(-1, centers.shape[-1]).clamp_min(EPS))
+    g_all = gt.reshape(c.shape[0], -1)
+    total, used = centers.sum() * 0.0, 0
+    for k in range(c.shape[0]):
+        g = g_all[k][g_all[k] > 0]
+        if g.numel() == 0:
+            continue
+        d2 = (torch.log(g)[:, None] - c[k][None, :]) ** 2  # (P, N)
+        total = total + d2.min(dim=1).values.mean() + d2.min(dim=0).values.mean()
+        used += 1
+    return total / max(used, 1)
 
 
 # ---------------------------------------------------------------------------- VRKD

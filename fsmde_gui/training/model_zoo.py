@@ -29,7 +29,7 @@ from ..core.errors import FsmdeError
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
 
-DATA_SEEDS = {"tiny": 123, "sample": 0, "train": 0, "teacher": 0, "heldout": 0}
+DATA_SEEDS = {"tiny": 123, "sample": 0, "train": 0, "student": 0, "teacher": 0, "heldout": 0}
 """Simulator seed per preset (each preset owns a disjoint scene-seed range, see
 simulator/presets.py, so held-out scenes never appear in training)."""
 
@@ -37,6 +37,10 @@ SHIPPED_SIZE = (192, 112)  # (W, H) input of every shipped net (2-core CPU budge
 
 COMMON = {"image_size": list(SHIPPED_SIZE), "batch_size": 1, "num_threads": 1,
           "checkpoint_every": 250, "log_every": 50, "color_jitter": 0.1}
+
+
+STUDENT_BUDGET = {"steps": 1200, "lr": 1e-3}
+"""Steps and learning rate of the shipped students and of every ablation row."""
 
 
 @dataclass
@@ -60,12 +64,14 @@ SPECS: list[ModelSpec] = [
               description="bundled relative-depth (disparity) teacher: larger net, more varied "
                           "scenes, DENSE GT, scale-and-shift-invariant + gradient loss",
               half_storage=True),
-    ModelSpec("student_supervised", "supervised", "train", seed=0,
-              config=COMMON | {"steps": 1200, "lr": 1e-3},
-              description="student on sparse LiDAR GT only (SILog) - the P1 baseline"),
-    ModelSpec("student_kd", "kd", "train", seed=0, depends_on="teacher_sim",
-              config=COMMON | {"steps": 1200, "lr": 1e-3},
-              description="student with GT + cross-interaction KD + view-relational KD (P1)"),
+    ModelSpec("student_supervised", "supervised", "student", seed=0,
+              config=COMMON | STUDENT_BUDGET,
+              description="student on sparse LiDAR GT only (SILog + bin-centre chamfer) - the "
+                          "P1 baseline"),
+    ModelSpec("student_kd", "kd", "student", seed=0, depends_on="teacher_sim",
+              config=COMMON | STUDENT_BUDGET,
+              description="student with GT + cross-interaction KD (ordinal, scale-invariant "
+                          "teacher bins) + view-relational KD (P1)"),
     ModelSpec("student_reflection_ssl", "reflection-ssl", "train", seed=0,
               config=COMMON | {"steps": 1200, "lr": 1e-3, "image_size": [128, 80],
                                "checkpoint_every": 200,
@@ -197,6 +203,7 @@ def build_model(spec: ModelSpec, out_dir: Path, data_root: Path, runs_root: Path
                  "eval_seed": DATA_SEEDS.get(spec.eval_preset)},
         "teacher": spec.depends_on,
         "steps": int(result["step"]),
+        "frames_seen": int(result["step"]) * int(cfg.batch_size),
         "train_wall_s": round(train_s, 1),
         "final_losses": result["losses"],
         "parameters": int(sum(p.numel() for p in model.parameters())),
@@ -240,6 +247,9 @@ def evaluate_model(spec: ModelSpec, out_dir: Path, data_root: Path,
                     "per_camera": res["per_camera"],
                     "consistency": res.get("consistency", {}),
                     "mean_inference_ms": res["mean_inference_ms"]}
+    for key in ("dense", "bins"):
+        if key in res:
+            card["eval"][key] = res[key]
     card["eval_git_commit"] = git_commit()
     _atomic_json(card_path, card)
     return card

@@ -164,8 +164,17 @@ class SupervisedRecipe(Recipe):
     def step(self, batch: dict) -> dict[str, torch.Tensor]:
         require_sparse(batch, self.name)
         out = self.model(batch["images"])
-        gt = L.silog_loss(out["depth"], batch["depth_sparse"])
-        return {"gt": gt, "total": self.cfg.gt_weight * gt}
+        terms = {"gt": L.silog_loss(out["depth"], batch["depth_sparse"])}
+        terms["total"] = self.cfg.gt_weight * terms["gt"]
+        add_bin_chamfer(terms, self.cfg, out, batch["depth_sparse"])
+        return terms
+
+
+def add_bin_chamfer(terms: dict, cfg: TrainConfig, out: dict, gt: torch.Tensor) -> None:
+    """Add the bin-centre chamfer term (``bin_chamfer_weight`` > 0) to ``terms`` and its total."""
+    if cfg.bin_chamfer_weight > 0:
+        terms["bin_chamfer"] = L.bin_chamfer_loss(out["bin_centers"], gt)
+        terms["total"] = terms["total"] + cfg.bin_chamfer_weight * terms["bin_chamfer"]
 
 
 @register_recipe("kd")
@@ -242,7 +251,8 @@ class DistillationRecipe(Recipe):
             s_feat = out["features"][self.feature_level]
             rel, t_feat = self._teacher_outputs(batch, tuple(s_feat.shape[-2:]))
             dense_w = float(cfg.extra.get("dense_kd_weight", 0.0))
-            if self.use_ckd or dense_w > 0:
+            aligned = self.use_ckd and cfg.ckd_mode == "aligned"
+            if aligned or dense_w > 0:
                 t_metric, _ = L.align_disparity_to_depth(
                     rel, gt_map, cfg.min_depth, cfg.max_depth, reference=out["depth"])
             if dense_w > 0:  # diagnostic: distil the aligned teacher depth itself (SILog)
@@ -250,17 +260,11 @@ class DistillationRecipe(Recipe):
                 terms["dense_kd"] = L.silog_loss(out["depth"], t_metric, mask=valid)
                 total = total + dense_w * terms["dense_kd"]
             if self.use_ckd:
-                t_ckd = t_metric
-                if cfg.ckd_align == "student":
-                    # the teacher's shape in the student's own (detached) scale: the KL
-                    # then carries no scale at all; the scale comes from GT (SILog, cross)
-                    t_ckd, _ = L.align_disparity_to_depth(
-                        rel, out["depth"].detach(), cfg.min_depth, cfg.max_depth)
-                ckd = L.ckd_losses(out["bin_probs"], out["bin_centers"], t_ckd, gt_map,
-                                   tau=cfg.ckd_tau, assign=cfg.ckd_assign,
-                                   depth_range=((cfg.min_depth, cfg.max_depth)
-                                                if cfg.extra.get("ckd_skip_clipped") else None),
-                                   skip_gt_pixels=bool(cfg.extra.get("ckd_skip_gt", False)))
+                if aligned:
+                    ckd = self._aligned_ckd(out, rel, t_metric, gt_map)
+                else:
+                    ckd = L.ckd_losses(out["bin_probs"], out["bin_centers"], rel, gt_map,
+                                       norm=cfg.ckd_norm)
                 terms.update(ckd)
                 total = total + cfg.ckd_weight * ckd["ckd_kl"] \
                     + cfg.ckd_cross_weight * ckd["ckd_cross"]
@@ -270,7 +274,23 @@ class DistillationRecipe(Recipe):
                 terms["vrkd"] = vr
                 total = total + cfg.vrkd_weight * vr
         terms["total"] = total
+        add_bin_chamfer(terms, cfg, out, gt_map)
         return terms
+
+    def _aligned_ckd(self, out: dict, rel: torch.Tensor, t_metric: torch.Tensor,
+                     gt_map: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The first release's CKD (``ckd_mode="aligned"``), kept as an ablation row."""
+        cfg = self.cfg
+        t_ckd = t_metric
+        if cfg.ckd_align == "student":  # the teacher's shape in the student's own scale
+            t_ckd, _ = L.align_disparity_to_depth(rel, out["depth"].detach(), cfg.min_depth,
+                                                  cfg.max_depth)
+        return L.aligned_ckd_losses(
+            out["bin_probs"], out["bin_centers"], t_ckd, gt_map, tau=cfg.ckd_tau,
+            assign=cfg.ckd_assign,
+            depth_range=((cfg.min_depth, cfg.max_depth)
+                         if cfg.extra.get("ckd_skip_clipped") else None),
+            skip_gt_pixels=bool(cfg.extra.get("ckd_skip_gt", False)))
 
 
 @register_recipe("teacher")

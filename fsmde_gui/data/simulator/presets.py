@@ -8,8 +8,9 @@ Scene ``i`` of preset P generated with ``--seed S`` uses the scene seed
 | tiny    | 1 x 3           | 224x128 | 4,000,000 - 4,999,999  | tests                        |
 | sample  | 2 x 20          | 448x256 | 3,000,000 - 3,999,999  | bundled sample, app, demos   |
 | train   | 8 x 20          | 448x256 | 1,000,000 - 1,999,999  | student training             |
+| student | 24 x 20         | 448x256 | 5,000,000 - 5,999,999  | the shipped students (P1)    |
 | teacher | 16 x 12         | 448x256 | 2,000,000 - 2,999,999  | teacher training (more varied)|
-| heldout | 3 x 10          | 448x256 | 9,000,000 - 9,999,999  | evaluation only              |
+| heldout | 12 x 10         | 448x256 | 9,000,000 - 9,999,999  | evaluation only              |
 """
 from __future__ import annotations
 
@@ -34,9 +35,11 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("tiny", 1, 3, 224, 128, 4_000_000, 0.0, "tests: 1 scene x 3 frames at 224x128"),
     Preset("sample", 2, 20, 448, 256, 3_000_000, 0.0, "bundled sample scenes"),
     Preset("train", 8, 20, 448, 256, 1_000_000, 0.0, "student training scenes"),
+    Preset("student", 24, 20, 448, 256, 5_000_000, 0.0,
+           "student training (the shipped students and the P1 ablation)"),
     Preset("teacher", 16, 12, 448, 256, 2_000_000, 1.0,
            "teacher training: more, more varied scenes"),
-    Preset("heldout", 3, 10, 448, 256, 9_000_000, 0.0,
+    Preset("heldout", 12, 10, 448, 256, 9_000_000, 0.0,
            "held-out evaluation scenes (seeds disjoint from all other presets)"),
 )}
 MAX_SEED = 999
