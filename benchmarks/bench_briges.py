@@ -1,4 +1,4 @@
-"""BriGeS side by side on held-out simulator scenes (METHOD.md P2, issue 6).
+"""BriGeS side by side on held-out simulator scenes (docs/METHOD.md, P2; issue 6).
 
 Rows: the depth teacher alone (``teacher_sim``), BriGeS with its trained gate (tau = 2),
 BriGeS trained without temperature scaling (tau = 1, ``teacher_briges_tau1``), and the
@@ -10,8 +10,14 @@ weight of the gates' cross-attention maps, the trainable vs frozen parameter cou
 time of one training iteration (gate only vs all parameters).
 
 Data: ``FSMDE_BRIGES_HELDOUT`` (a simulator dataset folder) or, by default, the simulator's
-``heldout`` preset generated once under ``<out_dir>/briges_heldout`` (seed never used in
-training). ``FSMDE_BRIGES_STRIDE`` takes every k-th frame (default 2: 15 of 3 x 10).
+``heldout`` preset (seed never used in training), generated once under
+``<out_dir>/briges_heldout`` and reused while its ``.complete`` stamp exists: a copy made
+before ``heldout`` grew from 3 to 12 scenes keeps its 3 scenes until deleted.
+``FSMDE_BRIGES_STRIDE`` takes every k-th frame (default 2: 60 of today's 12 x 10 frames, 5
+per scene). The README table was measured on the earlier 3-scene preset (15 of 3 x 10
+frames); those scenes are the first 3 of today's preset, so the first 15 frames of a re-run
+are the same frames. To evaluate only them: ``fsmde generate --out DIR --preset heldout
+--seed 0 --scenes 3`` and ``FSMDE_BRIGES_HELDOUT=DIR``.
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-KEYFRAME = REPO.parent / "shared" / "data" / "nuscenes-keyframe"
+KEYFRAME = REPO / "resources" / "nuscenes-keyframe"
 
 
 def _time(fn, n: int) -> float:

@@ -26,8 +26,14 @@ re-trained (the default bench budget is 400 steps, the shipped model has 1200:
 
 Knobs (environment): ``FSMDE_BENCH_REFL_STEPS`` (default 400), ``FSMDE_BENCH_REFL_SIZE``
 (default ``128x80``), ``FSMDE_BENCH_REFL_RETRAIN=1`` (re-train every variant, even the shipped one and runs
-already in ``results/reflection_runs`` with the same config), ``FSMDE_BENCH_REFL_EVAL_FRAMES`` (0 = all 30 held-out frames),
+already in ``results/reflection_runs`` with the same config), ``FSMDE_BENCH_REFL_EVAL_FRAMES``
+(the first N held-out frames; 0 = all: 120 = 12 x 10 with today's preset),
 ``FSMDE_BENCH_DATA`` (folder of generated presets, default ``data/``).
+
+The README table was measured on the earlier 3-scene held-out preset (30 frames); those are
+the first 3 scenes of today's, which ``FSMDE_BENCH_REFL_EVAL_FRAMES=30`` selects.
+``data/heldout`` is reused while its ``.complete`` stamp exists, so a 3-scene copy from before
+the change stays until deleted.
 
 Run: ``.venv/bin/python -m benchmarks.run_all reflection``
 """

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real nuScenes keyframe beside the checkout and a tiny simulator dataset."""
+"""Shared fixtures: the real nuScenes keyframe bundled under resources/ and a tiny simulator dataset."""
 from __future__ import annotations
 
 import os
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-KEYFRAME = (REPO.parent / "shared" / "data" / "nuscenes-keyframe").resolve()
+KEYFRAME = REPO / "resources" / "nuscenes-keyframe"
 SAMPLE = REPO / "resources" / "sample_scenes"
 
 os.environ.setdefault("FSMDE_NUM_THREADS", "2")
@@ -15,9 +15,9 @@ os.environ.setdefault("FSMDE_NUM_THREADS", "2")
 
 @pytest.fixture(scope="session")
 def keyframe_root() -> Path:
-    """The real nuScenes keyframe (../shared/data/nuscenes-keyframe), read only."""
+    """The real nuScenes keyframe bundled with the repository (resources/), read only."""
     if not (KEYFRAME / "v1.0-mini" / "sample.json").exists():
-        pytest.fail(f"real keyframe missing at {KEYFRAME} (CI keeps ../shared beside the checkout)")
+        pytest.fail(f"real keyframe missing at {KEYFRAME} (it is part of the repository)")
     return KEYFRAME
 
 

@@ -167,3 +167,60 @@ def test_overwrite_is_atomic_and_keeps_old_on_failure(tmp_path):
         save_checkpoint(p, StudentNet(SMALL), meta={"bad": {1, 2}})
     assert load_checkpoint(p)[1]["step"] == 1  # the old file is intact
     assert [q.name for q in tmp_path.iterdir()] == ["s.pt"]
+
+
+def test_old_student_checkpoint_without_bin_space_loads_with_linear_bins(tmp_path):
+    """Checkpoints written before ``bin_space`` / ``bin_floor`` existed were trained with linear
+    bins and no floor: they load as such (not with the new log default) and give exactly the
+    outputs of the model that was saved."""
+    torch.manual_seed(0)
+    cfg = StudentConfig.from_dict(SMALL.to_dict() | {"bin_space": "linear", "bin_floor": 0.0})
+    net = StudentNet(cfg).eval()
+    p = save_checkpoint(tmp_path / "old.pt", net, meta={"step": 3})
+    payload = torch.load(p, weights_only=True)
+    assert payload["config"]["bin_space"] == "linear"
+    del payload["config"]["bin_space"], payload["config"]["bin_floor"]
+    torch.save(payload, p)
+    loaded, meta = load_checkpoint(p, expected_arch="student")
+    assert (loaded.binning.space, loaded.binning.floor) == ("linear", 0.0)
+    assert loaded.cfg == cfg
+    assert meta["config"]["bin_space"] == "linear" and meta["config"]["bin_floor"] == 0.0
+    x = torch.rand(1, 6, 3, 32, 64)
+    with torch.inference_mode():
+        a, b = net(x), loaded(x)
+    for key in ("depth", "bin_centers", "bin_probs"):
+        assert torch.equal(a[key], b[key]), key
+    # the same weights under today's defaults (log bins, floor) would be another model
+    stripped = {k: v for k, v in cfg.to_dict().items() if k not in ("bin_space", "bin_floor")}
+    new = StudentNet(StudentConfig.from_dict(stripped)).eval()
+    assert new.binning.space == "log"
+    new.load_state_dict(net.state_dict())
+    with torch.inference_mode():
+        assert not torch.allclose(new(x)["bin_centers"], a["bin_centers"])
+
+
+def test_new_student_checkpoint_keeps_its_log_bins(tmp_path):
+    net = StudentNet(SMALL).eval()
+    assert net.binning.space == "log"
+    p = save_checkpoint(tmp_path / "new.pt", net)
+    assert torch.load(p, weights_only=True)["config"]["bin_space"] == "log"
+    loaded, _ = load_checkpoint(p)
+    assert (loaded.binning.space, loaded.binning.floor) == ("log", 0.5)
+
+
+def test_shipped_reflection_model_predates_bin_space_and_loads_linear():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "models" / "student_reflection_ssl.pt"
+    stored = torch.load(path, weights_only=True, map_location="cpu")["config"]["student"]
+    assert "bin_space" not in stored and "bin_floor" not in stored  # an old checkpoint
+    model, meta = load_checkpoint(path, expected_arch="reflection_ssl")
+    assert (model.student.binning.space, model.student.binning.floor) == ("linear", 0.0)
+    assert meta["config"]["student"]["bin_space"] == "linear"
+    w, h = model.input_size
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        out = model(torch.rand(1, 6, 3, h, w), decompose=False)
+    c = out["bin_centers"]
+    assert torch.isfinite(out["depth"]).all()
+    assert (c[..., 1:] >= c[..., :-1]).all() and (c >= 0.5).all() and (c <= 80.0).all()

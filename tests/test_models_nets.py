@@ -1,6 +1,8 @@
 """Student (binning module) and bundled teacher: shapes, bin invariants, positivity."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -161,3 +163,114 @@ def test_fewer_views_and_too_many_views():
         assert net(torch.rand(2, 3, 3, 32, 64))["depth"].shape == (2, 3, 1, 32, 64)
         with pytest.raises(ValueError, match="built for 6 views"):
             net(torch.rand(1, 7, 3, 32, 64))
+
+
+# ------------------------------------------------------------------ log bins + spread floor
+def test_centers_from_widths_log_uniform_are_geometric_midpoints():
+    n, lo, hi = 8, 0.5, 80.0
+    c = centers_from_widths(torch.full((1, n), 1.0 / n), lo, hi, space="log")
+    edges = lo * (hi / lo) ** (torch.arange(n + 1, dtype=torch.float64) / n)
+    expected = torch.sqrt(edges[:-1] * edges[1:]).float()  # geometric mid-points of the edges
+    torch.testing.assert_close(c[0], expected, rtol=1e-5, atol=0)
+    ratios = c[0, 1:] / c[0, :-1]  # log-uniform: every neighbour ratio is (hi / lo) ** (1 / n)
+    torch.testing.assert_close(ratios, torch.full_like(ratios, (hi / lo) ** (1 / n)), rtol=1e-5,
+                               atol=0)
+    assert (c > lo).all() and (c < hi).all()
+
+
+def test_centers_from_widths_log_known_values_and_linear_default():
+    widths = torch.tensor([[0.25, 0.25, 0.5]])
+    # log range [1, 16]: edges 1, 2, 4, 16 -> centres sqrt(2), sqrt(8), sqrt(64)
+    c = centers_from_widths(widths, 1.0, 16.0, space="log")
+    torch.testing.assert_close(c, torch.tensor([[2 ** 0.5, 8 ** 0.5, 8.0]]), rtol=1e-6, atol=0)
+    lin = centers_from_widths(widths, 0.0, 8.0, space="linear")
+    torch.testing.assert_close(lin, torch.tensor([[1.0, 3.0, 6.0]]))
+    torch.testing.assert_close(centers_from_widths(widths, 0.0, 8.0), lin)  # default: linear
+    torch.manual_seed(0)
+    w = torch.softmax(torch.randn(4, 6, 16), dim=-1)
+    for space in ("log", "linear"):
+        c = centers_from_widths(w, 0.5, 80.0, space=space)
+        assert c.shape == (4, 6, 16)
+        assert (c[..., 1:] > c[..., :-1]).all()
+        assert (c > 0.5).all() and (c < 80.0).all()
+    with pytest.raises(ValueError, match="bin space"):
+        centers_from_widths(widths, 1.0, 16.0, space="cubic")
+
+
+def _binning_on_logits(num_bins, **kw):
+    """A DepthBinning whose width head passes its input through: centres(logits)."""
+    b = DepthBinning(8, 8, num_bins=num_bins, **kw)
+    b.width_head = torch.nn.Identity()
+    return b
+
+
+def test_spread_floor_keeps_centres_apart_for_any_logits():
+    n, lo, hi, floor = 32, 0.5, 80.0, 0.5
+    b = _binning_on_logits(n, min_depth=lo, max_depth=hi, space="log", floor=floor)
+    assert (b.space, b.floor) == ("log", 0.5)
+    bound = math.exp(floor / n * math.log(hi / lo))  # 8 % for 32 bins, 0.5-80 m
+    assert bound == pytest.approx(1.0826, abs=1e-4)
+    torch.manual_seed(0)
+    one_hot = torch.full((n, n), -1e4)
+    one_hot[torch.arange(n), torch.arange(n)] = 1e4  # all the softmax mass in one bin
+    logits = torch.cat([one_hot, 100 * torch.randn(16, n), torch.zeros(1, n),
+                        torch.linspace(-500, 500, n)[None]])
+    c = b.centers(logits)
+    assert torch.isfinite(c).all()
+    ratios = c[:, 1:] / c[:, :-1]
+    assert float(ratios.min()) >= bound * (1 - 1e-5)
+    # with all mass in one bin the other bins sit exactly on the floor: the bound is tight
+    assert float(ratios[0, 1:].min()) == pytest.approx(bound, rel=1e-5)
+    assert (c > lo * (1 - 1e-6)).all() and (c < hi * (1 + 1e-6)).all()
+
+
+def test_without_floor_linear_bins_collapse_on_extreme_logits():
+    """The first release's binning (linear, no floor): one dominant width logit squeezes all
+    the other centres onto the far end of the range - what the spread floor prevents."""
+    b = _binning_on_logits(8, min_depth=0.5, max_depth=80.0, space="linear", floor=0.0)
+    logits = torch.full((1, 8), -50.0)
+    logits[0, 0] = 50.0
+    c = b.centers(logits)[0]
+    assert float(c[0]) == pytest.approx(0.5 + 79.5 / 2, rel=1e-5)
+    torch.testing.assert_close(c[1:], torch.full((7,), 80.0))  # seven centres on one depth
+
+
+def test_binning_rejects_bad_space_floor_and_log_min_depth():
+    with pytest.raises(ValueError, match="bin space"):
+        DepthBinning(8, 8, num_bins=8, space="cubic")
+    with pytest.raises(ValueError, match="floor"):
+        DepthBinning(8, 8, num_bins=8, space="log", floor=1.0)
+    with pytest.raises(ValueError, match="floor"):
+        DepthBinning(8, 8, num_bins=8, space="log", floor=-0.1)
+    with pytest.raises(ValueError, match="min_depth"):
+        DepthBinning(8, 8, num_bins=8, min_depth=0.0, max_depth=80.0, space="log")
+    with pytest.raises(ValueError, match="num_bins"):
+        DepthBinning(8, 8, num_bins=1, space="log")
+    # linear bins may start at 0 m
+    assert DepthBinning(8, 8, num_bins=8, min_depth=0.0, space="linear").min_depth == 0.0
+
+
+def test_student_defaults_to_log_bins_with_floor(student_out):
+    cfg = StudentConfig()
+    assert (cfg.bin_space, cfg.bin_floor) == ("log", 0.5)
+    net = StudentNet(SMALL_STUDENT)
+    assert (net.binning.space, net.binning.floor) == ("log", 0.5)
+    # the fixture's student (16 bins, 0.5-80 m) keeps its centres >= 17 % apart
+    c = student_out["bin_centers"]
+    bound = math.exp(0.5 / 16 * math.log(80.0 / 0.5))
+    assert float((c[..., 1:] / c[..., :-1]).min()) >= bound * (1 - 1e-5)
+    legacy = StudentNet(StudentConfig.from_dict(SMALL_STUDENT.to_dict()
+                                                | {"bin_space": "linear", "bin_floor": 0.0}))
+    assert (legacy.binning.space, legacy.binning.floor) == ("linear", 0.0)
+
+
+def test_upgrade_student_config_fills_legacy_binning_only_where_missing():
+    from fsmde_gui.models.student import upgrade_student_config
+
+    assert upgrade_student_config({}) == {"bin_space": "linear", "bin_floor": 0.0}
+    stored = {"num_bins": 8, "bin_space": "log"}
+    up = upgrade_student_config(stored)
+    assert up == {"num_bins": 8, "bin_space": "log", "bin_floor": 0.0}
+    assert stored == {"num_bins": 8, "bin_space": "log"}  # input not modified
+    explicit = {"bin_space": "log", "bin_floor": 0.3}
+    assert upgrade_student_config(explicit) == explicit

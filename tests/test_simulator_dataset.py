@@ -149,6 +149,11 @@ def test_preset_seed_ranges_disjoint():
     assert PRESETS["tiny"].num_scenes == 1 and PRESETS["tiny"].num_frames == 3
     assert (PRESETS["tiny"].width, PRESETS["tiny"].height) == (224, 128)
     assert (PRESETS["sample"].num_scenes, PRESETS["sample"].num_frames) == (2, 20)
+    # the shipped students' preset and the (larger) held-out evaluation preset
+    assert (PRESETS["student"].num_scenes, PRESETS["student"].num_frames) == (24, 20)
+    assert (PRESETS["student"].width, PRESETS["student"].height) == (448, 256)
+    assert (PRESETS["heldout"].num_scenes, PRESETS["heldout"].num_frames) == (12, 10)
+    assert PRESETS["student"].seed_base == 5_000_000
 
 
 def test_cli_generate(tmp_path, capsys):

@@ -44,6 +44,9 @@ def test_oracle_and_doubled_predictions(tiny_sim_root):
     # pred = 2 gt (before the 80 m cap on pred): AbsRel = 1 except where 2 gt > 80 m
     assert 0.5 < double["overall"]["abs_rel"] <= 1.0 + 1e-6
     assert double["overall"]["a1"] < 0.2
+    # ... but after per-image median scaling the doubled prediction is exact
+    assert double["overall"]["abs_rel_median"] == pytest.approx(0.0, abs=1e-6)
+    assert "bins" not in double  # the oracle has no bins
     assert "consistency" not in double
     # consistent oracle depths agree across views better than doubled ones
     assert "mean" in exact["consistency"]
@@ -79,3 +82,47 @@ def test_write_json_is_strict_json(tmp_path):
     assert "NaN" not in text
     assert json.loads(text) == {"consistency": {"A|B": None, "mean": 1.5}, "x": 2.0}
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_image_metrics_median_scaled_and_per_range_abs_rel():
+    from fsmde_gui.training.evaluate import EXTRA_KEYS, image_metrics
+
+    gt = np.zeros((4, 6), np.float32)
+    gt[0, :3] = [2.0, 5.0, 8.0]  # 0-10 m
+    gt[1, :3] = [12.0, 20.0, 25.0]  # 10-30 m; nothing in 30-80 m
+    m = image_metrics(2.0 * gt, gt, max_depth=80.0, min_depth=1e-3)
+    assert set(EXTRA_KEYS) <= set(m)
+    assert m["abs_rel"] == pytest.approx(1.0)
+    assert m["abs_rel_median"] == pytest.approx(0.0, abs=1e-9)  # scale only: shape is exact
+    assert m["abs_rel_0_10"] == pytest.approx(1.0) and m["abs_rel_10_30"] == pytest.approx(1.0)
+    assert np.isnan(m["abs_rel_30_80"])
+    pred = np.where(gt < 10, 1.1 * gt, 0.8 * gt).astype(np.float32)
+    gt[2, 0], pred[2, 0] = 40.0, 30.0  # one far pixel, 25 % off
+    m = image_metrics(pred, gt, max_depth=80.0, min_depth=1e-3)
+    assert m["abs_rel_0_10"] == pytest.approx(0.1, rel=1e-5)
+    assert m["abs_rel_10_30"] == pytest.approx(0.2, rel=1e-5)
+    assert m["abs_rel_30_80"] == pytest.approx(0.25, rel=1e-5)
+    assert m["abs_rel"] == pytest.approx((3 * 0.1 + 3 * 0.2 + 0.25) / 7, rel=1e-5)
+
+
+def test_evaluate_student_reports_dense_and_bin_sections(tiny_sim_root, tmp_path):
+    from fsmde_gui.training.evaluate import load_estimator
+
+    ckpt = save_checkpoint(tmp_path / "s.pt", build_model("student", TINY_STUDENT), meta={})
+    res = evaluate_dataset(tiny_sim_root, load_estimator(str(ckpt)), max_depth=80.0,
+                           consistency=False)
+    o = res["overall"]
+    assert o["images"] == 18 and np.isfinite(o["abs_rel_median"])
+    assert {"abs_rel", "rmse", "a1", "abs_rel_median", "abs_rel_0_10"} <= set(res["dense"])
+    assert res["dense"]["images"] == 18 and res["dense"]["count"] > o["count"]  # dense > LiDAR
+    bins = res["bins"]
+    assert bins["images"] == 18
+    # a fresh student has log bins with the spread floor: 16 centres >= 17 % apart
+    assert bins["distinct"] == 1.0
+    assert 0.0 < bins["nearest_rel"] < 1.0
+    assert 1.0 / 16 <= bins["mass_use"] <= 1.0
+    table = format_table(res, "student")
+    lines = table.splitlines()
+    assert any(line.startswith("AbsRel median-scaled") for line in lines)
+    assert any(line.startswith("dense GT:") and "median-scaled" in line for line in lines)
+    assert any(line.startswith("bins: distinct centres 100.0%") for line in lines)

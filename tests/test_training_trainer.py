@@ -135,31 +135,45 @@ def test_kd_recipe_terms_and_ablation_switches(tiny_sim_root, tmp_path):
     cfg = make_cfg(tiny_sim_root, tmp_path / "kd", recipe="kd", steps=3,
                    teacher_checkpoint=str(tpath))
     res = Trainer(cfg).run()
-    assert set(res["losses"]) == {"gt", "ckd_kl", "ckd_cross", "vrkd", "total"}
+    assert set(res["losses"]) == {"gt", "ckd_kl", "ckd_cross", "vrkd", "bin_chamfer", "total"}
     assert all(v == v and v >= 0 for v in res["losses"].values())
     expected = (res["losses"]["gt"] + res["losses"]["ckd_kl"] + 0.5 * res["losses"]["ckd_cross"]
-                + res["losses"]["vrkd"])
+                + res["losses"]["vrkd"] + 0.1 * res["losses"]["bin_chamfer"])
     assert res["losses"]["total"] == pytest.approx(expected, rel=1e-5)
     cfg = make_cfg(tiny_sim_root, tmp_path / "kd0", recipe="kd", steps=2, ckd_weight=0,
                    ckd_cross_weight=0, teacher_checkpoint=str(tpath))
-    assert set(Trainer(cfg).run()["losses"]) == {"gt", "vrkd", "total"}
+    assert set(Trainer(cfg).run()["losses"]) == {"gt", "vrkd", "bin_chamfer", "total"}
     cfg = make_cfg(tiny_sim_root, tmp_path / "kd1", recipe="kd", steps=2, vrkd_weight=0,
                    teacher_checkpoint=str(tpath))
-    assert set(Trainer(cfg).run()["losses"]) == {"gt", "ckd_kl", "ckd_cross", "total"}
-    # the two CKD alignments give different targets (same seed, same first batch)
+    assert set(Trainer(cfg).run()["losses"]) == {"gt", "ckd_kl", "ckd_cross", "bin_chamfer",
+                                                  "total"}
+    # the first release's (aligned) CKD: its two alignments give different targets (same
+    # seed, same first batch)
     kl = {}
     for align in ("student", "gt"):
         cfg = make_cfg(tiny_sim_root, tmp_path / f"kd_{align}", recipe="kd", steps=1,
-                       vrkd_weight=0, ckd_align=align, teacher_checkpoint=str(tpath))
+                       vrkd_weight=0, ckd_mode="aligned", ckd_align=align,
+                       teacher_checkpoint=str(tpath))
         kl[align] = Trainer(cfg).run()["losses"]["ckd_kl"]
     assert kl["student"] != pytest.approx(kl["gt"], rel=1e-3)
+    # P1's ordinal CKD (the default) has no alignment: ckd_align changes nothing, the
+    # normalisation and the mode do
+    for name, kw in (("ord_gt", {"ckd_align": "gt"}), ("ord_student", {"ckd_align": "student"}),
+                     ("ord_log", {"ckd_norm": "log"})):
+        cfg = make_cfg(tiny_sim_root, tmp_path / f"kd_{name}", recipe="kd", steps=1,
+                       vrkd_weight=0, teacher_checkpoint=str(tpath), **kw)
+        assert cfg.ckd_mode == "ordinal"
+        kl[name] = Trainer(cfg).run()["losses"]["ckd_kl"]
+    assert kl["ord_student"] == pytest.approx(kl["ord_gt"], rel=1e-6)
+    assert kl["ord_log"] != pytest.approx(kl["ord_gt"], rel=1e-3)
+    assert kl["ord_gt"] != pytest.approx(kl["gt"], rel=1e-3)
     with pytest.raises(TrainingError, match="ckd_align"):
         TrainConfig.from_dict(TrainConfig().to_dict() | {"ckd_align": "lidar"})
     # diagnostic: distil the GT-aligned teacher depth itself (SILog), no CKD / VRKD
     cfg = make_cfg(tiny_sim_root, tmp_path / "kd_dense", recipe="kd", steps=1, ckd_weight=0,
                    ckd_cross_weight=0, vrkd_weight=0, teacher_checkpoint=str(tpath),
                    extra={"dense_kd_weight": 1.0})
-    assert set(Trainer(cfg).run()["losses"]) == {"gt", "dense_kd", "total"}
+    assert set(Trainer(cfg).run()["losses"]) == {"gt", "dense_kd", "bin_chamfer", "total"}
     with pytest.raises(TrainingError, match="unknown extra option"):
         Trainer(make_cfg(tiny_sim_root, tmp_path / "kd_typo", recipe="kd", steps=1,
                          teacher_checkpoint=str(tpath), extra={"ckd_skip_gts": True})).run()
@@ -167,6 +181,33 @@ def test_kd_recipe_terms_and_ablation_switches(tiny_sim_root, tmp_path):
     with pytest.raises(TrainingError, match="disparity"):
         Trainer(make_cfg(tiny_sim_root, tmp_path / "kd2", recipe="kd", steps=1,
                          teacher_checkpoint=str(tmp_path / "kd" / "final.pt"))).run()
+
+
+def test_supervised_recipe_adds_the_bin_chamfer_term(tiny_sim_root, tmp_path):
+    res = Trainer(make_cfg(tiny_sim_root, tmp_path / "a", steps=2)).run()
+    losses = res["losses"]
+    assert set(losses) == {"gt", "bin_chamfer", "total"}
+    assert losses["bin_chamfer"] > 0
+    assert losses["total"] == pytest.approx(losses["gt"] + 0.1 * losses["bin_chamfer"], rel=1e-5)
+    res = Trainer(make_cfg(tiny_sim_root, tmp_path / "b", steps=2, bin_chamfer_weight=0.0)).run()
+    assert set(res["losses"]) == {"gt", "total"}
+    assert res["losses"]["total"] == pytest.approx(res["losses"]["gt"], rel=1e-6)
+
+
+def test_ckd_mode_and_norm_are_validated():
+    cfg = TrainConfig()
+    assert (cfg.ckd_mode, cfg.ckd_norm, cfg.bin_chamfer_weight) == ("ordinal", "quantile", 0.1)
+    base = TrainConfig().to_dict()
+    for mode in ("ordinal", "aligned"):
+        assert TrainConfig.from_dict(base | {"ckd_mode": mode}).ckd_mode == mode
+    for norm in ("quantile", "log"):
+        assert TrainConfig.from_dict(base | {"ckd_norm": norm}).ckd_norm == norm
+    with pytest.raises(TrainingError, match=r"ckd_mode must be ordinal\|aligned"):
+        TrainConfig.from_dict(base | {"ckd_mode": "metric"})
+    with pytest.raises(TrainingError, match=r"ckd_norm must be quantile\|log"):
+        TrainConfig.from_dict(base | {"ckd_norm": "rank"})
+    with pytest.raises(TrainingError, match="ckd_mode"):
+        load_config(None, ["ckd_mode=softmax"])
 
 
 def test_teacher_recipe_on_dense_gt(tiny_sim_root, tmp_path):

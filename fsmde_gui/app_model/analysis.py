@@ -41,6 +41,7 @@ class FrameAnalysis:
     depth_range: tuple[float, float] = (1.0, 60.0)
     compute_ms: float = 0.0
     reflection_fn: Optional[Callable] = None  # set while the (slow) reflection mask is deferred
+    ckd_probs: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # per camera
 
     @property
     def reflection_pending(self) -> bool:
@@ -112,8 +113,10 @@ class FrameAnalysis:
                                "student_depth": float(s.depth[cam, y, x])}
         t = self.results.get("teacher")
         if t is not None:
-            out["teacher"] = teacher_bin_probs(np.array([t.depth[cam, y, x]], np.float32),
-                                               centers)[:, 0]
+            q = self.teacher_ckd_probs(cam)
+            out["teacher"] = (q[:, by, bx] if q is not None else
+                              teacher_bin_probs(np.array([t.depth[cam, y, x]], np.float32),
+                                                centers)[:, 0])
             out["teacher_depth"] = float(t.depth[cam, y, x])
         gt = self.gt(cam)
         out["gt"] = float(gt[y, x]) if gt is not None and gt[y, x] > 0 else None
@@ -131,10 +134,33 @@ class FrameAnalysis:
             _, _, bh, bw = s.bin_probs.shape
             mass = []
             for v in range(centers.shape[0]):
-                d = _resize(t.depth[v], (bh, bw))
-                mass.append(teacher_bin_probs(d.reshape(-1), centers[v]).mean(axis=1))
+                q = self.teacher_ckd_probs(v)
+                if q is None:
+                    d = _resize(t.depth[v], (bh, bw))
+                    q = teacher_bin_probs(d.reshape(-1), centers[v])
+                mass.append(q.reshape(q.shape[0], -1).mean(axis=1))
             out["teacher"] = np.stack(mass)
         return out
+
+    def teacher_ckd_probs(self, cam: int) -> Optional[np.ndarray]:
+        """The teacher's scale-invariant bin probabilities of one view, as CKD distils them
+        (its relative output, rank-normalised onto the ordinal grid, bin k = the student's
+        bin k), at the student's probability resolution: ``(N, h, w)``; None without a
+        relative teacher output. Cached per camera."""
+        s, t = self.results.get("student"), self.results.get("teacher")
+        if s is None or s.bin_probs is None or t is None or t.relative_depth is None:
+            return None
+        cache = self.ckd_probs
+        if cam not in cache:
+            import torch
+
+            from ..training.losses import ordinal_teacher_probs
+
+            _, n, bh, bw = s.bin_probs.shape
+            rel = torch.from_numpy(np.ascontiguousarray(t.relative_depth[cam], np.float32))
+            q = ordinal_teacher_probs(rel.reshape(1, 1, 1, *rel.shape), n, (bh, bw))
+            cache[cam] = q[0, 0].numpy()
+        return cache[cam]
 
 
 def teacher_bin_probs(depth: np.ndarray, centers: np.ndarray, tau: float | None = None) -> np.ndarray:

@@ -1,6 +1,6 @@
 """`fsmde eval`: P1 metrics per camera and overall (LiDAR GT, depth cap) + cross-view consistency.
 
-    fsmde eval --dataset ../shared/data/nuscenes-keyframe --student models/student_kd.pt \
+    fsmde eval --dataset resources/nuscenes-keyframe --student models/student_kd.pt \
         --teacher teacher_sim --max-depth 80 --json out/eval.json
 """
 from __future__ import annotations

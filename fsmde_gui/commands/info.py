@@ -1,6 +1,6 @@
 """`fsmde info`: what a dataset folder holds, after checking every table and referenced file.
 
-    fsmde info --dataset ../shared/data/nuscenes-keyframe [--json info.json]
+    fsmde info --dataset resources/nuscenes-keyframe [--json info.json]
 
 Bad input exits 2 with one line naming the file and the problem.
 """

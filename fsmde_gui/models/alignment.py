@@ -1,4 +1,4 @@
-"""Bring a teacher's relative output to metric depth with sparse metric GT (METHOD.md, P1).
+"""Bring a teacher's relative output to metric depth with sparse metric GT (docs/METHOD.md, P1).
 
 Per image, fit ``scale * relative + shift`` to the target by least squares on the pixels that
 have GT. For ``kind="disparity"`` (all bundled teachers) the target is the GT's inverse depth

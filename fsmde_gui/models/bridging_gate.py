@@ -1,4 +1,4 @@
-"""The Bridging Gate of BriGeS (METHOD.md P2): semantic features enter the depth features.
+"""The Bridging Gate of BriGeS (docs/METHOD.md P2): semantic features enter the depth features.
 
 For each gated level of a depth encoder:
 

@@ -1,4 +1,4 @@
-"""Reflection masks from an intrinsic decomposition (METHOD.md, P3).
+"""Reflection masks from an intrinsic decomposition (docs/METHOD.md, P3).
 
 A pixel is *reflective* when its non-Lambertian residual (image - albedo * shading) is an
 outlier against the residual statistics of its own image. The test is the Mahalanobis

@@ -1,6 +1,6 @@
 """The bundled semantic teacher: a small segmentation net trained on the simulator's semantic GT.
 
-It plays the role Segment Anything plays in BriGeS (METHOD.md P2): a frozen encoder whose
+It plays the role Segment Anything plays in BriGeS (docs/METHOD.md P2): a frozen encoder whose
 feature map carries *what* each region is (object extents, thin poles and signs, instance
 boundaries) for the Bridging Gate to hand to the depth features.
 

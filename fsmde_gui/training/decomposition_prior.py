@@ -1,4 +1,4 @@
-"""Synthetic decomposition prior for the reflection-aware recipe (METHOD.md, P3).
+"""Synthetic decomposition prior for the reflection-aware recipe (docs/METHOD.md, P3).
 
 Learned intrinsic decomposition networks are trained on *synthetic* scenes with rendered
 albedo / shading / specular layers, because no real image comes with them. Trained on

@@ -73,14 +73,15 @@ def image_metrics(pred: np.ndarray, gt: np.ndarray, max_depth: float, min_depth:
 def evaluate_dataset(dataset, estimator, max_depth: float = 80.0, min_depth: float = 1e-3,
                      max_frames: int = 0, consistency: bool = True,
                      progress: Optional[Callable[[int, int], None]] = None,
-                     cancel=None) -> dict:
+                     cancel=None, frame_stride: int = 1) -> dict:
     """Evaluate ``estimator`` (``predict(frame) -> DepthResult``) on a SurroundDataset (or a
-    dataset folder). Returns ``{"overall", "per_camera", "consistency", "frames", ...}``."""
+    dataset folder). Returns ``{"overall", "per_camera", "consistency", "frames", ...}``.
+    ``frame_stride`` k > 1 evaluates every k-th frame (consecutive frames are near-duplicates)."""
     if isinstance(dataset, (str, Path)):
         from ..data.detect import open_dataset
 
         dataset = open_dataset(dataset)
-    keys = list(dataset.iter_frames())
+    keys = list(dataset.iter_frames())[::max(1, int(frame_stride))]
     if max_frames:
         keys = keys[:max_frames]
     per_cam: dict[str, list[dict]] = {name: [] for name in CAMERA_NAMES}

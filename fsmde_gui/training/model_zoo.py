@@ -39,7 +39,7 @@ COMMON = {"image_size": list(SHIPPED_SIZE), "batch_size": 1, "num_threads": 1,
           "checkpoint_every": 250, "log_every": 50, "color_jitter": 0.1}
 
 
-STUDENT_BUDGET = {"steps": 1200, "lr": 1e-3}
+STUDENT_BUDGET = {"steps": 2000, "lr": 1e-3}
 """Steps and learning rate of the shipped students and of every ablation row."""
 
 

@@ -1,4 +1,4 @@
-"""Self-supervised photometric objective (METHOD.md, P3) with reflection exclusion.
+"""Self-supervised photometric objective (docs/METHOD.md, P3) with reflection exclusion.
 
 Frame t (target) is re-synthesised from its temporal neighbours t-1 / t+1 (sources) by
 back-projecting every target pixel with the predicted depth, moving it with the known ego

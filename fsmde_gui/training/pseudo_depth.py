@@ -1,4 +1,4 @@
-"""Pseudo-depth generation and distillation (METHOD.md, P3).
+"""Pseudo-depth generation and distillation (docs/METHOD.md, P3).
 
 A teacher pass produces a dense pseudo depth; the student learns from it where the
 photometric loss cannot teach it: on reflective pixels (excluded from the photometric loss)

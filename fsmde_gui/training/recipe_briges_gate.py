@@ -1,4 +1,4 @@
-"""``fsmde train --recipe briges-gate``: train only the Bridging Gates of BriGeS (METHOD.md P2).
+"""``fsmde train --recipe briges-gate``: train only the BriGeS Bridging Gates (docs/METHOD.md P2).
 
 Both foundation encoders are frozen (the bundled relative-depth teacher ``teacher_sim`` and
 the bundled semantic net ``semantic_sim`` by default; any checkpoint path, or a local Segment
