@@ -72,7 +72,15 @@ def variant_config(name: str, overrides: dict, steps: int | None, seed: int, tra
         conf["steps"] = steps
     safe = name.replace("+", "plus_")
     conf["out"] = str(REPO / "runs" / tag / f"{safe}_{conf['steps']}_s{seed}")
+    if conf.get("recipe", "kd") == "kd":  # teacher outputs computed once, shared by every run
+        key = hashlib.sha256(f"{teacher_sha(teacher)} {train_root} {conf['image_size']}".encode())
+        conf["extra"] = dict(conf.get("extra", {})) | {
+            "teacher_cache_dir": str(REPO / "runs" / "teacher_cache" / key.hexdigest()[:16])}
     return conf
+
+
+def teacher_sha(teacher: Path) -> str:
+    return hashlib.sha256(Path(teacher).read_bytes()).hexdigest()
 
 
 def _train_and_eval(job: tuple) -> dict:
@@ -91,13 +99,13 @@ def _train_and_eval(job: tuple) -> dict:
         cfg = TrainConfig.from_dict(TrainConfig().to_dict() | conf, f"ablation {name}")
         path = Path(cfg.out) / "final.pt"
         saved, stamp = Path(cfg.out) / "config.json", Path(cfg.out) / "teacher.sha256"
-        teacher_sha = hashlib.sha256(Path(teacher).read_bytes()).hexdigest()
+        sha = teacher_sha(teacher)
         if not (path.exists() and saved.exists() and stamp.exists()
                 and json.loads(saved.read_text()) == cfg.to_dict()
-                and stamp.read_text().strip() == teacher_sha):
+                and stamp.read_text().strip() == sha):
             print(f"  {name} seed {cfg.seed}: training {cfg.steps} steps -> {path}", flush=True)
             Trainer(cfg).run()
-            stamp.write_text(teacher_sha + "\n")
+            stamp.write_text(sha + "\n")
     stride = int(os.environ.get("FSMDE_EVAL_STRIDE", "2"))
     res = evaluate_dataset(heldout, load_estimator(str(path)), max_depth=80.0,
                            frame_stride=stride)

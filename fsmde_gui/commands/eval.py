@@ -17,6 +17,8 @@ def register(subparsers) -> None:
                    help="teacher checkpoint path or model name (aligned to GT per image)")
     p.add_argument("--max-depth", type=float, default=80.0, help="depth cap in metres (80 nuScenes)")
     p.add_argument("--max-frames", type=int, default=0, help="evaluate only the first N frames")
+    p.add_argument("--frame-stride", type=int, default=1,
+                   help="evaluate every K-th frame (consecutive frames are near-duplicates)")
     p.add_argument("--no-consistency", action="store_true", help="skip cross-view consistency")
     p.add_argument("--json", default=None, help="write the results to this JSON file")
     p.set_defaults(func=run)
@@ -28,6 +30,8 @@ def run(args) -> int:
 
     if not args.student and not args.teacher:
         raise FsmdeError("fsmde eval needs --student and/or --teacher")
+    if args.frame_stride < 1:
+        raise FsmdeError(f"--frame-stride must be >= 1, got {args.frame_stride}")
     dataset = open_dataset(args.dataset)
     results = {}
     for role, name in (("student", args.student), ("teacher", args.teacher)):
@@ -35,7 +39,8 @@ def run(args) -> int:
             continue
         est = load_estimator(name)
         res = evaluate_dataset(dataset, est, max_depth=args.max_depth, max_frames=args.max_frames,
-                               consistency=not args.no_consistency)
+                               consistency=not args.no_consistency,
+                               frame_stride=args.frame_stride)
         res["model"] = str(name)
         res["role"] = role
         print(format_table(res, f"{role}: {name} on {args.dataset} "

@@ -31,6 +31,7 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
+from ..core.atomic_io import atomic_write
 from ..core.errors import TrainingError
 from . import losses as L
 from .config import TrainConfig
@@ -187,8 +188,8 @@ class DistillationRecipe(Recipe):
     """
 
     arch = "student"
-    EXTRA_OPTIONS = {"cache_teacher", "vrkd_level", "dense_kd_weight", "ckd_skip_clipped",
-                     "ckd_skip_gt", "find_unused_parameters"}
+    EXTRA_OPTIONS = {"cache_teacher", "teacher_cache_dir", "vrkd_level", "dense_kd_weight",
+                     "ckd_skip_clipped", "ckd_skip_gt", "find_unused_parameters"}
 
     def __init__(self, cfg: TrainConfig, device: torch.device):
         super().__init__(cfg, device)
@@ -226,6 +227,12 @@ class DistillationRecipe(Recipe):
     def _teacher_outputs(self, batch: dict, target_hw: tuple[int, int]):
         """(relative (B,V,1,H,W), feature (B,V,C,h,w) nearest to target_hw), cached per index."""
         idx = [int(i) for i in batch["index"]]
+        disk = self.cfg.extra.get("teacher_cache_dir") if self.cache_teacher else None
+        if disk:  # shared by runs on the same data + teacher (e.g. the ablation's seeds)
+            for i in idx:
+                f = Path(disk) / f"{i}.pt"
+                if i not in self._teacher_cache and f.exists():
+                    self._teacher_cache[i] = tuple(torch.load(f, weights_only=True))
         if self.cache_teacher and all(i in self._teacher_cache for i in idx):
             rel, feat = zip(*(self._teacher_cache[i] for i in idx))
             return torch.stack(rel), torch.stack(feat)
@@ -238,6 +245,10 @@ class DistillationRecipe(Recipe):
         if self.cache_teacher:
             for k, i in enumerate(idx):
                 self._teacher_cache[i] = (rel[k].clone(), feat[k].float().clone())
+                if disk:
+                    Path(disk).mkdir(parents=True, exist_ok=True)
+                    atomic_write(Path(disk) / f"{i}.pt",
+                                 lambda fh, item=self._teacher_cache[i]: torch.save(list(item), fh))
         return rel, feat.float()
 
     def step(self, batch: dict) -> dict[str, torch.Tensor]:
