@@ -12,9 +12,11 @@ import os
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 from ..app_model.tiles import MODES
+from ..core.errors import FsmdeError
 from .cloud_view import PRESETS
 
 SCREENSHOT_TIMEOUT_S = 600
@@ -47,8 +49,11 @@ def parse_probe(text: str):
     cam, _, xy = text.partition(":")
     shorts = [SHORT_NAMES[n] for n in CAMERA_NAMES]
     if cam not in shorts:
-        raise SystemExit(f"fsmde-gui: --probe camera must be one of {shorts}")
-    x, y = (int(v) for v in xy.split(","))
+        raise FsmdeError(f"--probe {text}: the camera must be one of {', '.join(shorts)}")
+    try:
+        x, y = (int(v) for v in xy.split(","))
+    except ValueError:
+        raise FsmdeError(f"--probe {text}: expected CAM:X,Y, e.g. F:320,180") from None
     return shorts.index(cam), x, y
 
 
@@ -68,25 +73,100 @@ def grab_window(window):
     return pix
 
 
+class ScreenshotError(FsmdeError):
+    """The screenshot cannot be written (names the file and the problem)."""
+
+
 def save_png(pix, path: Path) -> None:
-    """Atomic PNG save (temp file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
+    """Atomic PNG save: encoded in memory by Qt, then a checked, fsync'ed temp file beside the
+    real target and a rename (``core.atomic_io``): a full disk leaves nothing under ``path``."""
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+
+    from ..core.atomic_io import atomic_write_bytes
+
+    path = Path(path)
+    data = QByteArray()
+    buf = QBuffer(data)
+    buf.open(QIODevice.WriteOnly)
+    ok = pix.save(buf, "PNG")
+    buf.close()
+    if not ok or data.isEmpty():
+        raise ScreenshotError(f"{path}: Qt could not encode the screenshot as PNG")
     try:
-        if not pix.save(tmp, "PNG"):
-            raise OSError(f"{path}: could not write the screenshot")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        atomic_write_bytes(path, bytes(data))
+    except OSError as exc:
+        raise ScreenshotError(f"{exc.filename or path}: cannot write the screenshot: "
+                              f"{exc.strerror or exc}") from exc
+
+
+def parse_window_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise FsmdeError(f"--size {text!r}: expected WxH, e.g. 1600x1000") from None
+    if not (320 <= w <= 8192 and 240 <= h <= 8192):
+        raise FsmdeError(f"--size {text}: width must be 320..8192 and height 240..8192 pixels")
+    return w, h
+
+
+def check_screenshot_target(path: Path) -> None:
+    """Fail before any work when the screenshot cannot be a file at ``path``."""
+    if path.is_dir():
+        raise FsmdeError(f"{path}: is a folder, expected a .png file name for --screenshot")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise FsmdeError(f"{parent}: is not a folder, cannot write the screenshot {path}")
+
+
+def check_frame_options(session, scene: int, frame: int) -> None:
+    """``--scene`` / ``--frame`` inside the opened dataset, or an error naming the valid range."""
+    scenes = session.scenes
+    if not 0 <= scene < len(scenes):
+        raise FsmdeError(f"--scene {scene}: out of range, the dataset has scenes 0..{len(scenes) - 1}")
+    n = session.num_frames(scene)
+    if not 0 <= frame < n:
+        raise FsmdeError(f"--frame {frame}: out of range, scene {scene} ({scenes[scene].name}) "
+                         f"has frames 0..{n - 1}")
+
+
+def _error_line(exc: BaseException) -> str:
+    """One line for the user: project errors and OSErrors as they are, others with a hint."""
+    if isinstance(exc, FsmdeError):
+        text = str(exc)
+    elif isinstance(exc, OSError) and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    else:
+        text = (f"unexpected {type(exc).__name__}: {exc} (re-run with FSMDE_DEBUG=1 for the "
+                "traceback)")
+    return " ".join(text.split())
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Start the app. Every error the user can act on ends it with one line on stderr and
+    exit 2; in --screenshot mode no dialog is ever shown, so nothing can wait for a click."""
+    parser = build_parser()
+    parser.error = lambda message: parser.exit(2, f"fsmde-gui: error: {message}\n")  # one line
+    args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("fsmde-gui: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the one place the app turns an error into its exit line
+        if os.environ.get("FSMDE_DEBUG"):
+            traceback.print_exc()
+        print(f"fsmde-gui: error: {_error_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
+    size = parse_window_size(args.size)
+    probe = parse_probe(args.probe) if args.probe else None
+    out = Path(args.screenshot) if args.screenshot else None
+    if out is not None:
+        check_screenshot_target(out)
     os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
     try:
         import torch
@@ -94,12 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(int(os.environ.get("FSMDE_NUM_THREADS", "2")))
     except ImportError:
         pass
-    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from ..app_model.session import SAMPLE_SCENES, Session
-    from .main_window import MainWindow
-    from .settings import app_settings, recent_folders
+    from .settings import app_settings
     from .theme import apply_dark_theme
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -107,15 +185,44 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName("FSMDE")
     apply_dark_theme(app)
     tmpdir = None
-    if args.screenshot and not os.environ.get("FSMDE_SETTINGS_FILE"):
+    if out is not None and not os.environ.get("FSMDE_SETTINGS_FILE"):
         tmpdir = tempfile.TemporaryDirectory()  # a screenshot never reads or writes the user's state
         settings = QSettings(str(Path(tmpdir.name) / "settings.ini"), QSettings.IniFormat)
     else:
         settings = app_settings()
-    session = Session(student=args.student, teacher=args.teacher)
-    window = MainWindow(session, settings)
-    w, h = (int(v) for v in args.size.lower().split("x"))
-    window.resize(w, h)
+    try:
+        return _run_window(args, app, settings, size, probe, out)
+    finally:
+        if tmpdir is not None:
+            tmpdir.cleanup()
+
+
+def _run_window(args, app, settings, size, probe, out) -> int:
+    from PySide6.QtCore import QTimer
+
+    from ..app_model.session import DEFAULT_STUDENT, DEFAULT_TEACHER, SAMPLE_SCENES, Session
+    from .main_window import MainWindow
+    from .settings import recent_folders
+
+    dataset = args.dataset
+    if dataset is None:
+        recent = recent_folders(settings)
+        dataset = str(SAMPLE_SCENES) if (SAMPLE_SCENES.exists() or not recent) else recent[0]
+    # the data first (fast), so a bad folder or --frame fails before the models load
+    session = Session(load_models=False)
+    open_error = None
+    try:
+        session.open(dataset)
+    except Exception as exc:  # DatasetError and anything an adapter raises
+        if out is not None:
+            raise
+        open_error = exc  # interactive: the window shows it and stays up
+    if open_error is None:
+        check_frame_options(session, args.scene, args.frame)
+    session.set_model("student", args.student or DEFAULT_STUDENT)
+    session.set_model("teacher", args.teacher or DEFAULT_TEACHER)
+    window = MainWindow(session, settings, headless=out is not None)
+    window.resize(*size)
     if args.mode:
         window.set_mode(args.mode)
     if args.split:
@@ -125,60 +232,86 @@ def main(argv: list[str] | None = None) -> int:
     if args.view3d:
         window.cloud.set_preset(args.view3d)
     window.show()
-    dataset = args.dataset
-    if dataset is None:
-        recent = recent_folders(settings)
-        dataset = str(SAMPLE_SCENES) if (SAMPLE_SCENES.exists() or not recent) else recent[0]
-    status = {"rc": 0}
-    opened = window.open_folder(dataset, args.scene, args.frame)
-    if not opened:
-        print(f"fsmde-gui: error: {window.last_error}", file=sys.stderr)
-        status["rc"] = 2
-    if not args.screenshot:
+    if open_error is not None:
+        print(f"fsmde-gui: error: {_error_line(open_error)}", file=sys.stderr)
+        window.show_error(f"Cannot open {dataset}", open_error)
+        app.exec()
+        return 2
+    window.show_dataset(dataset, args.scene, args.frame)
+    if out is None:
         return app.exec()
 
-    out = Path(args.screenshot)
     t0 = time.perf_counter()
+    status = {"rc": 0}
+
+    def end(rc: int, line: str | None = None) -> None:
+        """Stop the screenshot run: one line on stderr for an error, then quit."""
+        if status.get("ended"):
+            return
+        status["ended"] = True
+        if rc:
+            status["rc"] = rc
+        if line:
+            print(f"fsmde-gui: error: {' '.join(line.split())}", file=sys.stderr, flush=True)
+        window.close()
+        app.quit()
+        QTimer.singleShot(0, app.quit)  # in case the event loop has not started yet
 
     def finish():
         if status.get("done"):
             return
         status["done"] = True
-        if window.analysis is not None:
-            if window.mode == "reflection" and window.analysis.reflection_pending:
-                window.session.reflection(window.analysis)  # a screenshot waits for the mask
-                window.redraw_tiles()
-            if args.probe:
-                window._clicked(*parse_probe(args.probe))
-            else:
-                h0, w0 = window.analysis.hw
-                window._clicked(1, w0 // 2, int(h0 * 0.62))
-            if args.pair is not None and window.consistency.pairs:
-                window.consistency.select_pair(args.pair % len(window.consistency.pairs))
-        for _ in range(5):
-            app.processEvents()
-            time.sleep(0.05)
-        save_png(grab_window(window), out)
+        try:
+            if window.analysis is not None:
+                if window.mode == "reflection" and window.analysis.reflection_pending:
+                    window.session.reflection(window.analysis)  # a screenshot waits for the mask
+                    window.redraw_tiles()
+                if probe is not None:
+                    window._clicked(*probe)
+                else:
+                    h0, w0 = window.analysis.hw
+                    window._clicked(1, w0 // 2, int(h0 * 0.62))
+                if args.pair is not None and window.consistency.pairs:
+                    window.consistency.select_pair(args.pair % len(window.consistency.pairs))
+            for _ in range(5):
+                app.processEvents()
+                time.sleep(0.05)
+            if status.get("ended"):
+                return
+            save_png(grab_window(window), out)
+        except Exception as exc:  # a slot must not swallow it: the run would never end
+            end(2, _error_line(exc))
+            return
         print(f"wrote {out} ({time.perf_counter() - t0:.1f} s)")
-        window.close()
-        app.quit()
+        end(status["rc"])
 
-    if opened:
-        window.frame_displayed.connect(lambda *_: QTimer.singleShot(300, finish))
-        if window.analysis is not None:
-            QTimer.singleShot(300, finish)
-    else:
+    # an error dialog would wait for a click that never comes: any error ends the run
+    window.error_shown.connect(lambda text: end(2, text))
+    previous_hook = sys.excepthook
+
+    def excepthook(kind, value, tb):  # an exception in any Qt slot: end, don't hang
+        if os.environ.get("FSMDE_DEBUG"):
+            previous_hook(kind, value, tb)
+        end(2, _error_line(value))
+
+    sys.excepthook = excepthook
+    window.frame_displayed.connect(lambda *_: QTimer.singleShot(300, finish))
+    if window.analysis is not None:
         QTimer.singleShot(300, finish)
 
     def give_up():
+        if status.get("ended"):
+            return
         print(f"fsmde-gui: error: no frame drawn within {SCREENSHOT_TIMEOUT_S} s", file=sys.stderr)
         status["rc"] = 3
         finish()
+        end(3)
 
     QTimer.singleShot(SCREENSHOT_TIMEOUT_S * 1000, give_up)
-    app.exec()
-    if tmpdir is not None:
-        tmpdir.cleanup()
+    try:
+        app.exec()
+    finally:
+        sys.excepthook = previous_hook
     return status["rc"]
 
 

@@ -29,9 +29,10 @@ class MainWindow(QMainWindow):
     frame_displayed = Signal(int, int)  # scene, index: everything for that frame is drawn
     error_shown = Signal(str)
 
-    def __init__(self, session, settings=None):
+    def __init__(self, session, settings=None, headless: bool = False):
         super().__init__()
         self.session = session
+        self.headless = headless  # screenshots: errors are signalled (error_shown), no dialog
         self.settings = settings or app_settings()
         self.pool = workers.frame_pool()
         self.aux_pool = workers.frame_pool()  # on-demand extras (reflection masks)
@@ -195,6 +196,9 @@ class MainWindow(QMainWindow):
         mm = self.menuBar().addMenu("&Models")
         mm.addAction(QAction("Load &student checkpoint…", self,
                              triggered=lambda: self._checkpoint_dialog("student")))
+        mm.addAction(QAction("Load student &ONNX model…", self,
+                             toolTip="A student exported by `fsmde export-model` (ONNX Runtime)",
+                             triggered=lambda: self._checkpoint_dialog("student", onnx=True)))
         mm.addAction(QAction("Load &teacher checkpoint…", self,
                              triggered=lambda: self._checkpoint_dialog("teacher")))
         vm = self.menuBar().addMenu("&View")
@@ -247,6 +251,11 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # DatasetError and anything an adapter raises
             self.show_error(f"Cannot open {path}", exc)
             return False
+        self.show_dataset(path, scene, frame)
+        return True
+
+    def show_dataset(self, path, scene: int = 0, frame: int = 0) -> None:
+        """Show the dataset the session has just opened (at ``path``), at ``scene``/``frame``."""
         add_recent_folder(self.settings, path)
         self._fill_recent()
         workers.forget_queued(self.pool)
@@ -262,12 +271,14 @@ class MainWindow(QMainWindow):
         self.scene_box.setCurrentIndex(scene)
         self.scene_box.blockSignals(False)
         self.go_to(scene, frame)
-        return True
 
     def show_error(self, title: str, exc) -> None:
         text = str(exc) if isinstance(exc, FsmdeError) else f"{type(exc).__name__}: {exc}"
         self.last_error = text
         self.statusBar().showMessage(f"{title}: {text}", 15000)
+        if self.headless:  # nobody to click OK: the caller ends on error_shown
+            self.error_shown.emit(text)
+            return
         box = QMessageBox(QMessageBox.Warning, title, text, QMessageBox.Ok, self)
         box.setObjectName("error_dialog")
         box.setAttribute(Qt.WA_DeleteOnClose)
@@ -459,9 +470,13 @@ class MainWindow(QMainWindow):
         self.redraw_tiles()
 
     # ================================================================== models
-    def _checkpoint_dialog(self, slot: str) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, f"Load {slot} checkpoint", str(Path.cwd()),
-                                              "Checkpoints (*.pt *.pth *.ckpt *.safetensors)")
+    def _checkpoint_dialog(self, slot: str, onnx: bool = False) -> None:
+        filters = "Checkpoints (*.pt *.pth *.ckpt *.safetensors)"
+        if slot == "student":  # exported students run by ONNX Runtime (Session -> from_onnx)
+            onnx_filter = "ONNX students (*.onnx)"
+            filters = f"{onnx_filter};;{filters}" if onnx else f"{filters};;{onnx_filter}"
+        path, _ = QFileDialog.getOpenFileName(self, f"Load {slot} {'ONNX model' if onnx else 'checkpoint'}",
+                                              str(Path.cwd()), filters)
         if path:
             self.load_model(slot, path)
 

@@ -2,6 +2,7 @@
 
     fsmde bench speed --json out/speed.json          # quick: < 1 min on a 2-core CPU
     fsmde bench speed --full --json out/speed.json   # DA-V2 at its real 518 px setting too
+    fsmde bench speed --student onnx:out/student_kd.onnx   # + a given student (ONNX Runtime)
 
 Prints a table (ms per 6-view frame, frames/s, parameters, GFLOPs, speed-ups, the student's
 share of the matmul peak and its peak memory) and writes the figures as JSON. Any other name
@@ -28,6 +29,9 @@ def register(subparsers) -> None:
                    help="also time DA-V2-Small at 518 px on the CPU (minutes on a small CPU)")
     p.add_argument("--device", default=None, choices=("cpu", "cuda"),
                    help="default: cuda when available, else cpu")
+    p.add_argument("--student", default=None,
+                   help="speed: also time this student (name, checkpoint, or onnx:FILE.onnx "
+                        "for ONNX Runtime) at its input size")
     p.set_defaults(func=run)
 
 
@@ -49,7 +53,16 @@ def run(args) -> int:
     if args.name == "speed":
         from ..models.speed import run_speed
 
+        student = None
+        if getattr(args, "student", None):  # load first: a bad name fails before the bench
+            from ..models.inference import DepthEstimator
+
+            student = DepthEstimator.from_name(args.student, device=args.device)
         result = run_speed(quick=not args.full, device=args.device)
+        if student is not None:
+            from ..models.speed import time_estimator
+
+            result["student_model"] = time_estimator(student)
     else:
         if str(REPO) not in sys.path:
             sys.path.insert(0, str(REPO))

@@ -30,6 +30,11 @@ def run(args) -> int:
 
     if not args.student and not args.teacher:
         raise FsmdeError("fsmde eval needs --student and/or --teacher")
+    if not 0 < args.max_depth <= 1000:  # NaN fails too
+        raise FsmdeError(f"--max-depth {args.max_depth:g}: must be a depth cap in metres, "
+                         "0 < cap <= 1000")
+    if args.max_frames < 0:
+        raise FsmdeError(f"--max-frames {args.max_frames}: must be >= 0 (0 = all frames)")
     if args.frame_stride < 1:
         raise FsmdeError(f"--frame-stride must be >= 1, got {args.frame_stride}")
     dataset = open_dataset(args.dataset)

@@ -40,7 +40,7 @@ def resolve_scene(session, spec: str) -> int:
 
 
 def run(args) -> int:
-    from ..app_model.session import Session
+    from ..app_model.session import DEFAULT_STUDENT, DEFAULT_TEACHER, Session
     from ..app_model.tiles import MODES
     from ..core.errors import FsmdeError
     from ..export.frame_export import export_frame
@@ -48,19 +48,37 @@ def run(args) -> int:
 
     if args.mode not in MODES:
         raise FsmdeError(f"unknown --mode {args.mode!r}; choose from {', '.join(MODES)}")
-    session = Session(student=args.student, teacher=args.teacher)
-    for slot, note in session.notes.items():
-        print(f"{slot}: {note}", file=sys.stderr)
+    if not 0 < args.fps <= 240:  # NaN fails too
+        raise FsmdeError(f"--fps {args.fps:g}: must be a frame rate, 0 < fps <= 240")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise FsmdeError(f"{out}: exists and is not a folder (--out)")
+    # the data first: a bad folder, scene or frame fails before the models load
+    session = Session(load_models=False)
     session.open(args.dataset)
     scene = resolve_scene(session, args.scene)
-    out = Path(args.out)
+    n = session.num_frames(scene)
+    if not args.all_frames and not 0 <= args.frame < n:
+        raise FsmdeError(f"--frame {args.frame}: out of range, scene {scene} "
+                         f"({session.scenes[scene].name}) has frames 0..{n - 1}")
+    session.set_model("student", args.student or DEFAULT_STUDENT)
+    session.set_model("teacher", args.teacher or DEFAULT_TEACHER)
+    for slot, note in session.notes.items():
+        print(f"{slot}: {note}", file=sys.stderr)
     if args.all_frames:
-        def progress(done, total):
-            print(f"\rframe {done}/{total}", end="", file=sys.stderr, flush=True)
+        shown = {"any": False}
 
-        res = export_sequence(session, scene, out, args.mode, fps=args.fps, progress=progress,
-                              cancel=threading.Event())
-        print(file=sys.stderr)
+        def progress(done, total):  # a progress line on a terminal only (logs stay clean)
+            if sys.stderr.isatty():
+                shown["any"] = True
+                print(f"\rframe {done}/{total}", end="", file=sys.stderr, flush=True)
+
+        try:
+            res = export_sequence(session, scene, out, args.mode, fps=args.fps,
+                                  progress=progress, cancel=threading.Event())
+        finally:
+            if shown["any"]:
+                print(file=sys.stderr)  # an error line then starts on a line of its own
         print(f"wrote {res['frames']} PNGs to {out}" + (f" and {res['mp4']}" if res["mp4"] else ""))
         return 0
     a = session.analysis(scene, args.frame)

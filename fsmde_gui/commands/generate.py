@@ -27,8 +27,16 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fsmde_gui.core.errors import FsmdeError
     from fsmde_gui.data.simulator.generate import generate_dataset
 
+    from fsmde_gui.data.simulator.presets import MAX_SEED
+
+    for flag, value, lo, hi in (("--seed", args.seed, 0, MAX_SEED),
+                                ("--width", args.width, 16, 4096), ("--height", args.height, 16, 4096),
+                                ("--scenes", args.scenes, 1, 1000), ("--frames", args.frames, 1, 100000)):
+        if value is not None and not lo <= value <= hi:
+            raise FsmdeError(f"{flag} {value}: must be between {lo} and {hi}")
     t0 = time.perf_counter()
 
     tty = sys.stderr.isatty()

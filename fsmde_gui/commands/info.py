@@ -6,12 +6,10 @@ Bad input exits 2 with one line naming the file and the problem.
 """
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from pathlib import Path
-
 from ..core.errors import DatasetError
+
+
+MAX_IMAGE_SIDE = 8192  # pixels: a larger --image-size is a typo (and gigabytes per frame)
 
 
 def parse_size(text: str | None):
@@ -21,6 +19,9 @@ def parse_size(text: str | None):
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise DatasetError(None, f"--image-size must be WxH (e.g. 448x256), got {text!r}") from None
+    if not (8 <= w <= MAX_IMAGE_SIDE and 8 <= h <= MAX_IMAGE_SIDE):
+        raise DatasetError(None, f"--image-size {text}: width and height must be between 8 and "
+                                 f"{MAX_IMAGE_SIDE} pixels")
     return w, h
 
 
@@ -35,16 +36,9 @@ def register(subparsers) -> None:
 
 
 def write_json_atomic(path, obj) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from ..core.atomic_io import atomic_write_json
+
+    atomic_write_json(path, obj)
 
 
 def format_info(info: dict) -> str:

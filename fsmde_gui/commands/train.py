@@ -8,10 +8,27 @@ them); SIGINT/SIGTERM cancel cleanly (a checkpoint is saved, ``--resume`` contin
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import signal
 import sys
+import tempfile
 import threading
+from pathlib import Path
+
+from ..core.errors import TrainingError
+
+# Option ranges checked here, at the CLI boundary, before TrainConfig is built (its
+# validate() covers the enumerations, steps/batch_size >= 1 and image_size multiples of 16).
+POSITIVE_INT = ("steps", "batch_size", "num_threads", "log_every")
+NON_NEGATIVE_INT = ("max_frames", "warmup_steps", "checkpoint_every", "seed")
+POSITIVE_FLOAT = ("lr", "min_depth", "max_depth", "ckd_tau", "vrkd_tau")
+NON_NEGATIVE_FLOAT = ("weight_decay", "grad_clip", "gt_weight", "bin_chamfer_weight", "ckd_weight",
+                      "ckd_cross_weight", "vrkd_weight", "ssi_weight", "grad_match_weight")
+UNIT_FLOAT = {"color_jitter": (0.0, 1.0, True), "vrkd_strip": (0.0, 1.0, False)}  # (lo, hi, lo ok)
+MAX_IMAGE_SIDE = 4096  # training input pixels per side
+MAX_SEED = 2 ** 32 - 1
 
 
 def register(subparsers) -> None:
@@ -47,16 +64,174 @@ def _print_text(event: dict) -> None:
     print(line, flush=True)
 
 
+def _describe(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_type(name: str, value, default, source: str) -> None:
+    """``value`` has the type of the option's default (ints are ints, numbers are finite)."""
+    def bad(what: str):
+        return TrainingError(f"{source}: {name} must be {what}, got {_describe(value)}")
+
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise bad("true or false")
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("an integer")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad("a number")
+        if not math.isfinite(value):
+            raise bad("a finite number")
+    elif isinstance(default, str):
+        if not isinstance(value, str):
+            raise bad("a string")
+    elif isinstance(default, (tuple, list)):
+        kinds = {type(v) for v in default} or {int}
+        if not isinstance(value, (list, tuple)) or (len(default) == 2 and len(value) != 2 and
+                                                     name.endswith(("image_size", "input_size"))):
+            raise bad(f"a list like {list(default)}")
+        for v in value:
+            if kinds <= {int} and (isinstance(v, bool) or not isinstance(v, int)):
+                raise bad("a list of integers")
+    elif isinstance(default, dict) and not isinstance(value, dict):
+        raise bad("a mapping of option: value")
+
+
+def _model_defaults() -> dict:
+    """Defaults of the nested ``student.*`` / ``teacher.*`` options (the model configs)."""
+    out = {}
+    try:
+        from ..models.student import StudentConfig
+        from ..models.teacher_sim import TeacherConfig
+    except ImportError:
+        return out
+    for key, cls in (("student", StudentConfig), ("teacher", TeacherConfig)):
+        out[key] = {f.name: getattr(cls(), f.name) for f in dataclasses.fields(cls)}
+    return out
+
+
+def check_option_types(data: dict, source: str) -> None:
+    """Types of user-given options (a config file or one ``--set``), before TrainConfig is
+    built, so a bad value is one line naming the option instead of a traceback later."""
+    from ..training.config import TrainConfig
+
+    defaults = TrainConfig().to_dict()
+    nested = None
+    for key, value in data.items():
+        if not isinstance(key, str):
+            raise TrainingError(f"{source}: option names must be strings, got {_describe(key)}")
+        if key not in defaults:
+            continue  # TrainConfig.from_dict reports unknown options (with the known ones)
+        _check_type(key, value, defaults[key], source)
+        if key in ("student", "teacher"):
+            nested = _model_defaults() if nested is None else nested
+            for sub, v in value.items():
+                if sub in nested.get(key, {}):
+                    _check_type(f"{key}.{sub}", v, nested[key][sub], source)
+
+
+def check_option_ranges(cfg, origin) -> None:
+    """Ranges of the resolved options; ``origin(name)`` says where a value came from."""
+    def bad(name: str, what: str):
+        return TrainingError(f"{origin(name)}: {name} must be {what}, got "
+                             f"{_describe(getattr(cfg, name))}")
+
+    for name in POSITIVE_INT:
+        if getattr(cfg, name) < 1:
+            raise bad(name, ">= 1")
+    for name in NON_NEGATIVE_INT:
+        if getattr(cfg, name) < 0:
+            raise bad(name, ">= 0")
+    if cfg.seed > MAX_SEED:
+        raise bad("seed", f"<= {MAX_SEED}")
+    for name in POSITIVE_FLOAT:
+        if not getattr(cfg, name) > 0:
+            raise bad(name, "> 0")
+    for name in NON_NEGATIVE_FLOAT:
+        if not getattr(cfg, name) >= 0:
+            raise bad(name, ">= 0")
+    for name, (lo, hi, lo_ok) in UNIT_FLOAT.items():
+        v = getattr(cfg, name)
+        if not ((lo <= v if lo_ok else lo < v) and v <= hi):
+            raise bad(name, f"in {'[' if lo_ok else '('}{lo:g}, {hi:g}]")
+    if not cfg.max_depth > cfg.min_depth:
+        raise bad("max_depth", f"> min_depth ({cfg.min_depth:g})")
+    w, h = cfg.image_size
+    if not (16 <= w <= MAX_IMAGE_SIDE and 16 <= h <= MAX_IMAGE_SIDE):
+        raise bad("image_size", f"[W, H] with sides between 16 and {MAX_IMAGE_SIDE}")
+
+
+def check_out_folder(out: str | Path, source: str) -> None:
+    """The output folder can be created and written, and its disk is not full (checked
+    before any data or model loads)."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out) as fh:
+            fh.write(b"\0" * 4096)
+            fh.flush()
+    except OSError as exc:
+        raise TrainingError(f"{out}: cannot write the output folder ({source}): "
+                            f"{exc.strerror or exc}") from exc
+
+
+def read_user_config(path: str) -> dict:
+    """The config file's options (a binary or non-UTF-8 file is one line, not a traceback)."""
+    from ..training.config import read_config_file
+
+    p = Path(path)
+    if p.is_file():
+        raw = p.read_bytes()
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise TrainingError(f"{p}: not a text config file (invalid UTF-8 at byte "
+                                f"{exc.start}); expected YAML or JSON") from None
+        if b"\0" in raw:
+            raise TrainingError(f"{p}: not a text config file (NUL bytes); expected YAML or JSON")
+    return read_config_file(p)
+
+
+def load_checked_config(args):
+    """TrainConfig from --config, the CLI fields and --set, every option checked."""
+    from ..training.config import apply_overrides, load_config
+
+    from_file: dict = {}
+    if args.config:
+        from_file = read_user_config(args.config)
+        check_option_types(from_file, str(args.config))
+    set_keys: dict[str, str] = {}
+    for pair in args.overrides or []:
+        one = apply_overrides({}, [pair])
+        check_option_types(one, f"--set {pair}")
+        set_keys.setdefault(pair.split("=", 1)[0].strip().split(".")[0], pair)
+    cfg = load_config(args.config, args.overrides, recipe=args.recipe, dataset=args.dataset,
+                      out=args.out, steps=args.steps, seed=args.seed)
+    flags = {k for k in ("recipe", "dataset", "out", "steps", "seed") if getattr(args, k) is not None}
+
+    def origin(name: str) -> str:
+        if name in set_keys:
+            return f"--set {set_keys[name]}"
+        if name in flags:
+            return f"--{name}"
+        return str(args.config) if name in from_file else "default config"
+
+    check_option_ranges(cfg, origin)
+    return cfg, origin
+
+
 def run(args) -> int:
-    from ..training.config import load_config
     from ..training.recipes import recipe_names
     from ..training.trainer import Trainer
 
     if args.list_recipes:
         print("\n".join(recipe_names()))
         return 0
-    cfg = load_config(args.config, args.overrides, recipe=args.recipe, dataset=args.dataset,
-                      out=args.out, steps=args.steps, seed=args.seed)
+    cfg, origin = load_checked_config(args)
+    check_out_folder(cfg.out, origin("out"))
     cancel = threading.Event()
 
     def on_signal(signum, frame):  # noqa: ARG001

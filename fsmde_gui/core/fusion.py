@@ -6,8 +6,6 @@ carries the same fields (``x y z red green blue camera_id depth``).
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -237,31 +235,42 @@ _EMPTY_PLY_HEADER = (b"ply\nformat binary_little_endian 1.0\nelement vertex 0\n"
                      b"property uchar camera_id\nproperty float depth\nend_header\n")
 
 
+_PLY_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"),
+                       ("blue", "u1"), ("camera_id", "u1"), ("depth", "<f4")])
+
+
+def ply_bytes(cloud: PointCloud) -> bytes:
+    """The binary little-endian PLY of ``cloud`` (the layout of ``_EMPTY_PLY_HEADER``), in memory."""
+    n = len(cloud)
+    rows = np.empty(n, _PLY_DTYPE)
+    if n:
+        pts = np.asarray(cloud.points, np.float32).reshape(n, 3)
+        rgb = np.round(np.clip(np.asarray(cloud.colors, np.float32), 0, 1) * 255).astype(np.uint8)
+        rows["x"], rows["y"], rows["z"] = pts[:, 0], pts[:, 1], pts[:, 2]
+        rows["red"], rows["green"], rows["blue"] = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+        rows["camera_id"] = np.asarray(cloud.camera_ids).astype(np.uint8)
+        rows["depth"] = np.asarray(cloud.depth, np.float32).reshape(n)
+    header = _EMPTY_PLY_HEADER.replace(b"element vertex 0\n", f"element vertex {n}\n".encode())
+    return header + rows.tobytes()
+
+
 def write_ply(path: str | Path, cloud: PointCloud) -> Path:
     """Write a binary PLY (``x y z`` float, ``red green blue`` uchar, ``camera_id`` uchar,
-    ``depth`` float) atomically: a temporary file in the same folder, then ``os.replace``."""
+    ``depth`` float) atomically: encoded in memory, written to a temp file in the same folder
+    with every write checked, fsync'ed, then ``os.replace`` (a full disk leaves nothing under
+    ``path``; open3d's writer reports success on a short write, so it is not used)."""
+    from .atomic_io import atomic_write_bytes
+
     path = Path(path)
     if path.suffix.lower() != ".ply":
         raise FsmdeError(f"{path}: point cloud files must end in .ply")
     if not path.parent.is_dir():
         raise FsmdeError(f"{path}: folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.ply", dir=path.parent)
-    os.close(fd)
+    data = ply_bytes(cloud)
     try:
-        if len(cloud) == 0:  # open3d refuses to write an empty cloud: header only
-            Path(tmp).write_bytes(_EMPTY_PLY_HEADER)
-        elif not _o3d().t.io.write_point_cloud(tmp, to_open3d(cloud, tensor=True),
-                                               write_ascii=False):
-            raise FsmdeError(f"{path}: open3d could not write the point cloud")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
-        os.replace(tmp, path)
+        atomic_write_bytes(path, data)
     except OSError as exc:
-        raise FsmdeError(f"{path}: cannot write point cloud ({exc})") from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        raise FsmdeError(f"{path}: cannot write point cloud: {exc.strerror or exc}") from exc
     return path
 
 

@@ -16,6 +16,7 @@ in the source's world frame. The whole folder is written beside OUT and renamed 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -27,6 +28,7 @@ from typing import Callable, Optional
 import cv2
 import numpy as np
 
+from ..core.atomic_io import atomic_write_bytes, atomic_write_text, final_name
 from ..core.errors import DatasetError
 from ..data.dgp_format import (DDAD_CAMERA_FOR, LIDAR_NAME, intrinsics_to_json, pose_to_json,
                                timestamp_to_json)
@@ -39,8 +41,7 @@ def _sha1(obj) -> str:
 
 
 def _dump(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, sort_keys=True, indent=2), encoding="utf-8")
+    atomic_write_text(path, json.dumps(obj, sort_keys=True, indent=2))
 
 
 def _datum_id(log: str, name: str, stamp: int, index: int) -> dict:
@@ -61,8 +62,11 @@ def write_dgp(dataset, out, progress: Optional[Callable[[int, int], None]] = Non
             raise DatasetError(out, "output exists and is not a folder")
         if any(out.iterdir()) and not overwrite:
             raise DatasetError(out, "output folder is not empty (choose another or overwrite)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    except OSError as exc:
+        raise DatasetError(out, f"cannot create the output folder: {exc.strerror or exc}") from exc
     try:
         summary = _write(dataset, tmp, progress, cancel)
         if summary.get("cancelled"):
@@ -71,6 +75,9 @@ def write_dgp(dataset, out, progress: Optional[Callable[[int, int], None]] = Non
             if out.exists():
                 shutil.rmtree(out)
             os.replace(tmp, out)
+    except OSError as exc:  # a full disk: nothing is left, the error names the final file
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DatasetError(final_name(exc.filename, tmp, out), exc.strerror or str(exc)) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -100,9 +107,10 @@ def _write(dataset, root: Path, progress, cancel) -> dict:
             for v in frame.views:
                 dname = DDAD_CAMERA_FOR[v.name]
                 rel = f"rgb/{dname}/{fi:06d}.png"
-                (sdir / rel).parent.mkdir(parents=True, exist_ok=True)
-                if not cv2.imwrite(str(sdir / rel), cv2.cvtColor(v.image, cv2.COLOR_RGB2BGR)):
-                    raise DatasetError(sdir / rel, "cannot write image")
+                ok, buf = cv2.imencode(".png", cv2.cvtColor(v.image, cv2.COLOR_RGB2BGR))
+                if not ok:  # imwrite would not report a short write: encode, then write checked
+                    raise DatasetError(sdir / rel, "PNG encoding failed")
+                atomic_write_bytes(sdir / rel, buf.tobytes())
                 n_images += 1
                 ego = v.ego_to_world if v.ego_to_world is not None else frame.ego_to_world
                 h, w = v.hw
@@ -117,9 +125,9 @@ def _write(dataset, root: Path, progress, cancel) -> dict:
                 extr.append(pose_to_json(v.cam_to_ego))
             if frame.lidar_points_ego is not None:
                 rel = f"point_cloud/{LIDAR_NAME}/{fi:06d}.npz"
-                (sdir / rel).parent.mkdir(parents=True, exist_ok=True)
-                np.savez_compressed(sdir / rel, data=np.asarray(frame.lidar_points_ego,
-                                                                dtype=np.float32))
+                npz = io.BytesIO()
+                np.savez_compressed(npz, data=np.asarray(frame.lidar_points_ego, dtype=np.float32))
+                atomic_write_bytes(sdir / rel, npz.getvalue())
                 n_clouds += 1
                 datum = {"id": _datum_id(info.name, LIDAR_NAME, frame.timestamp, fi),
                          "datum": {"point_cloud": {"filename": rel, "point_format": ["X", "Y", "Z"],

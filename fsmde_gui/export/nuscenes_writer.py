@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,16 +47,10 @@ VISIBILITY = [("1", "v0-40", "visibility of whole object is between 0 and 40%"),
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Checked, fsync'ed temp file + rename (``core.atomic_io``): a full disk leaves nothing."""
+    from fsmde_gui.core.atomic_io import atomic_write_bytes
+
+    atomic_write_bytes(path, data)
 
 
 def encode_png(array: np.ndarray, path: Path) -> bytes:

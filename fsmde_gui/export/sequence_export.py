@@ -7,8 +7,9 @@ and no half-written video is left (the MP4 is written to a temp file and renamed
 """
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
+import struct
 import threading
 from pathlib import Path
 from typing import Callable, Optional
@@ -16,7 +17,47 @@ from typing import Callable, Optional
 import cv2
 import numpy as np
 
+from ..core.atomic_io import atomic_path
 from .frame_export import ExportError, compose_frame, write_png
+
+
+class _Cancelled(Exception):
+    """Raised inside the video's atomic_path block so the temp MP4 is removed, not renamed."""
+
+
+def check_mp4(path: str, frames: int, final: Path) -> None:
+    """Raise ExportError unless ``path`` is a whole MP4 (top-level boxes fill the file, a
+    ``moov`` index and an ``mdat`` are present) holding ``frames`` frames. OpenCV's writer
+    reports nothing when the disk fills up; this reads the boxes itself, so a broken file
+    is caught without FFmpeg printing to stderr."""
+    size = os.path.getsize(path)
+    kinds, pos = set(), 0
+    with open(path, "rb") as fh:
+        while pos < size:
+            fh.seek(pos)
+            head = fh.read(16)
+            if len(head) < 8:
+                break
+            n, kind = struct.unpack(">I4s", head[:8])
+            if n == 1 and len(head) == 16:
+                n = struct.unpack(">Q", head[8:16])[0]
+            elif n == 0:
+                n = size - pos
+            if n < 8:
+                break
+            kinds.add(kind)
+            pos += n
+    if pos != size or not {b"moov", b"mdat"} <= kinds:
+        raise ExportError(f"{final}: the video was not written completely (disk full?); "
+                          "no MP4 was kept")
+    cap = cv2.VideoCapture(path)
+    try:
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else -1
+    finally:
+        cap.release()
+    if count != frames:
+        raise ExportError(f"{final}: the video holds {max(count, 0)} of {frames} frames; "
+                          "no MP4 was kept")
 
 
 def _fit(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -40,43 +81,44 @@ def export_sequence(session, scene: int, out_dir: Path, mode: str = "student", f
     name = session.scenes[scene].name
     pngs: list[Path] = []
     writer = None
-    tmp_video = None
     size = None
     cancelled = False
+    mp4 = None
+    written = 0
     try:
-        for k, idx in enumerate(indices):
-            if cancel is not None and cancel.is_set():
-                cancelled = True
-                break
-            a = session.analysis(scene, idx)
-            if mode == "reflection":
-                session.reflection(a)
-            img = compose_frame(a, mode)
-            if size is None:
-                size = (img.shape[1] // 2 * 2, img.shape[0] // 2 * 2)  # codecs want even sizes
-            img = _fit(img, size)  # a video needs one size: pad/crop to the first frame's
-            pngs.append(write_png(out_dir / f"{name}_{idx:04d}.png", img))
-            if video:
-                if writer is None:
-                    fd, tmp_video = tempfile.mkstemp(prefix=f".{name}.", suffix=".mp4", dir=out_dir)
-                    os.close(fd)
-                    writer = cv2.VideoWriter(tmp_video, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
-                    if not writer.isOpened():
-                        raise ExportError(f"{out_dir / (name + '.mp4')}: OpenCV cannot open an MP4 writer")
-                writer.write(img[..., ::-1])
-            if progress is not None:
-                progress(k + 1, len(indices))
+        with contextlib.ExitStack() as stack:
+            for k, idx in enumerate(indices):
+                if cancel is not None and cancel.is_set():
+                    cancelled = True
+                    break
+                a = session.analysis(scene, idx)
+                if mode == "reflection":
+                    session.reflection(a)
+                img = compose_frame(a, mode)
+                if size is None:
+                    size = (img.shape[1] // 2 * 2, img.shape[0] // 2 * 2)  # codecs want even sizes
+                img = _fit(img, size)  # a video needs one size: pad/crop to the first frame's
+                pngs.append(write_png(out_dir / f"{name}_{idx:04d}.png", img))
+                if video:
+                    if writer is None:
+                        mp4 = out_dir / f"{name}.mp4"
+                        tmp_video = stack.enter_context(atomic_path(mp4, ".mp4"))
+                        writer = cv2.VideoWriter(tmp_video, cv2.VideoWriter_fourcc(*"mp4v"),
+                                                 float(fps), size)
+                        stack.callback(writer.release)
+                        if not writer.isOpened():
+                            raise ExportError(f"{mp4}: OpenCV cannot open an MP4 writer")
+                    writer.write(np.ascontiguousarray(img[..., ::-1]))
+                    written += 1
+                if progress is not None:
+                    progress(k + 1, len(indices))
+            if writer is not None:
+                writer.release()  # finishes the file (writes the index)
+                if cancelled:
+                    raise _Cancelled
+                check_mp4(tmp_video, written, mp4)
+    except _Cancelled:  # the temp MP4 is gone (atomic_path saw the exception)
         mp4 = None
-        if writer is not None:
-            writer.release()
-            writer = None
-            if not cancelled:
-                mp4 = out_dir / f"{name}.mp4"
-                os.replace(tmp_video, mp4)
-                tmp_video = None
-    finally:
-        if writer is not None:
-            writer.release()
-        if tmp_video is not None and os.path.exists(tmp_video):
-            os.unlink(tmp_video)
+    if cancelled:
+        mp4 = None
     return {"pngs": pngs, "mp4": mp4, "cancelled": cancelled, "frames": len(pngs)}

@@ -165,7 +165,7 @@ def read_checkpoint(path: str | Path, expected_arch: str | None = None) -> dict:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError,
             OSError, AttributeError, KeyError, IndexError, TypeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip() and "weights_only" not in ln), type(exc).__name__)  # torch's "re-run with weights_only=False" advice is cut
         raise CheckpointError(path, f"not a readable PyTorch checkpoint (corrupt, truncated or "
                                     f"another file type): {first[:200]}") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

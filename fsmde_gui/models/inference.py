@@ -24,7 +24,11 @@
   switched to eval mode.
 
 Device: CUDA when available (bf16 autocast), else CPU (float32); never requires a GPU.
-``FSMDE_NUM_THREADS`` sets torch's CPU thread count.
+``FSMDE_NUM_THREADS`` sets torch's CPU thread count (and ONNX Runtime's).
+
+ONNX Runtime backend: :meth:`DepthEstimator.from_onnx` (or a name ``onnx:FILE.onnx`` / a
+``.onnx`` path wherever a student name or checkpoint is accepted) runs a student exported by
+``fsmde export-model`` (``fsmde_gui/models/onnx_export.py``) through the same code below.
 """
 from __future__ import annotations
 
@@ -143,9 +147,12 @@ class DepthEstimator:
                         **kwargs) -> "DepthEstimator":
         """Load a checkpoint. ``fuse``: fold BatchNorm into the convolutions and use
         channels-last weights (inference only; the estimator owns this model copy)."""
+        from . import registry
         from .blocks import optimize_for_inference_
         from .checkpoint import load_checkpoint
 
+        if registry.is_onnx(path):  # an exported student: ONNX Runtime backend
+            return cls.from_onnx(registry.onnx_file(path), **kwargs)
         model, meta = load_checkpoint(path)
         if not isinstance(model, nn.Module) or not callable(getattr(model, "forward", None)):
             raise CheckpointError(path, "checkpoint does not hold a depth model")
@@ -158,10 +165,30 @@ class DepthEstimator:
         return est
 
     @classmethod
+    def from_onnx(cls, path: str | Path, providers=None, **kwargs) -> "DepthEstimator":
+        """An exported student (``fsmde export-model``) run by ONNX Runtime: the same frame
+        pre/post-processing and ``DepthResult`` as the torch path. ``providers``: ONNX Runtime
+        execution providers (default: TensorRT / CUDA when listed by
+        ``onnxruntime.get_available_providers()``, then CPU). Tensors stay on the CPU."""
+        from .onnx_export import OnnxStudentModel
+
+        model = OnnxStudentModel(path, providers=providers, threads=apply_thread_setting())
+        kwargs.pop("device", None)
+        kwargs.setdefault("name", Path(path).stem)
+        meta = {"arch": model.arch, "backend": "onnxruntime", "path": str(path),
+                "providers": model.providers, "onnx_metadata": model.metadata}
+        est = cls(model, device="cpu", meta=meta, autocast=False, **kwargs)
+        est.trained_parameters = model.trained_parameters
+        return est
+
+    @classmethod
     def from_name(cls, name: str, device=None, **kwargs) -> "DepthEstimator":
-        """A registered name (``student_kd`` ...), ``dav2:<folder>``, or a checkpoint path."""
+        """A registered name (``student_kd`` ...), ``dav2:<folder>``, ``onnx:<file>`` (or a
+        ``.onnx`` path: ONNX Runtime), or a checkpoint path."""
         from . import registry
 
+        if registry.is_onnx(name):
+            return cls.from_onnx(registry.onnx_file(name), **kwargs)
         if registry.is_dav2(name):
             from .depth_anything import DepthAnythingTeacher
 

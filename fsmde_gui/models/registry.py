@@ -1,4 +1,4 @@
-"""Named models: ``student_kd`` -> ``models/student_kd.pt`` and ``dav2:<folder>``.
+"""Named models: ``student_kd`` -> ``models/student_kd.pt``, ``dav2:<folder>``, ``onnx:<file>``.
 
 The shipped checkpoints live in the repository's ``models/`` folder (override with the
 environment variable ``FSMDE_MODELS_DIR``), each with a JSON model card beside it
@@ -46,6 +46,28 @@ def dav2_folder(name: str) -> Path:
     if not folder:
         raise UnknownModelError("dav2: needs a local folder, e.g. dav2:/data/depth-anything-v2-small")
     return Path(folder).expanduser()
+
+
+ONNX_PREFIX = "onnx:"
+
+
+def is_onnx(name) -> bool:
+    """``onnx:<file or name>`` or a path ending in ``.onnx`` (an exported student, run by ONNX
+    Runtime; ``fsmde export-model`` writes them)."""
+    name = str(name)
+    return name.startswith(ONNX_PREFIX) or name.lower().endswith(".onnx")
+
+
+def onnx_file(name) -> Path:
+    """The .onnx file an ONNX spec names: ``onnx:student_kd`` -> ``<models dir>/student_kd.onnx``,
+    ``onnx:out/s.onnx`` / ``out/s.onnx`` -> that path."""
+    spec = str(name).removeprefix(ONNX_PREFIX)
+    if not spec:
+        raise UnknownModelError("onnx: needs a file, e.g. onnx:out/student_kd.onnx")
+    p = Path(spec).expanduser()
+    if not p.suffix and not p.exists() and _NAME.match(spec):
+        return models_dir() / f"{spec}.onnx"
+    return p
 
 
 def model_path(name: str) -> Path:

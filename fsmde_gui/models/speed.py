@@ -310,6 +310,28 @@ def run_speed(quick: bool = True, device: Optional[str] = None,
     return result
 
 
+def time_estimator(spec, rounds: int = 5, warmup: int = 1,
+                   log: Callable[[str], None] = print) -> dict:
+    """Time one student (a DepthEstimator, or a name, checkpoint or ``onnx:FILE`` for ONNX
+    Runtime) on a 6-view frame at its input size (the model call only, as :func:`time_models`)."""
+    from .inference import DepthEstimator
+
+    est = spec if isinstance(spec, DepthEstimator) else DepthEstimator.from_name(str(spec))
+    spec = spec.name if isinstance(spec, DepthEstimator) else spec
+    w, h = est.input_size or (INPUT_HW[1], INPUT_HW[0])
+    x = torch.rand(1, VIEWS, 3, h, w, device=est.device)
+    r = time_models({"model": (est.model, x)}, rounds=rounds, warmup=warmup,
+                    count_flops=False)["model"]
+    onnx = est.meta.get("backend") == "onnxruntime"
+    row = {"name": str(spec), "backend": "onnxruntime" if onnx else "torch",
+           "providers": est.meta.get("providers") if onnx else None,
+           "device": str(est.device), "input_hw": [h, w], "ms": r["ms"], "ms_min": r["ms_min"],
+           "fps": r["fps"], "params": est.num_parameters, "runs": r["runs"]}
+    detail = ", ".join(row["providers"]) if onnx else row["device"]
+    log(f"  {spec} ({row['backend']}, {detail}): {r['ms']:.1f} ms per 6-view {h}x{w} frame")
+    return row
+
+
 def format_table(r: dict) -> str:
     def f(v, spec):
         return format(v, spec) if v is not None else "-"

@@ -178,10 +178,8 @@ def json_safe(value):
 
 
 def write_json(path: str | Path, data: dict) -> Path:
-    """Atomic, strict JSON write (temp file + os.replace; NaN/inf written as null)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(json_safe(data), indent=2, allow_nan=False))
-    os.replace(tmp, path)
-    return path
+    """Atomic, strict JSON write (``core.atomic_io``: checked, fsync'ed temp file + rename;
+    NaN/inf written as null)."""
+    from ..core.atomic_io import atomic_write_text
+
+    return atomic_write_text(Path(path), json.dumps(json_safe(data), indent=2, allow_nan=False))

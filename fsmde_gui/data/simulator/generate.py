@@ -19,6 +19,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from fsmde_gui.core.atomic_io import final_name
 from fsmde_gui.core.errors import DatasetError
 from fsmde_gui.core.rig import load_rig
 from fsmde_gui.core.types import CAMERA_NAMES
@@ -93,10 +94,13 @@ def generate_dataset(out, preset: str = "sample", seed: int = 0,
     seeds = [scene_seed(p, seed, i) for i in range(S)]
     out = Path(out).expanduser().absolute()
     _check_out(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{threading.get_ident()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+    except OSError as exc:
+        raise DatasetError(out, f"cannot create the output folder: {exc.strerror or exc}") from exc
 
     rig = load_rig(width=W, height=H)
     writer = NuScenesWriter(tmp)
@@ -158,6 +162,9 @@ def generate_dataset(out, preset: str = "sample", seed: int = 0,
         write_bytes_atomic(tmp / ".complete", json.dumps(stamp, indent=1).encode())
         _install(tmp, out)
         return summary
+    except OSError as exc:  # a full disk: nothing is left, the error names the final file
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DatasetError(final_name(exc.filename, tmp, out), exc.strerror or str(exc)) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
