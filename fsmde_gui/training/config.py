@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,25 @@ class TrainConfig:
         return cfg
 
     def validate(self, source: str = "config") -> None:
+        for name in ("steps", "batch_size", "num_threads", "log_every", "max_frames",
+                     "warmup_steps", "checkpoint_every", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TrainingError(f"{source}: {name} must be an integer, got {value!r}")
+        for name in ("lr", "min_depth", "max_depth", "ckd_tau", "vrkd_tau"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value) or value <= 0:
+                raise TrainingError(f"{source}: {name} must be a finite number > 0, got {value!r}")
+        weights = [f.name for f in dataclasses.fields(self) if f.name.endswith("_weight")]
+        for name in weights + ["weight_decay", "grad_clip", "color_jitter"]:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value) or value < 0:
+                raise TrainingError(f"{source}: {name} must be a finite number >= 0, got {value!r}")
+        if self.min_depth >= self.max_depth:
+            raise TrainingError(f"{source}: min_depth {self.min_depth} must be < max_depth "
+                                f"{self.max_depth}")
         if self.steps < 1:
             raise TrainingError(f"{source}: steps must be >= 1, got {self.steps}")
         if self.batch_size < 1:
@@ -101,6 +121,8 @@ class TrainConfig:
         if self.ckd_align not in ("student", "gt"):
             raise TrainingError(f"{source}: ckd_align must be student|gt, got {self.ckd_align!r}")
         w, h = self.image_size
+        if not (16 <= w <= 4096 and 16 <= h <= 4096):
+            raise TrainingError(f"{source}: image_size {w}x{h} must be 16..4096 per side")
         if w % 16 or h % 16:
             raise TrainingError(f"{source}: image_size {w}x{h} must be multiples of 16")
 
