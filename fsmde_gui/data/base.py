@@ -17,6 +17,29 @@ class SceneInfo:
     token: str
 
 
+def select_scenes(available: list[str], wanted: Optional[list[str]], where) -> list[int]:
+    """Indices of the ``wanted`` scene names in ``available`` (in the order asked; all scenes
+    when ``wanted`` is None); a name that is not there is a DatasetError naming ``where``."""
+    if wanted is None:
+        return list(range(len(available)))
+    index = {name: i for i, name in enumerate(available)}
+    missing = [n for n in wanted if n not in index]
+    if missing:
+        shown = ", ".join(available[:12]) + (f", ... ({len(available)} scenes)"
+                                             if len(available) > 12 else "")
+        raise DatasetError(where, f"no scene named {', '.join(map(repr, missing))} "
+                                  f"(scenes: {shown or 'none'})")
+    return list(dict.fromkeys(index[n] for n in wanted))
+
+
+def parse_scene_list(text: Optional[str]) -> Optional[list[str]]:
+    """``"scene-0061,scene-0103"`` -> the names; None or blank -> None (all scenes)."""
+    if text is None:
+        return None
+    names = [n.strip() for n in str(text).split(",") if n.strip()]
+    return names or None
+
+
 class SurroundDataset(ABC):
     """A folder of surround-view scenes; ``frame(scene, index)`` loads one SurroundFrame.
 
@@ -104,4 +127,4 @@ class SurroundDataset(ABC):
         return info
 
 
-__all__ = ["SceneInfo", "SurroundDataset"]
+__all__ = ["SceneInfo", "SurroundDataset", "select_scenes", "parse_scene_list"]
