@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from ..core.errors import FsmdeError
+from .dataset_args import add_dataset_options, dataset_options
 
 
 def register(subparsers) -> None:
@@ -21,6 +22,7 @@ def register(subparsers) -> None:
                    help="evaluate every K-th frame (consecutive frames are near-duplicates)")
     p.add_argument("--no-consistency", action="store_true", help="skip cross-view consistency")
     p.add_argument("--json", default=None, help="write the results to this JSON file")
+    add_dataset_options(p)
     p.set_defaults(func=run)
 
 
@@ -32,7 +34,7 @@ def run(args) -> int:
         raise FsmdeError("fsmde eval needs --student and/or --teacher")
     if args.frame_stride < 1:
         raise FsmdeError(f"--frame-stride must be >= 1, got {args.frame_stride}")
-    dataset = open_dataset(args.dataset)
+    dataset = open_dataset(args.dataset, **dataset_options(args))
     results = {}
     for role, name in (("student", args.student), ("teacher", args.teacher)):
         if not name:

@@ -6,6 +6,8 @@ import sys
 import threading
 from pathlib import Path
 
+from .dataset_args import add_dataset_options, dataset_options
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("export", help="export annotated frames (PNG, PLY, JSON, MP4)",
@@ -21,6 +23,7 @@ def register(subparsers) -> None:
     p.add_argument("--fps", type=float, default=5.0, help="MP4 frame rate (default 5)")
     p.add_argument("--student", default=None, help="student model name or checkpoint")
     p.add_argument("--teacher", default=None, help="teacher model name or checkpoint")
+    add_dataset_options(p)
     p.set_defaults(func=run)
 
 
@@ -51,7 +54,7 @@ def run(args) -> int:
     session = Session(student=args.student, teacher=args.teacher)
     for slot, note in session.notes.items():
         print(f"{slot}: {note}", file=sys.stderr)
-    session.open(args.dataset)
+    session.open(args.dataset, **dataset_options(args))
     scene = resolve_scene(session, args.scene)
     out = Path(args.out)
     if args.all_frames:

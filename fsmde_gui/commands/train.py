@@ -5,6 +5,8 @@
 
 ``--progress jsonl`` prints one JSON object per event on stdout (the app's Jobs panel reads
 them); SIGINT/SIGTERM cancel cleanly (a checkpoint is saved, ``--resume`` continues).
+``--resume`` reuses the run's saved ``OUT/config.json``; options given again override it,
+except the data (dataset, ``--version``, ``--scenes``): a resumed run cannot switch them.
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import json
 import signal
 import sys
 import threading
+
+from .dataset_args import add_dataset_options, parse_scene_list
 
 
 def register(subparsers) -> None:
@@ -25,7 +29,9 @@ def register(subparsers) -> None:
     p.add_argument("--out", default=None, help="output folder (checkpoints, final.pt, tb/)")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoints/last.pt with OUT/config.json")
+    add_dataset_options(p)
     p.add_argument("--progress", choices=("text", "jsonl", "none"), default="text")
     p.add_argument("--list-recipes", action="store_true", help="print the recipe names and exit")
     p.set_defaults(func=run)
@@ -48,15 +54,17 @@ def _print_text(event: dict) -> None:
 
 
 def run(args) -> int:
-    from ..training.config import load_config
+    from ..training.config import load_config, load_resume_config
     from ..training.recipes import recipe_names
     from ..training.trainer import Trainer
 
     if args.list_recipes:
         print("\n".join(recipe_names()))
         return 0
-    cfg = load_config(args.config, args.overrides, recipe=args.recipe, dataset=args.dataset,
-                      out=args.out, steps=args.steps, seed=args.seed)
+    load = load_resume_config if args.resume else load_config
+    cfg = load(args.config, args.overrides, recipe=args.recipe, dataset=args.dataset,
+               out=args.out, steps=args.steps, seed=args.seed, dataset_version=args.version,
+               dataset_scenes=parse_scene_list(args.scenes))
     cancel = threading.Event()
 
     def on_signal(signum, frame):  # noqa: ARG001

@@ -32,14 +32,6 @@ def select_scenes(available: list[str], wanted: Optional[list[str]], where) -> l
     return list(dict.fromkeys(index[n] for n in wanted))
 
 
-def parse_scene_list(text: Optional[str]) -> Optional[list[str]]:
-    """``"scene-0061,scene-0103"`` -> the names; None or blank -> None (all scenes)."""
-    if text is None:
-        return None
-    names = [n.strip() for n in str(text).split(",") if n.strip()]
-    return names or None
-
-
 class SurroundDataset(ABC):
     """A folder of surround-view scenes; ``frame(scene, index)`` loads one SurroundFrame.
 
@@ -127,4 +119,4 @@ class SurroundDataset(ABC):
         return info
 
 
-__all__ = ["SceneInfo", "SurroundDataset", "select_scenes", "parse_scene_list"]
+__all__ = ["SceneInfo", "SurroundDataset", "select_scenes"]
