@@ -33,7 +33,8 @@ class BoxDepthErrors:
     def __init__(self, max_depth: float = 80.0, min_depth: float = 1e-3):
         self.max_depth, self.min_depth = float(max_depth), float(min_depth)
         self._sums: dict[str, np.ndarray] = {}  # class -> [n, sum AbsRel, sum sq err, n δ<1.25]
-        self._boxes: dict[str, set[str]] = {}
+        self._boxes: dict[str, set[str]] = {}  # annotations (one object in one frame)
+        self._objects: dict[str, set[str]] = {}  # instances (one object over the frames)
         self.frames = 0
 
     def add(self, frame, depth: np.ndarray) -> bool:
@@ -62,7 +63,9 @@ class BoxDepthErrors:
                 self._accumulate(str(cls), z[sel], pred[sel])
             for i in np.unique(owner[owner >= 0]):
                 box = frame.boxes[int(i)]
-                self._boxes.setdefault(str(classes[i]), set()).add(box.token or f"{id(box)}")
+                key = box.token or f"{id(box)}"
+                self._boxes.setdefault(str(classes[i]), set()).add(key)
+                self._objects.setdefault(str(classes[i]), set()).add(box.instance_token or key)
         self.frames += int(used)
         return used
 
@@ -73,8 +76,9 @@ class BoxDepthErrors:
         self._sums[cls] = self._sums.get(cls, np.zeros(4)) + row
 
     def result(self) -> dict[str, dict]:
-        """``{class: {abs_rel, rmse, a1, points, boxes}}``, classes by point count (most
-        first), ``background`` last."""
+        """``{class: {abs_rel, rmse, a1, points, boxes, objects}}`` (``boxes``: annotations
+        with GT points, one per object and frame; ``objects``: distinct instances), classes
+        by point count (most first), ``background`` last."""
         out = {}
         order = sorted((c for c in self._sums if c != BACKGROUND),
                        key=lambda c: -self._sums[c][0])
@@ -82,7 +86,8 @@ class BoxDepthErrors:
             n, s_abs, s_sq, n_a1 = self._sums[cls]
             out[cls] = {"abs_rel": float(s_abs / n), "rmse": float(np.sqrt(s_sq / n)),
                         "a1": float(n_a1 / n), "points": int(n),
-                        "boxes": len(self._boxes.get(cls, ()))}
+                        "boxes": len(self._boxes.get(cls, ())),
+                        "objects": len(self._objects.get(cls, ()))}
         return out
 
 
