@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 from .dataset_args import add_dataset_options, dataset_options
+from .progress import ProgressBar
 
 
 def register(subparsers) -> None:
@@ -58,13 +59,17 @@ def run(args) -> int:
     scene = resolve_scene(session, args.scene)
     out = Path(args.out)
     if args.all_frames:
-        def progress(done, total):
-            print(f"\rframe {done}/{total}", end="", file=sys.stderr, flush=True)
-
-        res = export_sequence(session, scene, out, args.mode, fps=args.fps, progress=progress,
-                              cancel=threading.Event())
-        print(file=sys.stderr)
-        print(f"wrote {res['frames']} PNGs to {out}" + (f" and {res['mp4']}" if res["mp4"] else ""))
+        bar = ProgressBar("export")
+        try:
+            res = export_sequence(session, scene, out, args.mode, fps=args.fps, progress=bar,
+                                  cancel=threading.Event())
+        finally:
+            bar.close()
+        print(f"wrote {res['frames']} PNGs to {out}"
+              + (f" and {res['mp4']} ({res['codec']})" if res["mp4"] else ""))
+        if res["mp4"] and not res["browser_playable"]:
+            print(f"note: this OpenCV has no H.264 or VP9 encoder; {res['mp4'].name} is "
+                  f"{res['codec']}, which browsers do not play (VLC does)", file=sys.stderr)
         return 0
     a = session.analysis(scene, args.frame)
     written = export_frame(a, out, mode=args.mode)

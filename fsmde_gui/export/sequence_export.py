@@ -4,6 +4,12 @@
 frame through the same composite as the single-frame export. ``progress(done, total)`` is
 called after each frame; when ``cancel`` is set the export stops after the current frame
 and no half-written video is left (the MP4 is written to a temp file and renamed at the end).
+
+The video codec is the first of :data:`VIDEO_CODECS` the installed OpenCV can encode: H.264
+(plays everywhere), then VP9 in MP4 (Chrome, Edge, Firefox; not every Safari), then MPEG-4
+Part 2 (``mp4v``: VLC and most desktop players, but browsers do not play it). The
+``opencv-python-headless`` wheel has no H.264 encoder (licensing), so there videos are VP9.
+The result says which codec was used and whether browsers play it.
 """
 from __future__ import annotations
 
@@ -17,6 +23,28 @@ import cv2
 import numpy as np
 
 from .frame_export import ExportError, compose_frame, write_png
+
+VIDEO_CODECS: tuple[tuple[str, str, bool], ...] = (
+    ("avc1", "H.264", True), ("vp09", "VP9", True), ("mp4v", "MPEG-4 Part 2", False))
+"""(fourcc, name, browsers play it) in order of preference."""
+
+
+def open_video_writer(path: str, fps: float, size: tuple[int, int],
+                      codecs=VIDEO_CODECS) -> tuple[cv2.VideoWriter, str, bool]:
+    """The first codec of ``codecs`` OpenCV can encode: (writer, codec name, browser-playable).
+    OpenCV's own complaints about the codecs it lacks are silenced while trying."""
+    level = cv2.getLogLevel()
+    cv2.setLogLevel(0)  # LOG_LEVEL_SILENT: "Could not find encoder" is expected here
+    try:
+        for fourcc, name, web in codecs:
+            writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), float(fps), size)
+            if writer.isOpened():
+                return writer, name, web
+            writer.release()
+    finally:
+        cv2.setLogLevel(level)
+    raise ExportError(f"{path}: OpenCV cannot open an MP4 writer (tried "
+                      f"{', '.join(n for _, n, _ in codecs)})")
 
 
 def _fit(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -41,6 +69,7 @@ def export_sequence(session, scene: int, out_dir: Path, mode: str = "student", f
     pngs: list[Path] = []
     writer = None
     tmp_video = None
+    codec, web = None, False
     size = None
     cancelled = False
     try:
@@ -60,9 +89,7 @@ def export_sequence(session, scene: int, out_dir: Path, mode: str = "student", f
                 if writer is None:
                     fd, tmp_video = tempfile.mkstemp(prefix=f".{name}.", suffix=".mp4", dir=out_dir)
                     os.close(fd)
-                    writer = cv2.VideoWriter(tmp_video, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
-                    if not writer.isOpened():
-                        raise ExportError(f"{out_dir / (name + '.mp4')}: OpenCV cannot open an MP4 writer")
+                    writer, codec, web = open_video_writer(tmp_video, fps, size)
                 writer.write(img[..., ::-1])
             if progress is not None:
                 progress(k + 1, len(indices))
@@ -79,4 +106,5 @@ def export_sequence(session, scene: int, out_dir: Path, mode: str = "student", f
             writer.release()
         if tmp_video is not None and os.path.exists(tmp_video):
             os.unlink(tmp_video)
-    return {"pngs": pngs, "mp4": mp4, "cancelled": cancelled, "frames": len(pngs)}
+    return {"pngs": pngs, "mp4": mp4, "cancelled": cancelled, "frames": len(pngs),
+            "codec": codec if mp4 else None, "browser_playable": bool(mp4 and web)}
