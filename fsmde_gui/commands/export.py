@@ -22,6 +22,7 @@ def register(subparsers) -> None:
     p.add_argument("--all-frames", action="store_true",
                    help="export the whole scene as a numbered PNG sequence and an MP4")
     p.add_argument("--fps", type=float, default=5.0, help="MP4 frame rate (default 5)")
+    p.add_argument("--boxes", action="store_true", help="draw the 3D boxes into the tiles")
     p.add_argument("--student", default=None, help="student model name or checkpoint")
     p.add_argument("--teacher", default=None, help="teacher model name or checkpoint")
     add_dataset_options(p)
@@ -62,7 +63,7 @@ def run(args) -> int:
         bar = ProgressBar("export")
         try:
             res = export_sequence(session, scene, out, args.mode, fps=args.fps, progress=bar,
-                                  cancel=threading.Event())
+                                  cancel=threading.Event(), boxes=args.boxes)
         finally:
             bar.close()
         print(f"wrote {res['frames']} PNGs to {out}"
@@ -72,7 +73,7 @@ def run(args) -> int:
                   f"{res['codec']}, which browsers do not play (VLC does)", file=sys.stderr)
         return 0
     a = session.analysis(scene, args.frame)
-    written = export_frame(a, out, mode=args.mode)
+    written = export_frame(a, out, mode=args.mode, boxes=args.boxes)
     for kind, path in written.items():
         print(f"{kind}: {path}")
     for key, note in sorted(a.unavailable.items()):

@@ -59,7 +59,7 @@ def _fit(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def export_sequence(session, scene: int, out_dir: Path, mode: str = "student", fps: float = 5.0,
                     progress: Optional[Callable[[int, int], None]] = None,
                     cancel: Optional[threading.Event] = None, video: bool = True,
-                    frames: Optional[list[int]] = None) -> dict:
+                    frames: Optional[list[int]] = None, boxes: bool = False) -> dict:
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"{out_dir}: exists and is not a folder")
@@ -80,7 +80,7 @@ def export_sequence(session, scene: int, out_dir: Path, mode: str = "student", f
             a = session.analysis(scene, idx)
             if mode == "reflection":
                 session.reflection(a)
-            img = compose_frame(a, mode)
+            img = compose_frame(a, mode, boxes=boxes)
             if size is None:
                 size = (img.shape[1] // 2 * 2, img.shape[0] // 2 * 2)  # codecs want even sizes
             img = _fit(img, size)  # a video needs one size: pad/crop to the first frame's
