@@ -21,13 +21,13 @@ def _pose(rec):
     return make_pose(quaternion_to_matrix(rec["rotation"]), rec["translation"])
 
 
-def test_real_box_counts(real, real_scene_root):
-    rows = json.loads((real_scene_root / "v1.0-mini" / "sample_annotation.json").read_text())
-    counts = [len(real.boxes(0, i)) for i in range(real.scenes[0].num_frames)]
-    assert sum(counts) == len(rows) and min(counts) > 0
-    if real.scenes[0].name == "scene-0916":
+def test_real_box_counts(real):
+    rows = json.loads((real.table_dir / "sample_annotation.json").read_text())
+    counts = [len(real.boxes(s, i)) for s, i in real.iter_frames()]
+    assert sum(counts) == len(rows) == real.describe()["num_boxes"] and max(counts) > 0
+    if [s.name for s in real.scenes] == ["scene-0916"]:
         assert (len(counts), sum(counts)) == (41, 2424)
-    cats = {b.category for i in range(len(counts)) for b in real.boxes(0, i)}
+    cats = {b.category for s, i in real.iter_frames() for b in real.boxes(s, i)}
     assert "vehicle.car" in cats and "human.pedestrian.adult" in cats
 
 
