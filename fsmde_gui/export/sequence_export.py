@@ -99,6 +99,9 @@ def export_sequence(session, scene: int, out_dir: Path, mode: str = "student", f
             writer = None
             if not cancelled:
                 mp4 = out_dir / f"{name}.mp4"
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(tmp_video, 0o666 & ~umask)  # mkstemp makes 0600
                 os.replace(tmp_video, mp4)
                 tmp_video = None
     finally:
