@@ -22,6 +22,17 @@ def keyframe_root() -> Path:
 
 
 @pytest.fixture(scope="session")
+def real_scene_root() -> Path:
+    """A real multi-keyframe nuScenes scene with 3D boxes, when one is available: the folder in
+    ``FSMDE_REAL_SCENE`` (e.g. nuScenes scene-0916 in the official table layout). Skips
+    otherwise; read only."""
+    root = os.environ.get("FSMDE_REAL_SCENE")
+    if not root or not list(Path(root).glob("v1.0-*/sample_annotation.json")):
+        pytest.skip("no real nuScenes scene with boxes (set FSMDE_REAL_SCENE to one)")
+    return Path(root)
+
+
+@pytest.fixture(scope="session")
 def tiny_sim_root(tmp_path_factory) -> Path:
     """A tiny simulator dataset (1 scene x 3 frames, low resolution) in nuScenes format."""
     from fsmde_gui.data.simulator.generate import generate_dataset

@@ -113,6 +113,7 @@ def test_sequence_export_png_and_mp4(session, tmp_path):
     ok, img = cap.read()
     cap.release()
     assert n == 3 and ok and img.std() > 10
+    assert res["codec"] in ("H.264", "VP9") and res["browser_playable"]
 
 
 def test_sequence_export_cancel_leaves_no_video(session, tmp_path):

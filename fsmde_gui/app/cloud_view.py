@@ -1,5 +1,6 @@
 """The fused 360° point cloud (pyqtgraph.opengl): student / teacher / LiDAR clouds, colour
-schemes, ego-car box, the six camera frustums, overlap and pair highlighting, view presets."""
+schemes, ego-car box, the six camera frustums, the frame's 3D boxes (wireframes coloured by
+class, front face crossed), overlap and pair highlighting, view presets."""
 from __future__ import annotations
 
 from typing import Optional
@@ -13,6 +14,7 @@ from PySide6.QtOpenGL import QOpenGLWindow
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout,
                                QWidget)
 
+from ..core.boxes import box_color, box_segments
 from ..core.colormaps import CAMERA_COLORS, colorize
 
 SCHEMES = ("image", "camera", "depth", "error", "consistency", "overlap")
@@ -37,6 +39,18 @@ def box_lines(center, size) -> np.ndarray:
                   for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], np.float32)
     edges = [(0, 1), (2, 3), (4, 5), (6, 7), (0, 2), (1, 3), (4, 6), (5, 7), (0, 4), (1, 5), (2, 6), (3, 7)]
     return np.concatenate([c[list(e)] for e in edges])
+
+
+def boxes_lines(boxes) -> tuple[np.ndarray, np.ndarray]:
+    """(2M, 3) segment ends and (2M, 4) colours of the boxes' wireframes (ego frame)."""
+    if not boxes:
+        return np.zeros((2, 3), np.float32), np.zeros((2, 4), np.float32)
+    segs, cols = [], []
+    for box in boxes:
+        seg = box_segments(box).reshape(-1, 3)
+        segs.append(seg)
+        cols.append(np.tile([*(np.asarray(box_color(box.category)) / 255.0), 1.0], (len(seg), 1)))
+    return np.concatenate(segs).astype(np.float32), np.concatenate(cols).astype(np.float32)
 
 
 def frustum_lines(K: np.ndarray, cam_to_ego: np.ndarray, hw, depth: float = 2.5) -> np.ndarray:
@@ -86,6 +100,14 @@ class CloudView(QWidget):
             cb.toggled.connect(self._refresh)
             bar.addWidget(cb)
             self.toggles[name] = cb
+        self.boxes_toggle = QCheckBox("Boxes")
+        self.boxes_toggle.setChecked(True)
+        self.boxes_toggle.setToolTip("Show the frame's 3D boxes (annotations), coloured by class")
+        self.boxes_toggle.toggled.connect(self._refresh)
+        bar.addWidget(self.boxes_toggle)
+        bar.addStretch(1)
+        lay.addLayout(bar)
+        bar = QHBoxLayout()  # second row: the column stays narrow enough for the tiles
         bar.addWidget(QLabel("Colour:"))
         self.scheme = QComboBox()
         for s in SCHEMES:
@@ -121,6 +143,10 @@ class CloudView(QWidget):
                                      mode="lines", color=(0.95, 0.95, 0.95, 1.0), width=2, antialias=True)
         self.view.addItem(self.ego)
         self.frustums: list[gl.GLLinePlotItem] = []
+        self.boxes = gl.GLLinePlotItem(pos=np.zeros((2, 3), np.float32), mode="lines",
+                                       width=1.5, antialias=True)
+        self.boxes.setVisible(False)
+        self.view.addItem(self.boxes)
         self.scatter = {n: gl.GLScatterPlotItem(pos=np.zeros((1, 3)), size=2.0, pxMode=True) for n in self.toggles}
         for item in self.scatter.values():
             item.setGLOptions("opaque")
@@ -147,7 +173,14 @@ class CloudView(QWidget):
                                      color=(*col, 1.0), width=1.5, antialias=True)
             self.view.addItem(item)
             self.frustums.append(item)
+        pos, col = boxes_lines(a.frame.boxes)
+        self.boxes.setData(pos=pos, color=col)
         self._refresh()
+
+    def box_count(self) -> int:
+        """Boxes drawn now (0 when hidden or the frame has none)."""
+        a = self.analysis
+        return len(a.frame.boxes or []) if a is not None and self.boxes.visible() else 0
 
     def set_highlight_pair(self, pair) -> None:
         self.highlight_pair = tuple(pair) if pair is not None else None
@@ -213,5 +246,10 @@ class CloudView(QWidget):
             hl = self.highlight_pair is not None and cam in self.highlight_pair
             col = (1, 1, 1, 1) if hl else (*(CAMERA_COLORS[cam] / 255.0), 1.0)
             f.setData(color=col, width=3.5 if hl else 1.5)
+        has_boxes = a.frame.boxes is not None
+        self.boxes_toggle.setEnabled(has_boxes)
+        self.boxes_toggle.setToolTip("Show the frame's 3D boxes (annotations), coloured by class"
+                                     if has_boxes else "This data has no 3D boxes")
+        self.boxes.setVisible(self.boxes_toggle.isChecked() and bool(a.frame.boxes))
         if notes:
             self.note.setText("; ".join(notes))

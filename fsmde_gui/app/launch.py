@@ -3,7 +3,8 @@
     fsmde-gui                                   # bundled sample scenes (or the last folder)
     fsmde-gui --dataset DIR --frame N           # a dataset folder (nuScenes / DDAD / simulator)
     fsmde-gui --dataset DIR --frame N --screenshot FILE.png [--mode MODE] [--view3d PRESET]
-                                                # headless render of every panel, save, exit 0
+              [--boxes] [--split]               # headless render of every panel, save, exit 0
+    fsmde-gui --dataset DIR --version v1.0-trainval --scenes scene-0061,scene-0103
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import traceback
 from pathlib import Path
 
 from ..app_model.tiles import MODES
+from ..commands.dataset_args import parse_scene_list
 from ..core.errors import FsmdeError
 from .cloud_view import PRESETS
 
@@ -32,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--view3d", choices=sorted(PRESETS), default=None, help="3D view preset")
     p.add_argument("--split", action="store_true", help="show student and teacher tiles side by side")
     p.add_argument("--heat", action="store_true", help="tint overlap bands by cross-view consistency")
+    p.add_argument("--boxes", action="store_true", help="draw the 3D boxes into the camera tiles")
+    p.add_argument("--version", default=None, metavar="v1.0-*",
+                   help="nuScenes release to open when the folder holds several")
+    p.add_argument("--scenes", default=None, metavar="NAME,NAME", help="only these scenes")
     p.add_argument("--probe", default=None, metavar="CAM:X,Y",
                    help="click a pixel for the bin plot, e.g. F:320,180 (screenshots probe F's centre)")
     p.add_argument("--pair", type=int, default=None, help="highlight the N-th adjacent camera pair")
@@ -212,7 +218,7 @@ def _run_window(args, app, settings, size, probe, out) -> int:
     session = Session(load_models=False)
     open_error = None
     try:
-        session.open(dataset)
+        session.open(dataset, version=args.version, scenes=parse_scene_list(args.scenes))
     except Exception as exc:  # DatasetError and anything an adapter raises
         if out is not None:
             raise
@@ -229,6 +235,8 @@ def _run_window(args, app, settings, size, probe, out) -> int:
         window.split_box.setChecked(True)
     if args.heat:
         window.heat_box.setChecked(True)
+    if args.boxes:
+        window.boxes_box.setChecked(True)
     if args.view3d:
         window.cloud.set_preset(args.view3d)
     window.show()

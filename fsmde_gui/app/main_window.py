@@ -10,8 +10,9 @@ from typing import Optional
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog,
-                               QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton,
-                               QSlider, QSplitter, QToolBar, QToolButton, QVBoxLayout, QWidget)
+                               QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar,
+                               QPushButton, QScrollArea, QSlider, QSplitter, QToolBar, QToolButton,
+                               QVBoxLayout, QWidget)
 
 from ..app_model.tiles import MODE_LABELS, MODE_TIPS, MODES
 from ..core.errors import FsmdeError
@@ -22,6 +23,7 @@ from .consistency_panel import ConsistencyPanel
 from .jobs_panel import JobsPanel
 from .metrics_panel import MetricsPanel
 from .settings import add_recent_folder, app_settings, recent_folders
+from .tile_fit import fit_tiles
 from .tile_grid import TileGrid
 
 
@@ -44,6 +46,7 @@ class MainWindow(QMainWindow):
         self.displayed = None
         self._display_token = 0
         self._layout_done = False
+        self._fit_pending = False  # size the docks to the tiles at the next frame shown
         self.highlight_pair = None
         self.last_error: Optional[str] = None
         self._pending: dict[tuple, workers.Task] = {}
@@ -99,7 +102,11 @@ class MainWindow(QMainWindow):
         self.bins_dock = self._dock("Bin distributions", self.bins, Qt.RightDockWidgetArea, "bins")
         self.metrics_dock = self._dock("Student vs teacher", self.metrics, Qt.BottomDockWidgetArea, "metrics")
         self.cons_dock = self._dock("Cross-view consistency", self.consistency, Qt.BottomDockWidgetArea, "consistency")
-        self.jobs_dock = self._dock("Jobs", self.jobs, Qt.BottomDockWidgetArea, "jobs")
+        jobs_scroll = QScrollArea()  # the form scrolls when the tiles take the height
+        jobs_scroll.setWidget(self.jobs)
+        jobs_scroll.setWidgetResizable(True)
+        jobs_scroll.setFrameShape(QFrame.NoFrame)
+        self.jobs_dock = self._dock("Jobs", jobs_scroll, Qt.BottomDockWidgetArea, "jobs")
         # the right column (3D view, bin plots) runs the full height of the window
         self.setCorner(Qt.TopRightCorner, Qt.RightDockWidgetArea)
         self.setCorner(Qt.BottomRightCorner, Qt.RightDockWidgetArea)
@@ -178,6 +185,13 @@ class MainWindow(QMainWindow):
         self.heat_box.setShortcut(QKeySequence("H"))
         self.heat_box.toggled.connect(lambda _: self.redraw_tiles())
         mb.addWidget(self.heat_box)
+        self.boxes_box = QCheckBox("3D boxes")
+        self.boxes_box.setToolTip("Draw the frame's 3D boxes (annotations) into the camera tiles,"
+                                  " coloured by class, front face crossed (B)")
+        self.boxes_box.setShortcut(QKeySequence("B"))
+        self.boxes_box.setChecked(str(self.settings.value("view/boxes", "false")).lower() == "true")
+        self.boxes_box.toggled.connect(self._boxes_toggled)
+        mb.addWidget(self.boxes_box)
 
     def _build_menus(self):
         m = self.menuBar().addMenu("&File")
@@ -204,6 +218,13 @@ class MainWindow(QMainWindow):
         vm = self.menuBar().addMenu("&View")
         for name in PRESETS:
             vm.addAction(QAction(f"3D view: {name}", self, triggered=lambda _=False, n=name: self.cloud.set_preset(n)))
+        vm.addSeparator()
+        self.boxes_action = QAction("3D boxes in the camera tiles", self, checkable=True)
+        self.boxes_action.setChecked(self.boxes_box.isChecked())
+        self.boxes_action.toggled.connect(self.boxes_box.setChecked)
+        vm.addAction(self.boxes_action)
+        vm.addAction(QAction("Fit the tiles to the window", self,
+                             triggered=lambda: fit_tiles(self)))
         vm.addSeparator()
         for d in (self.cloud_dock, self.bins_dock, self.metrics_dock, self.cons_dock, self.jobs_dock):
             vm.addAction(d.toggleViewAction())
@@ -244,10 +265,11 @@ class MainWindow(QMainWindow):
         if d:
             self.open_folder(d)
 
-    def open_folder(self, path, scene: int = 0, frame: int = 0) -> bool:
-        """Open a dataset; a bad folder shows a dialog and leaves the current data open."""
+    def open_folder(self, path, scene: int = 0, frame: int = 0, version=None, scenes=None) -> bool:
+        """Open a dataset (``version`` / ``scenes``: a nuScenes release, a scene subset); a bad
+        folder shows a dialog and leaves the current data open."""
         try:
-            self.session.open(path)
+            self.session.open(path, version=version, scenes=scenes)
         except Exception as exc:  # DatasetError and anything an adapter raises
             self.show_error(f"Cannot open {path}", exc)
             return False
@@ -258,6 +280,7 @@ class MainWindow(QMainWindow):
         """Show the dataset the session has just opened (at ``path``), at ``scene``/``frame``."""
         add_recent_folder(self.settings, path)
         self._fill_recent()
+        self._fit_pending = True
         workers.forget_queued(self.pool)
         self._pending.clear()
         self.scene_box.blockSignals(True)
@@ -342,6 +365,9 @@ class MainWindow(QMainWindow):
         self.redraw_tiles()
         self.metrics.set_analysis(a)
         self.consistency.set_analysis(a)
+        if self._fit_pending:
+            self._fit_pending = False
+            fit_tiles(self)
         QTimer.singleShot(0, lambda: self._display_plots(a, token))
 
     def _display_plots(self, a, token: int) -> None:
@@ -398,6 +424,13 @@ class MainWindow(QMainWindow):
         if on and self.mode not in ("student", "teacher", "reflection"):
             self.set_mode("student")
         self.redraw_tiles()
+        fit_tiles(self)
+
+    def _boxes_toggled(self, on: bool) -> None:
+        self.settings.setValue("view/boxes", on)
+        if hasattr(self, "boxes_action"):
+            self.boxes_action.setChecked(on)
+        self.redraw_tiles()
 
     def redraw_tiles(self) -> None:
         a = self.analysis
@@ -405,13 +438,16 @@ class MainWindow(QMainWindow):
             return
         heat = self.heat_box.isChecked()
         split = self.split_box.isChecked()
+        boxes = self.boxes_box.isChecked()
         mode = "student" if split and self.mode == "teacher" else self.mode
         if mode == "reflection" and a.reflection_pending:
             self._request_reflection(a)
-        self.grid.show_analysis(a, mode, overlap_heat=heat, highlight_pair=self.highlight_pair)
+        self.grid.show_analysis(a, mode, overlap_heat=heat, highlight_pair=self.highlight_pair,
+                                boxes=boxes)
         if split:
             right = "reflection_gt" if mode == "reflection" else "teacher"
-            self.teacher_grid.show_analysis(a, right, overlap_heat=heat, highlight_pair=self.highlight_pair)
+            self.teacher_grid.show_analysis(a, right, overlap_heat=heat,
+                                            highlight_pair=self.highlight_pair, boxes=boxes)
         self._update_markers()
 
     def _request_reflection(self, a) -> None:
@@ -517,7 +553,8 @@ class MainWindow(QMainWindow):
             return None
         try:
             written = export_frame(self.analysis, Path(out_dir), mode=self.mode,
-                                   overlap_heat=self.heat_box.isChecked())
+                                   overlap_heat=self.heat_box.isChecked(),
+                                   boxes=self.boxes_box.isChecked())
         except Exception as exc:
             self.show_error("Export failed", exc)
             return None
@@ -535,12 +572,13 @@ class MainWindow(QMainWindow):
         if self.session.dataset is None or self._export_task is not None:
             return None
         session, scene, mode = self.session, self.scene, self.mode
+        boxes = self.boxes_box.isChecked()
         export_pool = workers.frame_pool()
         self._export_pool = export_pool
 
         def work(task):
             return export_sequence(session, scene, Path(out_dir), mode, fps=fps, progress=task.report,
-                                   cancel=task.cancel)
+                                   cancel=task.cancel, boxes=boxes)
 
         self.export_progress.setValue(0)
         self.export_progress.setVisible(True)
@@ -582,6 +620,8 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.metrics_dock], [int(h * 0.40)], Qt.Vertical)
         self.resizeDocks([self.metrics_dock, self.cons_dock, self.jobs_dock],
                          [int(w * 0.26), int(w * 0.18), int(w * 0.25)], Qt.Horizontal)
+        if self.analysis is not None:
+            fit_tiles(self)
 
     def showEvent(self, event):  # noqa: N802
         super().showEvent(event)

@@ -1,8 +1,12 @@
-"""Student vs teacher per-camera metrics (AbsRel, RMSE, δ1) and inference times."""
+"""Student vs teacher per-camera metrics (AbsRel, RMSE, δ1) and inference times.
+
+Every column is always visible: the columns are as wide as their header / widest value and
+the panel does not shrink below the whole table (no horizontal scrolling)."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QAbstractScrollArea, QHeaderView, QLabel, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ..app_model.analysis import MODELS
 from ..core.types import CAMERA_NAMES, SHORT_NAMES
@@ -22,9 +26,20 @@ class MetricsPanel(QWidget):
         self.table.setHorizontalHeaderLabels([f"{m}\n{lbl}" for m, _, lbl in COLUMNS])
         self.table.setVerticalHeaderLabels([SHORT_NAMES[n] for n in CAMERA_NAMES] + ["mean"])
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
-        self.table.horizontalHeader().setDefaultSectionSize(54)
-        self.table.verticalHeader().setFixedWidth(46)
+        fm = self.table.fontMetrics()
+        col_w = max(fm.horizontalAdvance(t) for t in ("student", "teacher", "AbsRel", "88.88",
+                                                     "0.888")) + 12
+        head = self.table.horizontalHeader()
+        head.setMinimumSectionSize(col_w)
+        head.setDefaultSectionSize(col_w)
+        head.setSectionResizeMode(QHeaderView.Stretch)  # extra width is shared, none cut off
+        self.table.verticalHeader().setFixedWidth(fm.horizontalAdvance("mean") + 16)
         self.table.verticalHeader().setDefaultSectionSize(19)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.table.setSizeAdjustPolicy(QAbstractScrollArea.AdjustToContents)
+        frame = 2 * self.table.frameWidth()
+        self.table.setMinimumWidth(self.table.verticalHeader().width() + len(COLUMNS) * col_w
+                                   + frame + self.table.verticalScrollBar().sizeHint().width())
         self.table.setToolTip("Per-camera depth metrics vs GT (teacher: metric-aligned);"
                               " AbsRel and RMSE lower is better, δ1 higher is better")
         lay.addWidget(self.table, 1)
@@ -49,6 +64,17 @@ class MetricsPanel(QWidget):
                 item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.table.setItem(row, col, item)
         self.note.setText(a.note("metrics") or "")
+
+    def full_height(self) -> int:
+        """The height at which every row shows (no vertical scrolling) at the current width."""
+        lay, t = self.layout(), self.table
+        m = lay.contentsMargins()
+        label_h = max(self.header.heightForWidth(max(self.width(), 100)),
+                      self.header.sizeHint().height())
+        note_h = self.note.sizeHint().height() + lay.spacing() if self.note.text() else 0
+        return (m.top() + m.bottom() + label_h + lay.spacing() + note_h
+                + t.horizontalHeader().sizeHint().height() + t.verticalHeader().length()
+                + 2 * t.frameWidth())
 
     def value(self, model: str, camera: str, key: str) -> str:
         row = (list(CAMERA_NAMES) + ["mean"]).index(camera)

@@ -1,5 +1,8 @@
-"""The six camera tiles, laid out as on the car (FL F FR / BL B BR), with captions, colour
-bars, hover read-out and click-to-probe."""
+"""The six camera tiles, laid out as on the car (FL F FR / BL B BR), with captions, one colour
+bar per grid (all tiles of a mode share its range), hover read-out and click-to-probe.
+
+``TileGrid.fit_size(image_w, image_h)`` is the grid size at which every tile's image fills
+its cell exactly; the main window sizes its docks to it."""
 from __future__ import annotations
 
 from typing import Optional
@@ -25,17 +28,17 @@ class TileView(QWidget):
 
     hovered = Signal(int, int, int)  # cam, x, y (image pixels)
     clicked = Signal(int, int, int)
-    BAR_W = 58
+    CAPTION_H = 18
+    PAD = 1  # left and right of the image
 
     def __init__(self, cam: int, parent=None):
         super().__init__(parent)
         self.cam = cam
         self.setMouseTracking(True)
-        self.setMinimumSize(160, 100)
+        self.setMinimumSize(120, 70)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         self.tile: Optional[TileImage] = None
         self._image: Optional[QImage] = None
-        self._bar: Optional[QImage] = None
         self._scaled = None
         self.markers: list[tuple[int, int, QColor]] = []
         self.setToolTip(f"{CAMERA_NAMES[cam]}: hover for values, click a pixel for its bin distribution")
@@ -43,18 +46,18 @@ class TileView(QWidget):
     def set_tile(self, tile: Optional[TileImage]) -> None:
         self.tile = tile
         self._image = to_qimage(tile.rgb) if tile is not None else None
-        self._bar = None
         self._scaled = None
         self.update()
 
     def _image_rect(self) -> QRectF:
         if self._image is None:
             return QRectF()
-        bar = self.BAR_W if self.tile is not None and self.tile.bar else 0
-        aw, ah = max(self.width() - bar - 2, 1), max(self.height() - 18, 1)
+        aw = max(self.width() - 2 * self.PAD, 1)
+        ah = max(self.height() - self.CAPTION_H, 1)
         iw, ih = self._image.width(), self._image.height()
         s = min(aw / iw, ah / ih)
-        return QRectF(1, 18, iw * s, ih * s)
+        w, h = iw * s, ih * s
+        return QRectF(self.PAD + (aw - w) / 2, self.CAPTION_H, w, h)
 
     def image_pixel(self, pos: QPointF) -> Optional[tuple[int, int]]:
         r = self._image_rect()
@@ -89,13 +92,6 @@ class TileView(QWidget):
             self._scaled = (size, QPixmap.fromImage(self._image.scaled(
                 size[0], size[1], Qt.IgnoreAspectRatio, Qt.SmoothTransformation)))
         p.drawPixmap(int(r.x()), int(r.y()), self._scaled[1])
-        if self.tile.bar:
-            if self._bar is None or self._bar.height() != int(r.height()):
-                vmin, vmax, cmap, rev, unit = self.tile.bar
-                self._bar = to_qimage(colorbar(int(r.height()), vmin, vmax, cmap, width=12,
-                                               label_width=self.BAR_W - 16, reverse=rev, unit=unit,
-                                               background=(20, 20, 24)))
-            p.drawImage(int(r.right()) + 3, int(r.y()), self._bar)
         if self.tile.note:
             p.setPen(QColor("#f0b050"))
             p.drawText(r.adjusted(8, 6, -8, -6), Qt.AlignCenter | Qt.TextWordWrap, self.tile.note)
@@ -118,17 +114,51 @@ class TileView(QWidget):
             self.clicked.emit(self.cam, px[0], px[1])
 
 
+class ColorBarView(QWidget):
+    """The grid's colour bar, beside the tiles, as tall as both rows of images (blank in
+    modes without one, so the tiles keep their size when the mode changes)."""
+
+    BAR_W = 58
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setFixedWidth(self.BAR_W)
+        self.bar = None  # (vmin, vmax, cmap, reverse, unit)
+        self._image: Optional[QImage] = None
+
+    def set_bar(self, bar) -> None:
+        if bar != self.bar:
+            self.bar, self._image = bar, None
+            self.update()
+
+    def paintEvent(self, event):  # noqa: N802 (Qt)
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor("#141418"))
+        h = self.height() - TileView.CAPTION_H
+        if self.bar is not None and h > 20:
+            if self._image is None or self._image.height() != h:
+                vmin, vmax, cmap, rev, unit = self.bar
+                self._image = to_qimage(colorbar(h, vmin, vmax, cmap, width=12,
+                                                 label_width=self.BAR_W - 16, reverse=rev,
+                                                 unit=unit, background=(20, 20, 24)))
+            p.drawImage(2, TileView.CAPTION_H, self._image)
+        p.end()
+
+
 class TileGrid(QWidget):
-    """Six TileViews in car layout; ``show_analysis(a, mode)`` renders all six."""
+    """Six TileViews in car layout and their colour bar; ``show_analysis(a, mode)`` renders
+    all six."""
 
     hovered = Signal(int, int, int)
     clicked = Signal(int, int, int)
+    MARGIN = 2
+    SPACING = 3
 
     def __init__(self, parent=None):
         super().__init__(parent)
         lay = QGridLayout(self)
-        lay.setContentsMargins(2, 2, 2, 2)
-        lay.setSpacing(3)
+        lay.setContentsMargins(*(self.MARGIN,) * 4)
+        lay.setSpacing(self.SPACING)
         self.tiles = []
         for cam in range(6):
             t = TileView(cam, self)
@@ -136,15 +166,27 @@ class TileGrid(QWidget):
             t.clicked.connect(self.clicked)
             lay.addWidget(t, cam // 3, cam % 3)
             self.tiles.append(t)
+        self.colorbar = ColorBarView(self)
+        lay.addWidget(self.colorbar, 0, 3, 2, 1)
         self.analysis = None
         self.mode = "rgb"
 
+    @classmethod
+    def overhead(cls) -> tuple[float, float]:
+        """(extra width, extra height) of a grid beyond its images: its width is
+        ``extra_w + 3 * image_w`` and its height ``extra_h + 2 * image_h`` when the images
+        fill their cells."""
+        ow = 2 * cls.MARGIN + 3 * cls.SPACING + 3 * 2 * TileView.PAD + ColorBarView.BAR_W
+        oh = 2 * cls.MARGIN + cls.SPACING + 2 * TileView.CAPTION_H
+        return float(ow), float(oh)
+
     def show_analysis(self, a, mode: str, overlap_heat: bool = False, highlight_pair=None,
-                      depth_range=None) -> None:
+                      depth_range=None, boxes: bool = False) -> None:
         self.analysis, self.mode = a, mode
         for cam, t in enumerate(self.tiles):
             t.set_tile(render_tile(a, cam, mode, depth_range=depth_range, overlap_heat=overlap_heat,
-                                   highlight_pair=highlight_pair, burn_notes=False))
+                                   highlight_pair=highlight_pair, burn_notes=False, boxes=boxes))
+        self.colorbar.set_bar(next((t.tile.bar for t in self.tiles if t.tile.bar), None))
 
     def set_markers(self, markers: list[tuple[int, int, int, QColor]]) -> None:
         for cam, t in enumerate(self.tiles):

@@ -52,8 +52,10 @@ class Session:
             self.set_model("teacher", teacher or DEFAULT_TEACHER)
 
     # ------------------------------------------------------------------ data
-    def open(self, path: str | Path) -> None:
-        """Open a dataset folder; raises ``DatasetError`` (naming the folder) when it cannot."""
+    def open(self, path: str | Path, version: Optional[str] = None,
+             scenes: Optional[list[str]] = None) -> None:
+        """Open a dataset folder; raises ``DatasetError`` (naming the folder) when it cannot.
+        ``version`` / ``scenes``: see :func:`~fsmde_gui.data.detect.open_dataset`."""
         path = Path(path).expanduser()
         if not path.exists():
             raise DatasetError(path, "folder does not exist")
@@ -63,14 +65,14 @@ class Session:
             from ..data.detect import open_dataset
         except ImportError as exc:
             raise DatasetError(path, f"cannot read datasets: {_reason(exc)}") from exc
-        ds = open_dataset(path)
+        ds = open_dataset(path, version=version, scenes=scenes)
         if not ds.scenes:
             raise DatasetError(path, "the dataset has no scenes")
         first = ds.frame(0, 0, load_gt=False)
         w_h = first.views[0].hw
         size = display_size(w_h[1], w_h[0], self.max_display_width)
         if size is not None:
-            ds = open_dataset(path, image_size=size)
+            ds = open_dataset(path, image_size=size, version=version, scenes=scenes)
         self.dataset = ds
         self.root = path
         with self._cache_lock:

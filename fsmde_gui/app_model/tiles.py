@@ -11,6 +11,7 @@ import numpy as np
 from ..core.colormaps import colorize
 from ..core.types import SHORT_NAMES
 from .analysis import FrameAnalysis
+from .box_overlay import draw_boxes
 
 MODES = ("rgb", "student", "teacher", "gt", "error", "diff", "entropy", "reflection")
 MODE_LABELS = {
@@ -82,10 +83,12 @@ def _sparse_overlay(base: np.ndarray, values: np.ndarray, valid: np.ndarray, vmi
 
 
 def render_tile(a: FrameAnalysis, cam: int, mode: str, depth_range=None,
-                overlap_heat: bool = False, highlight_pair=None, burn_notes: bool = True) -> TileImage:
+                overlap_heat: bool = False, highlight_pair=None, burn_notes: bool = True,
+                boxes: bool = False) -> TileImage:
     """The image of camera ``cam`` in ``mode``. A mode with nothing to show returns the dimmed
     camera image with ``note`` set (and, when ``burn_notes``, the note written into it; the
-    app draws it itself so it stays readable at any tile size)."""
+    app draws it itself so it stays readable at any tile size). ``boxes`` draws the frame's
+    3D boxes into it (the caption says how many are visible, or that the data has none)."""
     view = a.frame.views[cam]
     hw = view.hw
 
@@ -197,6 +200,12 @@ def render_tile(a: FrameAnalysis, cam: int, mode: str, depth_range=None,
         raise ValueError(f"unknown display mode {mode!r}; modes: {', '.join(MODES)}")
     if overlap_heat or highlight_pair is not None:
         tile.rgb = _overlap_overlay(a, cam, tile.rgb, overlap_heat, highlight_pair)
+    if boxes:
+        if a.frame.boxes is None:
+            tile.caption += "  (no 3D boxes in this data)"
+        else:
+            tile.rgb, n = draw_boxes(tile.rgb, a.frame, cam)
+            tile.caption += f"  {n} box{'es' if n != 1 else ''}"  # ASCII: cv2 text too
     return tile
 
 

@@ -2,10 +2,15 @@
 
     fsmde eval --dataset resources/nuscenes-keyframe --student models/student_kd.pt \
         --teacher teacher_sim --max-depth 80 --json out/eval.json
+
+A progress bar is drawn on stderr (one line, redrawn; ``--no-progress`` hides it). On data
+with 3D boxes the error by object class is printed and written as ``per_category``.
 """
 from __future__ import annotations
 
 from ..core.errors import FsmdeError
+from .dataset_args import add_dataset_options, dataset_options
+from .progress import ProgressBar
 
 
 def register(subparsers) -> None:
@@ -21,6 +26,8 @@ def register(subparsers) -> None:
                    help="evaluate every K-th frame (consecutive frames are near-duplicates)")
     p.add_argument("--no-consistency", action="store_true", help="skip cross-view consistency")
     p.add_argument("--json", default=None, help="write the results to this JSON file")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_dataset_options(p)
     p.set_defaults(func=run)
 
 
@@ -37,15 +44,21 @@ def run(args) -> int:
         raise FsmdeError(f"--max-frames {args.max_frames}: must be >= 0 (0 = all frames)")
     if args.frame_stride < 1:
         raise FsmdeError(f"--frame-stride must be >= 1, got {args.frame_stride}")
-    dataset = open_dataset(args.dataset)
+    dataset = open_dataset(args.dataset, **dataset_options(args))
     results = {}
     for role, name in (("student", args.student), ("teacher", args.teacher)):
         if not name:
             continue
         est = load_estimator(name)
-        res = evaluate_dataset(dataset, est, max_depth=args.max_depth, max_frames=args.max_frames,
-                               consistency=not args.no_consistency,
-                               frame_stride=args.frame_stride)
+        bar = None if args.no_progress else ProgressBar(f"eval {role}")
+        try:
+            res = evaluate_dataset(dataset, est, max_depth=args.max_depth,
+                                   max_frames=args.max_frames,
+                                   consistency=not args.no_consistency,
+                                   frame_stride=args.frame_stride, progress=bar)
+        finally:
+            if bar is not None:
+                bar.close()
         res["model"] = str(name)
         res["role"] = role
         print(format_table(res, f"{role}: {name} on {args.dataset} "

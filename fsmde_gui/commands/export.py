@@ -6,6 +6,9 @@ import sys
 import threading
 from pathlib import Path
 
+from .dataset_args import add_dataset_options, dataset_options
+from .progress import ProgressBar
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("export", help="export annotated frames (PNG, PLY, JSON, MP4)",
@@ -19,8 +22,10 @@ def register(subparsers) -> None:
     p.add_argument("--all-frames", action="store_true",
                    help="export the whole scene as a numbered PNG sequence and an MP4")
     p.add_argument("--fps", type=float, default=5.0, help="MP4 frame rate (default 5)")
+    p.add_argument("--boxes", action="store_true", help="draw the 3D boxes into the tiles")
     p.add_argument("--student", default=None, help="student model name or checkpoint")
     p.add_argument("--teacher", default=None, help="teacher model name or checkpoint")
+    add_dataset_options(p)
     p.set_defaults(func=run)
 
 
@@ -55,7 +60,7 @@ def run(args) -> int:
         raise FsmdeError(f"{out}: exists and is not a folder (--out)")
     # the data first: a bad folder, scene or frame fails before the models load
     session = Session(load_models=False)
-    session.open(args.dataset)
+    session.open(args.dataset, **dataset_options(args))
     scene = resolve_scene(session, args.scene)
     n = session.num_frames(scene)
     if not args.all_frames and not 0 <= args.frame < n:
@@ -66,23 +71,22 @@ def run(args) -> int:
     for slot, note in session.notes.items():
         print(f"{slot}: {note}", file=sys.stderr)
     if args.all_frames:
-        shown = {"any": False}
-
-        def progress(done, total):  # a progress line on a terminal only (logs stay clean)
-            if sys.stderr.isatty():
-                shown["any"] = True
-                print(f"\rframe {done}/{total}", end="", file=sys.stderr, flush=True)
-
+        # a progress bar on a terminal only (logs and error output stay clean)
+        bar = ProgressBar("export") if sys.stderr.isatty() else None
         try:
-            res = export_sequence(session, scene, out, args.mode, fps=args.fps,
-                                  progress=progress, cancel=threading.Event())
+            res = export_sequence(session, scene, out, args.mode, fps=args.fps, progress=bar,
+                                  cancel=threading.Event(), boxes=args.boxes)
         finally:
-            if shown["any"]:
-                print(file=sys.stderr)  # an error line then starts on a line of its own
-        print(f"wrote {res['frames']} PNGs to {out}" + (f" and {res['mp4']}" if res["mp4"] else ""))
+            if bar is not None:
+                bar.close()  # an error line then starts on a line of its own
+        print(f"wrote {res['frames']} PNGs to {out}"
+              + (f" and {res['mp4']} ({res['codec']})" if res["mp4"] else ""))
+        if res["mp4"] and not res["browser_playable"]:
+            print(f"note: this OpenCV has no H.264 or VP9 encoder; {res['mp4'].name} is "
+                  f"{res['codec']}, which browsers do not play (VLC does)", file=sys.stderr)
         return 0
     a = session.analysis(scene, args.frame)
-    written = export_frame(a, out, mode=args.mode)
+    written = export_frame(a, out, mode=args.mode, boxes=args.boxes)
     for kind, path in written.items():
         print(f"{kind}: {path}")
     for key, note in sorted(a.unavailable.items()):

@@ -1,12 +1,14 @@
 """`fsmde info`: what a dataset folder holds, after checking every table and referenced file.
 
     fsmde info --dataset resources/nuscenes-keyframe [--json info.json]
+    fsmde info --dataset /data/nuscenes --version v1.0-trainval --scenes scene-0061,scene-0103
 
 Bad input exits 2 with one line naming the file and the problem.
 """
 from __future__ import annotations
 
 from ..core.errors import DatasetError
+from .dataset_args import add_dataset_options, dataset_options
 
 
 MAX_IMAGE_SIDE = 8192  # pixels: a larger --image-size is a typo (and gigabytes per frame)
@@ -32,6 +34,7 @@ def register(subparsers) -> None:
     p.add_argument("--json", default=None, metavar="OUT", help="also write the summary as JSON")
     p.add_argument("--image-size", default=None, metavar="WxH",
                    help="describe the frames as loaded at this size")
+    add_dataset_options(p)
     p.set_defaults(func=run)
 
 
@@ -44,13 +47,16 @@ def write_json_atomic(path, obj) -> None:
 def format_info(info: dict) -> str:
     lines = [
         f"dataset   {info['root']}",
-        f"format    {info['format']}" + (f" ({info['version']})" if info.get("version") else ""),
+        f"format    {info['format']}" + (f" ({info['version']})" if info.get("version") else "")
+        + (f"; versions here: {', '.join(info['versions'])}"
+           if len(info.get("versions") or []) > 1 else ""),
         f"scenes    {info['num_scenes']}",
         f"frames    {info['num_frames']}",
         f"files     {info['num_files_checked']} checked",
         f"lidar     {info['lidar_points']} points (frame 0)",
         f"gt        {', '.join(info['gt_kinds']) or 'none'}"
-        + ("" if info.get("boxes") else "; no boxes"),
+        + (f"; {info['num_boxes']} boxes" if info.get("num_boxes") else
+           ("" if info.get("boxes") else "; no boxes")),
     ]
     if info.get("class_names"):
         lines.append(f"classes   {len(info['class_names'])}: {', '.join(info['class_names'])}")
@@ -74,7 +80,8 @@ def run(args) -> int:
     from ..data.detect import open_dataset
 
     try:
-        ds = open_dataset(args.dataset, image_size=parse_size(args.image_size))
+        ds = open_dataset(args.dataset, image_size=parse_size(args.image_size),
+                          **dataset_options(args))
         info = ds.describe()
     except OSError as exc:
         raise DatasetError(getattr(exc, "filename", None) or args.dataset,

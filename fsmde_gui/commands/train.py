@@ -5,6 +5,8 @@
 
 ``--progress jsonl`` prints one JSON object per event on stdout (the app's Jobs panel reads
 them); SIGINT/SIGTERM cancel cleanly (a checkpoint is saved, ``--resume`` continues).
+``--resume`` reuses the run's saved ``OUT/config.json``; options given again override it,
+except the data (dataset, ``--version``, ``--scenes``): a resumed run cannot switch them.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import threading
 from pathlib import Path
 
 from ..core.errors import TrainingError
+from .dataset_args import add_dataset_options, parse_scene_list
 
 # Option ranges checked here, at the CLI boundary, before TrainConfig is built (its
 # validate() covers the enumerations, steps/batch_size >= 1 and image_size multiples of 16).
@@ -42,7 +45,9 @@ def register(subparsers) -> None:
     p.add_argument("--out", default=None, help="output folder (checkpoints, final.pt, tb/)")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoints/last.pt with OUT/config.json")
+    add_dataset_options(p)
     p.add_argument("--progress", choices=("text", "jsonl", "none"), default="text")
     p.add_argument("--list-recipes", action="store_true", help="print the recipe names and exit")
     p.set_defaults(func=run)
@@ -89,12 +94,12 @@ def _check_type(name: str, value, default, source: str) -> None:
         if not isinstance(value, str):
             raise bad("a string")
     elif isinstance(default, (tuple, list)):
-        kinds = {type(v) for v in default} or {int}
+        kinds = {type(v) for v in default}  # empty (dataset_scenes): validate() checks items
         if not isinstance(value, (list, tuple)) or (len(default) == 2 and len(value) != 2 and
                                                      name.endswith(("image_size", "input_size"))):
-            raise bad(f"a list like {list(default)}")
+            raise bad(f"a list like {list(default)}" if default else "a list")
         for v in value:
-            if kinds <= {int} and (isinstance(v, bool) or not isinstance(v, int)):
+            if kinds and kinds <= {int} and (isinstance(v, bool) or not isinstance(v, int)):
                 raise bad("a list of integers")
     elif isinstance(default, dict) and not isinstance(value, dict):
         raise bad("a mapping of option: value")
@@ -196,31 +201,65 @@ def read_user_config(path: str) -> dict:
 
 
 def load_checked_config(args):
-    """TrainConfig from --config, the CLI fields and --set, every option checked."""
-    from ..training.config import apply_overrides, load_config
+    """TrainConfig from --config, the CLI fields and --set, every option checked. With
+    ``--resume`` the run's saved ``OUT/config.json`` is the base (see load_resume_config)."""
+    from ..training.config import TrainConfig, apply_overrides, load_config, load_resume_config
 
     from_file: dict = {}
     if args.config:
         from_file = read_user_config(args.config)
         check_option_types(from_file, str(args.config))
+    saved: dict = {}
+    saved_path = None
+    if getattr(args, "resume", False):
+        out = args.out or from_file.get("out") or TrainConfig.out
+        if isinstance(out, str) and (Path(out) / "config.json").is_file():
+            saved_path = Path(out) / "config.json"
+            saved = read_user_config(str(saved_path))
+            check_option_types(saved, str(saved_path))
     set_keys: dict[str, str] = {}
     for pair in args.overrides or []:
         one = apply_overrides({}, [pair])
         check_option_types(one, f"--set {pair}")
         set_keys.setdefault(pair.split("=", 1)[0].strip().split(".")[0], pair)
-    cfg = load_config(args.config, args.overrides, recipe=args.recipe, dataset=args.dataset,
-                      out=args.out, steps=args.steps, seed=args.seed)
-    flags = {k for k in ("recipe", "dataset", "out", "steps", "seed") if getattr(args, k) is not None}
+    fields = dict(recipe=args.recipe, dataset=args.dataset, out=args.out, steps=args.steps,
+                  seed=args.seed, dataset_version=getattr(args, "version", None) or None,
+                  dataset_scenes=parse_scene_list(getattr(args, "scenes", None)))
+    flags = {k: f"--{k}" for k in ("recipe", "dataset", "out", "steps", "seed")
+             if getattr(args, k, None) is not None}
+    if getattr(args, "version", None):
+        flags["dataset_version"] = "--version"
+    if parse_scene_list(getattr(args, "scenes", None)):
+        flags["dataset_scenes"] = "--scenes"
 
     def origin(name: str) -> str:
         if name in set_keys:
             return f"--set {set_keys[name]}"
         if name in flags:
-            return f"--{name}"
-        return str(args.config) if name in from_file else "default config"
+            return flags[name]
+        if name in from_file:
+            return str(args.config)
+        return str(saved_path) if name in saved else "default config"
 
+    # the ranges first, on the merged options (as load_config / load_resume_config merge
+    # them), so a bad value names where it came from before TrainConfig.validate sees it
+    merged = TrainConfig().to_dict() | saved | from_file
+    merged.update({k: v for k, v in fields.items() if v is not None})
+    check_option_ranges(_Options(apply_overrides(merged, args.overrides or [])), origin)
+    load = load_resume_config if getattr(args, "resume", False) else load_config
+    cfg = load(args.config, args.overrides, **fields)
     check_option_ranges(cfg, origin)
     return cfg, origin
+
+
+class _Options(dict):
+    """Merged option values read as attributes (what check_option_ranges reads)."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 def run(args) -> int:

@@ -8,6 +8,8 @@ Conventions
 * ``cam_to_ego`` is a 4x4 float64 rigid transform camera -> ego (vehicle) frame;
   ego frame is x forward, y left, z up (nuScenes convention).
 * Depth maps are float32 metres (z-depth along the optical axis), 0 = no value.
+* 3D boxes (:class:`Box3D`) are in the ego frame of the frame's timestamp (the LiDAR's),
+  nuScenes convention: ``size = (width, length, height)``, length along the box's x axis.
 """
 from __future__ import annotations
 
@@ -67,6 +69,24 @@ class CameraView:
 
 
 @dataclass
+class Box3D:
+    """One annotated object (nuScenes ``sample_annotation``) in the frame's ego frame."""
+
+    center: np.ndarray  # (3,) float64 box centre, metres
+    size: tuple[float, float, float]  # width, length, height (metres)
+    rotation: np.ndarray  # (3, 3) float64 box -> ego rotation (box x = length = heading)
+    category: str  # nuScenes category name, e.g. "vehicle.car"
+    token: str = ""  # sample_annotation token
+    instance_token: str = ""  # the same object across the scene's frames
+    num_lidar_pts: int = 0
+
+    @property
+    def yaw(self) -> float:
+        """Heading about the ego z axis (radians; 0 = along ego x, forward)."""
+        return float(np.arctan2(self.rotation[1, 0], self.rotation[0, 0]))
+
+
+@dataclass
 class SurroundFrame:
     """Six synchronised views plus ego pose, LiDAR and links to temporal neighbours."""
 
@@ -78,6 +98,7 @@ class SurroundFrame:
     token: str = ""
     lidar_points_ego: Optional[np.ndarray] = None  # (N, 3) float32, ego frame
     class_names: Optional[list[str]] = None  # names for ``semantic`` ids
+    boxes: Optional[list[Box3D]] = None  # 3D boxes (ego frame); None = the source has none
     # offset (e.g. -1, +1) -> callable loading that neighbour frame lazily
     neighbours: dict[int, Callable[[], "SurroundFrame"]] = field(default_factory=dict)
     source: str = ""  # "nuscenes", "ddad", "simulator"

@@ -17,6 +17,21 @@ class SceneInfo:
     token: str
 
 
+def select_scenes(available: list[str], wanted: Optional[list[str]], where) -> list[int]:
+    """Indices of the ``wanted`` scene names in ``available`` (in the order asked; all scenes
+    when ``wanted`` is None); a name that is not there is a DatasetError naming ``where``."""
+    if wanted is None:
+        return list(range(len(available)))
+    index = {name: i for i, name in enumerate(available)}
+    missing = [n for n in wanted if n not in index]
+    if missing:
+        shown = ", ".join(available[:12]) + (f", ... ({len(available)} scenes)"
+                                             if len(available) > 12 else "")
+        raise DatasetError(where, f"no scene named {', '.join(map(repr, missing))} "
+                                  f"(scenes: {shown or 'none'})")
+    return list(dict.fromkeys(index[n] for n in wanted))
+
+
 class SurroundDataset(ABC):
     """A folder of surround-view scenes; ``frame(scene, index)`` loads one SurroundFrame.
 
@@ -104,4 +119,4 @@ class SurroundDataset(ABC):
         return info
 
 
-__all__ = ["SceneInfo", "SurroundDataset"]
+__all__ = ["SceneInfo", "SurroundDataset", "select_scenes"]

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..core.errors import DatasetError
 from ..core.types import CAMERA_NAMES, CameraView, SurroundFrame
-from .base import SceneInfo, SurroundDataset
+from .base import SceneInfo, SurroundDataset, select_scenes
 from .dgp_format import (intrinsics_from_json, match_cameras_by_yaw, pose_from_json,
                          timestamp_from_json)
 from .images import image_size_from_header, load_image, resize_image, scale_intrinsics
@@ -93,12 +93,15 @@ class DDADDataset(SurroundDataset):
 
     format_name = "ddad"
 
-    def __init__(self, root, image_size: Optional[tuple[int, int]] = None):
+    def __init__(self, root, image_size: Optional[tuple[int, int]] = None,
+                 scenes: Optional[list[str]] = None):
         super().__init__(root, image_size)
         files = find_scene_files(self.root)
         if not files:
             raise DatasetError(self.root, "not a DGP folder: no scene_*.json found")
         self._scenes = [self._load_scene(f) for f in files]
+        keep = select_scenes([s.name for s in self._scenes], scenes, self.root)
+        self._scenes = [self._scenes[i] for i in keep]
         self.scenes = [SceneInfo(s.name, len(s.samples), s.file.stem) for s in self._scenes]
         self.has_boxes = False
 

@@ -4,7 +4,9 @@ Tables are parsed and checked by :mod:`.nuscenes_tables`, then indexed by the of
 nuscenes-devkit (``NuScenes``). Sparse GT depth is the LIDAR_TOP sweep projected into each
 camera exactly as ``NuScenesExplorer.map_pointcloud_to_image`` does (lidar -> ego at the
 LiDAR timestamp -> global -> ego at the camera timestamp -> camera, ``min_dist`` cut, points
-strictly inside the image), then rounded to pixels keeping the nearest depth.
+strictly inside the image), then rounded to pixels keeping the nearest depth. 3D boxes
+(``sample_annotation`` with their instance's category) are moved into the ego frame of the
+frame's LiDAR timestamp, as the devkit's ``get_sample_data`` does for the LiDAR.
 """
 from __future__ import annotations
 
@@ -16,15 +18,17 @@ from typing import Optional
 
 import numpy as np
 
+from ..core.boxes import box_from_world
 from ..core.errors import DatasetError
 from ..core.rig import make_pose, quaternion_to_matrix
-from ..core.types import CAMERA_NAMES, CameraView, SurroundFrame
-from .base import SceneInfo, SurroundDataset
+from ..core.types import CAMERA_NAMES, Box3D, CameraView, SurroundFrame
+from .base import SceneInfo, SurroundDataset, select_scenes
 from .extra_gt import ExtraGT, has_extra_gt
 from .images import (image_size_from_header, load_image, resize_image, resize_nearest,
                      scale_intrinsics)
 from .lidar import check_nuscenes_pcd_bin_header, load_nuscenes_pcd_bin, rasterize_depth
-from .nuscenes_tables import find_version_dir, load_tables
+from .nuscenes_tables import find_version_dir, list_versions, load_tables
+from .validate import check_box_size, check_quaternion, check_translation
 
 LIDAR_CHANNEL = "LIDAR_TOP"
 MIN_DIST = 1.0
@@ -89,14 +93,18 @@ def _pose(rec: dict) -> np.ndarray:
 
 
 class NuScenesDataset(SurroundDataset):
-    """A nuScenes folder (``v1.0-*`` tables + ``samples/``, ``sweeps/``)."""
+    """A nuScenes folder (``v1.0-*`` tables + ``samples/``, ``sweeps/``).
+
+    ``version`` picks the table folder (default: v1.0-mini, else trainval, else test);
+    ``scenes`` keeps only the named scenes, in that order (default: all).
+    """
 
     format_name = "nuscenes"
 
     def __init__(self, root, image_size: Optional[tuple[int, int]] = None,
-                 version: Optional[str] = None):
+                 version: Optional[str] = None, scenes: Optional[list[str]] = None):
         super().__init__(root, image_size)
-        vdir = (self.root / version) if version else find_version_dir(self.root)
+        vdir = find_version_dir(self.root, version)
         if vdir is None or not vdir.is_dir():
             raise DatasetError(self.root, "not a nuScenes folder: expected a v1.0-* table "
                                           "folder (e.g. v1.0-mini/sample.json)")
@@ -111,7 +119,10 @@ class NuScenesDataset(SurroundDataset):
             self.class_names = self.extra.class_names
         self._samples: list[list[str]] = []
         self._sample_index: list[dict[str, int]] = []
-        for scene in self.nusc.scene:
+        self.subset = scenes is not None
+        keep = select_scenes([sc["name"] for sc in self.nusc.scene], scenes,
+                             f"{self.root} ({self.version})")
+        for scene in (self.nusc.scene[i] for i in keep):
             toks = self._walk_scene(scene)
             self._samples.append(toks)
             self._sample_index.append({t: i for i, t in enumerate(toks)})
@@ -143,8 +154,38 @@ class NuScenesDataset(SurroundDataset):
         self._check_index(scene, index)
         sample = self.nusc.get("sample", self._samples[scene][index])
         cams = {c: sample["data"][c] for c in CAMERA_NAMES}
-        return self._frame_from_sd(cams, sample["data"].get(LIDAR_CHANNEL), scene, index,
-                                   sample["token"], load_gt)
+        frame = self._frame_from_sd(cams, sample["data"].get(LIDAR_CHANNEL), scene, index,
+                                    sample["token"], load_gt)
+        if load_gt and self.has_boxes:
+            frame.boxes = self._boxes(sample, frame.ego_to_world)
+        return frame
+
+    def boxes(self, scene: int, index: int) -> Optional[list[Box3D]]:
+        """The 3D boxes of a frame (as ``frame(...).boxes``) without loading any image or
+        sweep; None when the dataset has no annotations."""
+        self._check_index(scene, index)
+        if not self.has_boxes:
+            return None
+        sample = self.nusc.get("sample", self._samples[scene][index])
+        lidar = sample["data"].get(LIDAR_CHANNEL)
+        sd = self.nusc.get("sample_data", lidar if lidar else sample["data"]["CAM_FRONT"])
+        return self._boxes(sample, _pose(self.nusc.get("ego_pose", sd["ego_pose_token"])))
+
+    def _boxes(self, sample: dict, ego_to_world: np.ndarray) -> list[Box3D]:
+        """The sample's annotations as boxes in the ego frame of ``ego_to_world``."""
+        path = self.table_dir / "sample_annotation.json"
+        world_to_ego = np.linalg.inv(ego_to_world)
+        boxes = []
+        for tok in sample.get("anns", []):
+            ann = self.nusc.get("sample_annotation", tok)
+            where = f"record (token {tok})"
+            boxes.append(box_from_world(
+                check_translation(path, ann["translation"], where),
+                check_box_size(path, ann["size"], where),
+                check_quaternion(path, ann["rotation"], where), world_to_ego,
+                ann.get("category_name", ""), tok, ann["instance_token"],
+                int(ann.get("num_lidar_pts") or 0)))
+        return boxes
 
     def _frame_from_sd(self, cam_sd: dict[str, str], lidar_sd: Optional[str], scene: int,
                        index: int, token: str, load_gt: bool = True) -> SurroundFrame:
@@ -229,7 +270,10 @@ class NuScenesDataset(SurroundDataset):
     # ---- whole-dataset check ----------------------------------------------------------------
     def check_files(self) -> list[Path]:
         checked: list[Path] = []
+        wanted = {t for toks in self._samples for t in toks} if self.subset else None
         for sd in self.nusc.sample_data:
+            if wanted is not None and sd["sample_token"] not in wanted:
+                continue  # a scene that was not selected
             path = self.root / sd["filename"]
             modality = sd.get("sensor_modality")
             if modality == "camera":
@@ -253,4 +297,8 @@ class NuScenesDataset(SurroundDataset):
     def describe(self) -> dict:
         info = super().describe()
         info["version"] = self.version
+        info["versions"] = list_versions(self.root)
+        if self.has_boxes:
+            info["num_boxes"] = sum(len(self.nusc.get("sample", t)["anns"])
+                                    for toks in self._samples for t in toks)
         return info

@@ -29,26 +29,50 @@ TABLE_FIELDS: dict[str, dict[str, type | tuple | None]] = {
     "sample_data": {"token": str, "sample_token": str, "ego_pose_token": str,
                     "calibrated_sensor_token": str, "timestamp": int, "is_key_frame": bool,
                     "filename": str, "prev": str, "next": str},
-    "sample_annotation": {"token": str, "sample_token": str, "instance_token": str},
+    "sample_annotation": {"token": str, "sample_token": str, "instance_token": str,
+                          "translation": list, "size": list, "rotation": list},
     "map": {"token": str, "log_tokens": list, "filename": str},
 }
 TABLE_NAMES = tuple(TABLE_FIELDS)
 
 
-def find_version_dir(root: Path) -> Path | None:
-    """The ``v1.0-*`` folder holding the tables (mini, trainval, test first), or None."""
+def list_versions(root: Path) -> list[str]:
+    """Names of the ``v1.0-*`` table folders under ``root`` (with a ``sample.json`` first)."""
     root = Path(root)
     if not root.is_dir():
-        return None
+        return []
     cands = sorted(p for p in root.glob("v1.0-*") if p.is_dir() and any(p.glob("*.json")))
-    if not cands:
+    complete = [p.name for p in cands if (p / "sample.json").exists()]
+    return complete + [p.name for p in cands if p.name not in complete]
+
+
+def find_version_dir(root: Path, version: str | None = None) -> Path | None:
+    """The ``v1.0-*`` folder holding the tables, or None. Without ``version``: mini, trainval,
+    test (in that order) of the complete ones. A ``version`` that is not there is an error
+    naming the versions that are."""
+    root = Path(root)
+    names = list_versions(root)
+    if version:
+        if version not in names:
+            raise DatasetError(root, f"no {version} tables here (versions found: "
+                                     f"{', '.join(names) or 'none'})")
+        return root / version
+    if not names:
         return None
-    complete = [p for p in cands if (p / "sample.json").exists()] or cands
+    complete = [n for n in names if (root / n / "sample.json").exists()] or names
     for name in VERSION_PREFERENCE:
-        for p in complete:
-            if p.name == name:
-                return p
-    return complete[0]
+        if name in complete:
+            return root / name
+    return root / complete[0]
+
+
+def split_version_path(path: Path) -> tuple[Path, str | None]:
+    """``DIR/v1.0-trainval`` (a table folder given as the dataset) -> ``(DIR, "v1.0-trainval")``;
+    any other path -> ``(path, None)``."""
+    path = Path(path)
+    if path.name.startswith("v1.0-") and path.is_dir() and (path / "sample.json").exists():
+        return path.parent, path.name
+    return path, None
 
 
 def _index(path: Path, records: list[dict]) -> dict[str, dict]:

@@ -73,6 +73,14 @@ def check_translation(path, value, where: str) -> np.ndarray:
     return _numbers(path, value, 3, where, "translation")
 
 
+def check_box_size(path, value, where: str) -> np.ndarray:
+    """A 3D box's (width, length, height): three finite positive numbers."""
+    size = _numbers(path, value, 3, where, "size")
+    if np.any(size <= 0):
+        raise DatasetError(path, f"{where} size must be positive, got {list(size)}")
+    return size
+
+
 def check_quaternion(path, value, where: str) -> np.ndarray:
     """(w, x, y, z) finite unit quaternion."""
     q = _numbers(path, value, 4, where, "rotation quaternion")

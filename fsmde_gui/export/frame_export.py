@@ -42,9 +42,9 @@ def frame_title(a: FrameAnalysis) -> str:
 
 
 def compose_frame(a: FrameAnalysis, mode: str = "student", tile_width: int = 400,
-                  overlap_heat: bool = False, depth_range=None) -> np.ndarray:
+                  overlap_heat: bool = False, depth_range=None, boxes: bool = False) -> np.ndarray:
     """(H, W, 3) uint8 RGB: 2x3 tiles (FL F FR / BL B BR) with captions and colour bars,
-    a title line and a metrics footer."""
+    a title line and a metrics footer; ``boxes`` draws the 3D boxes into the tiles."""
     h0, w0 = a.hw
     th = int(round(tile_width * h0 / w0))
     cap_h, bar_w, pad = 22, 62, 6
@@ -62,7 +62,8 @@ def compose_frame(a: FrameAnalysis, mode: str = "student", tile_width: int = 400
         r, c = divmod(cam, 3)
         x0 = pad + c * cell_w
         y0 = title_h + r * cell_h
-        tile = render_tile(a, cam, mode, depth_range=depth_range, overlap_heat=overlap_heat)
+        tile = render_tile(a, cam, mode, depth_range=depth_range, overlap_heat=overlap_heat,
+                           boxes=boxes)
         rgb = cv2.resize(tile.rgb, (tile_width, th), interpolation=cv2.INTER_AREA)
         img[y0 + cap_h:y0 + cap_h + th, x0:x0 + tile_width] = rgb
         img[y0 + 4:y0 + cap_h - 4, x0:x0 + 4] = CAMERA_COLORS[cam]
@@ -142,14 +143,15 @@ def write_cloud_ply(a: FrameAnalysis, path: Path, model: str = "student") -> Pat
 
 
 def export_frame(a: FrameAnalysis, out_dir: Path, mode: str = "student", stem: Optional[str] = None,
-                 overlap_heat: bool = False) -> dict[str, Path]:
+                 overlap_heat: bool = False, boxes: bool = False) -> dict[str, Path]:
     """Write ``<stem>.png``, ``<stem>_<model>.ply`` (each fused model) and ``<stem>.json``."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"{out_dir}: exists and is not a folder")
     stem = stem or f"{a.frame.scene_name or 'scene'}_{a.frame.frame_index:04d}"
     a.ensure_reflection()  # exports are complete: run a deferred reflection mask now
-    written = {"png": write_png(out_dir / f"{stem}.png", compose_frame(a, mode, overlap_heat=overlap_heat)),
+    written = {"png": write_png(out_dir / f"{stem}.png", compose_frame(a, mode, overlap_heat=overlap_heat,
+                                                               boxes=boxes)),
                "json": write_metrics_json(a, out_dir / f"{stem}.json")}
     for m in a.clouds:
         written[f"ply_{m}"] = write_cloud_ply(a, out_dir / f"{stem}_{m}.ply", m)

@@ -4,6 +4,12 @@
 frame through the same composite as the single-frame export. ``progress(done, total)`` is
 called after each frame; when ``cancel`` is set the export stops after the current frame
 and no half-written video is left (the MP4 is written to a temp file and renamed at the end).
+
+The video codec is the first of :data:`VIDEO_CODECS` the installed OpenCV can encode: H.264
+(plays everywhere), then VP9 in MP4 (Chrome, Edge, Firefox; not every Safari), then MPEG-4
+Part 2 (``mp4v``: VLC and most desktop players, but browsers do not play it). The
+``opencv-python-headless`` wheel has no H.264 encoder (licensing), so there videos are VP9.
+The result says which codec was used and whether browsers play it.
 """
 from __future__ import annotations
 
@@ -19,6 +25,29 @@ import numpy as np
 
 from ..core.atomic_io import atomic_path
 from .frame_export import ExportError, compose_frame, write_png
+
+VIDEO_CODECS: tuple[tuple[str, str, bool], ...] = (
+    ("avc1", "H.264", True), ("vp09", "VP9", True), ("mp4v", "MPEG-4 Part 2", False))
+"""(fourcc, name, browsers play it) in order of preference."""
+
+
+def open_video_writer(path: str, fps: float, size: tuple[int, int],
+                      codecs=VIDEO_CODECS, label=None) -> tuple[cv2.VideoWriter, str, bool]:
+    """The first codec of ``codecs`` OpenCV can encode: (writer, codec name, browser-playable).
+    OpenCV's own complaints about the codecs it lacks are silenced while trying. ``label`` is
+    the file an error should name (the final MP4 when ``path`` is its temp file)."""
+    level = cv2.getLogLevel()
+    cv2.setLogLevel(0)  # LOG_LEVEL_SILENT: "Could not find encoder" is expected here
+    try:
+        for fourcc, name, web in codecs:
+            writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), float(fps), size)
+            if writer.isOpened():
+                return writer, name, web
+            writer.release()
+    finally:
+        cv2.setLogLevel(level)
+    raise ExportError(f"{path if label is None else label}: OpenCV cannot open an MP4 writer "
+                      f"(tried {', '.join(n for _, n, _ in codecs)})")
 
 
 class _Cancelled(Exception):
@@ -72,7 +101,7 @@ def _fit(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def export_sequence(session, scene: int, out_dir: Path, mode: str = "student", fps: float = 5.0,
                     progress: Optional[Callable[[int, int], None]] = None,
                     cancel: Optional[threading.Event] = None, video: bool = True,
-                    frames: Optional[list[int]] = None) -> dict:
+                    frames: Optional[list[int]] = None, boxes: bool = False) -> dict:
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"{out_dir}: exists and is not a folder")
@@ -81,6 +110,7 @@ def export_sequence(session, scene: int, out_dir: Path, mode: str = "student", f
     name = session.scenes[scene].name
     pngs: list[Path] = []
     writer = None
+    codec, web = None, False
     size = None
     cancelled = False
     mp4 = None
@@ -94,7 +124,7 @@ def export_sequence(session, scene: int, out_dir: Path, mode: str = "student", f
                 a = session.analysis(scene, idx)
                 if mode == "reflection":
                     session.reflection(a)
-                img = compose_frame(a, mode)
+                img = compose_frame(a, mode, boxes=boxes)
                 if size is None:
                     size = (img.shape[1] // 2 * 2, img.shape[0] // 2 * 2)  # codecs want even sizes
                 img = _fit(img, size)  # a video needs one size: pad/crop to the first frame's
@@ -103,11 +133,8 @@ def export_sequence(session, scene: int, out_dir: Path, mode: str = "student", f
                     if writer is None:
                         mp4 = out_dir / f"{name}.mp4"
                         tmp_video = stack.enter_context(atomic_path(mp4, ".mp4"))
-                        writer = cv2.VideoWriter(tmp_video, cv2.VideoWriter_fourcc(*"mp4v"),
-                                                 float(fps), size)
+                        writer, codec, web = open_video_writer(tmp_video, fps, size, label=mp4)
                         stack.callback(writer.release)
-                        if not writer.isOpened():
-                            raise ExportError(f"{mp4}: OpenCV cannot open an MP4 writer")
                     writer.write(np.ascontiguousarray(img[..., ::-1]))
                     written += 1
                 if progress is not None:
@@ -121,4 +148,5 @@ def export_sequence(session, scene: int, out_dir: Path, mode: str = "student", f
         mp4 = None
     if cancelled:
         mp4 = None
-    return {"pngs": pngs, "mp4": mp4, "cancelled": cancelled, "frames": len(pngs)}
+    return {"pngs": pngs, "mp4": mp4, "cancelled": cancelled, "frames": len(pngs),
+            "codec": codec if mp4 else None, "browser_playable": bool(mp4 and web)}

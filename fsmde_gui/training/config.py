@@ -20,6 +20,8 @@ DEFAULT_DATASET = REPO / "resources" / "sample_scenes"
 class TrainConfig:
     recipe: str = "supervised"
     dataset: str = str(DEFAULT_DATASET)
+    dataset_version: str = ""  # nuScenes release (v1.0-trainval, ...); "" = the folder's default
+    dataset_scenes: list = field(default_factory=list)  # scene names to train on; [] = all
     out: str = "runs/train"
     image_size: tuple[int, int] = (192, 112)  # (W, H) model input
     max_frames: int = 0  # 0 = all frames of the dataset
@@ -105,6 +107,10 @@ class TrainConfig:
         if self.min_depth >= self.max_depth:
             raise TrainingError(f"{source}: min_depth {self.min_depth} must be < max_depth "
                                 f"{self.max_depth}")
+        if not isinstance(self.dataset_scenes, list) or not all(
+                isinstance(n, str) for n in self.dataset_scenes):
+            raise TrainingError(f"{source}: dataset_scenes must be a list of scene names, "
+                                f"got {self.dataset_scenes!r}")
         if self.steps < 1:
             raise TrainingError(f"{source}: steps must be >= 1, got {self.steps}")
         if self.batch_size < 1:
@@ -185,3 +191,41 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     data.update({k: v for k, v in fields.items() if v is not None})
     data = apply_overrides(data, overrides or [])
     return TrainConfig.from_dict(data, source)
+
+
+def _data_key(data: dict) -> tuple:
+    """What a run trains on: (resolved folder, release, scenes); ``DIR/v1.0-x`` = (DIR, v1.0-x)."""
+    path = Path(str(data.get("dataset", ""))).expanduser().resolve()
+    version = str(data.get("dataset_version") or "")
+    if path.name.startswith("v1.0-") and version in ("", path.name):
+        path, version = path.parent, path.name
+    return str(path), version, tuple(data.get("dataset_scenes") or ())
+
+
+def _describe_data(key: tuple) -> str:
+    path, version, scenes = key
+    return path + (f" ({version})" if version else "") + \
+        (f" scenes {','.join(scenes)}" if scenes else "")
+
+
+def load_resume_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                       **fields) -> TrainConfig:
+    """``fsmde train --resume``: the run's saved ``OUT/config.json`` is the base (so a resumed
+    run keeps its recipe, data and options), then the file, keyword fields and overrides on
+    top, as in :func:`load_config`. They may change anything but the data: another dataset,
+    release or scene list is a TrainingError. Without a saved config: :func:`load_config`."""
+    file_data = read_config_file(path) if path else {}
+    out = fields.get("out") or file_data.get("out") or TrainConfig.out
+    saved_path = Path(out) / "config.json"
+    if not saved_path.is_file():
+        return load_config(path, overrides, **fields)
+    saved = read_config_file(saved_path)
+    data = TrainConfig().to_dict() | saved | file_data
+    data.update({k: v for k, v in fields.items() if v is not None})
+    data = apply_overrides(data, overrides or [])
+    cfg = TrainConfig.from_dict(data, str(saved_path))
+    before, after = _data_key(TrainConfig().to_dict() | saved), _data_key(cfg.to_dict())
+    if before != after:
+        raise TrainingError(f"{out}: this run trains on {_describe_data(before)}; --resume "
+                            f"cannot switch it to {_describe_data(after)} (use a new --out)")
+    return cfg

@@ -56,14 +56,16 @@ class SurroundTrainingSet(Dataset):
     with a generator seeded from (seed, step, rank) so that resumed runs repeat exactly.
     """
 
-    def __init__(self, root: str | Path, image_size: tuple[int, int], max_frames: int = 0):
+    def __init__(self, root: str | Path, image_size: tuple[int, int], max_frames: int = 0,
+                 version: str | None = None, scenes: list[str] | None = None):
         from ..data.detect import open_dataset
 
         self.root = Path(root)
         if not self.root.exists():
             raise DatasetError(self.root, "training dataset folder does not exist "
                                "(generate one with `fsmde generate`)")
-        ds = open_dataset(self.root, image_size=tuple(image_size))
+        ds = open_dataset(self.root, image_size=tuple(image_size), version=version or None,
+                          scenes=scenes or None)
         keys = list(ds.iter_frames())
         if max_frames:
             keys = keys[:max_frames]

@@ -4,7 +4,8 @@ depth cap, plus cross-view consistency of the predicted depths per adjacent came
 Per-image metrics are averaged over images (per camera: over frames; overall: over all
 images), as in SurroundDepth / P1. Teachers are evaluated after the per-image scale+shift
 alignment to the same sparse GT that ``DepthEstimator`` performs - an optimistic setting
-(reported as such).
+(reported as such). On data with 3D boxes, ``per_category`` gives the error on the LiDAR
+points inside the boxes of each class (:mod:`fsmde_gui.core.box_metrics`).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..core.bin_stats import bin_stats, mean_bin_stats
+from ..core.box_metrics import BACKGROUND, BoxDepthErrors
 from ..core.consistency import cross_view_consistency
 from ..core.geometry import frame_camera_poses  # per-camera ego motion (real rigs)
 from ..core.types import CAMERA_NAMES, SHORT_NAMES
@@ -75,8 +77,10 @@ def evaluate_dataset(dataset, estimator, max_depth: float = 80.0, min_depth: flo
                      progress: Optional[Callable[[int, int], None]] = None,
                      cancel=None, frame_stride: int = 1) -> dict:
     """Evaluate ``estimator`` (``predict(frame) -> DepthResult``) on a SurroundDataset (or a
-    dataset folder). Returns ``{"overall", "per_camera", "consistency", "frames", ...}``.
-    ``frame_stride`` k > 1 evaluates every k-th frame (consecutive frames are near-duplicates)."""
+    dataset folder). Returns ``{"overall", "per_camera", "consistency", "frames", ...}``
+    (plus ``per_category`` when the frames have 3D boxes). ``frame_stride`` k > 1 evaluates
+    every k-th frame (consecutive frames are near-duplicates). ``progress(done, total)`` is
+    called once before the first frame (0) and after each."""
     if isinstance(dataset, (str, Path)):
         from ..data.detect import open_dataset
 
@@ -89,7 +93,10 @@ def evaluate_dataset(dataset, estimator, max_depth: float = 80.0, min_depth: flo
     bin_rows: list[dict] = []
     cons_rows: list[dict] = []
     infer_ms: list[float] = []
+    boxes = BoxDepthErrors(max_depth, min_depth)
     t0 = time.perf_counter()
+    if progress is not None:
+        progress(0, len(keys))
     for n, (scene, index) in enumerate(keys):
         if cancel is not None and cancel.is_set():
             break
@@ -108,6 +115,7 @@ def evaluate_dataset(dataset, estimator, max_depth: float = 80.0, min_depth: flo
             if result.bin_centers is not None:
                 probs = result.bin_probs[v] if result.bin_probs is not None else None
                 bin_rows.append(bin_stats(result.bin_centers[v], probs, gt, max_depth))
+        boxes.add(frame, result.depth)
         if consistency:
             cons_rows.append(cross_view_consistency(result.depth, frame.intrinsics,
                                                     frame_camera_poses(frame)))
@@ -126,6 +134,8 @@ def evaluate_dataset(dataset, estimator, max_depth: float = 80.0, min_depth: flo
         out["dense"] = _mean(dense_rows)
     if bin_rows:
         out["bins"] = mean_bin_stats(bin_rows)
+    if boxes.frames:
+        out["per_category"] = boxes.result()
     if consistency:
         pairs = sorted({k for row in cons_rows for k in row if k != "mean"})
         cons = {k: float(np.nanmean([row[k] for row in cons_rows if k in row])) for k in pairs}
@@ -157,6 +167,15 @@ def format_table(result: dict, title: str = "") -> str:
     if bins:
         lines.append(f"bins: distinct centres {bins['distinct']:.1%}, median GT-to-nearest-"
                      f"centre {bins['nearest_rel']:.1%}, mass use {bins['mass_use']:.2f}")
+    cats = result.get("per_category")
+    if cats:
+        lines.append("by object class (LiDAR points inside the 3D boxes; pooled):")
+        lines.append(f"  {'class':<22}{'AbsRel':>9}{'RMSE':>9}{'δ1':>8}{'points':>9}"
+                     f"{'boxes':>7}{'objects':>9}")
+        for name, m in cats.items():
+            label = "(no box)" if name == BACKGROUND else name
+            lines.append(f"  {label:<22}{m['abs_rel']:>9.4f}{m['rmse']:>9.3f}{m['a1']:>8.3f}"
+                         f"{m['points']:>9d}{m['boxes']:>7d}{m['objects']:>9d}")
     cons = result.get("consistency")
     if cons:
         pairs = ", ".join(f"{k}={v:.3f}" for k, v in cons.items() if k != "mean")

@@ -79,10 +79,12 @@ class TemporalIndex:
     mask. Built once from ``open_dataset(root, image_size)``."""
 
     def __init__(self, root: str | Path, image_size: tuple[int, int], max_frames: int = 0,
-                 load_gt: bool = False):
+                 load_gt: bool = False, version: str | None = None,
+                 scenes: list[str] | None = None):
         from ..data.detect import open_dataset
 
-        ds = open_dataset(Path(root), image_size=tuple(image_size))
+        ds = open_dataset(Path(root), image_size=tuple(image_size), version=version or None,
+                          scenes=scenes or None)
         keys = list(ds.iter_frames())
         if max_frames:
             keys = keys[:max_frames]
@@ -138,7 +140,8 @@ class ReflectionSSLRecipe(Recipe):
         except (TypeError, ValueError) as exc:
             raise TrainingError(f"reflection-ssl: bad model config: {exc}") from exc
         self.temporal = TemporalIndex(cfg.dataset, cfg.image_size, cfg.max_frames,
-                                      load_gt=self.opt["mask"] == "gt")
+                                      load_gt=self.opt["mask"] == "gt",
+                                      version=cfg.dataset_version, scenes=cfg.dataset_scenes)
         if self.opt["mask"] == "gt" and any(r is None for r in self.temporal.reflection):
             raise TrainingError(f"{cfg.dataset}: extra.mask=gt needs reflection GT "
                                 f"(a simulator dataset)")

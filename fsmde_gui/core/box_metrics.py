@@ -1,0 +1,102 @@
+"""Object-level depth error: the prediction's error on the LiDAR points inside each 3D box,
+grouped by box class (car, pedestrian, ...; :func:`~fsmde_gui.core.boxes.box_class`).
+
+Every valid sparse-GT pixel of a view is lifted back to 3D (``z * K^-1 [u, v, 1]``, then the
+view's motion-compensated camera pose) into the frame's ego frame, where the boxes are; the
+box that holds it gives the pixel its class (points in no box count as ``background``).
+Figures are pooled over all points of a class (objects are small: most images have only a
+few points on any one class), with the prediction clipped to ``[min_depth, max_depth]`` as
+in :func:`~fsmde_gui.core.metrics.depth_metrics`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .boxes import box_class, box_of_points
+from .geometry import frame_camera_poses
+
+BACKGROUND = "background"
+
+
+def _lift(gt: np.ndarray, K: np.ndarray, cam_to_ego: np.ndarray, valid: np.ndarray):
+    rows, cols = np.nonzero(valid)
+    z = gt[rows, cols].astype(np.float64)
+    rays = np.stack([cols, rows, np.ones_like(cols)], 1).astype(np.float64) \
+        @ np.linalg.inv(np.asarray(K, np.float64)).T
+    pts = rays * z[:, None]
+    return rows, cols, z, pts @ cam_to_ego[:3, :3].T + cam_to_ego[:3, 3]
+
+
+class BoxDepthErrors:
+    """Accumulates per-class errors over frames: ``add(frame, depth)``, then ``result()``."""
+
+    def __init__(self, max_depth: float = 80.0, min_depth: float = 1e-3):
+        self.max_depth, self.min_depth = float(max_depth), float(min_depth)
+        self._sums: dict[str, np.ndarray] = {}  # class -> [n, sum AbsRel, sum sq err, n δ<1.25]
+        self._boxes: dict[str, set[str]] = {}  # annotations (one object in one frame)
+        self._objects: dict[str, set[str]] = {}  # instances (one object over the frames)
+        self.frames = 0
+
+    def add(self, frame, depth: np.ndarray) -> bool:
+        """Add one frame's prediction ``depth`` (V, H, W); False when the frame has no boxes
+        or no sparse GT (nothing added)."""
+        if frame.boxes is None:
+            return False
+        poses = frame_camera_poses(frame)
+        used = False
+        for v, view in enumerate(frame.views):
+            gt = view.depth_sparse
+            if gt is None:
+                continue
+            valid = np.isfinite(gt) & (gt > self.min_depth) & (gt < self.max_depth)
+            if not valid.any():
+                continue
+            used = True
+            rows, cols, z, pts = _lift(gt, view.K, poses[v], valid)
+            pred = np.clip(np.asarray(depth[v], np.float64)[rows, cols], self.min_depth,
+                           self.max_depth)
+            owner = box_of_points(pts, frame.boxes)
+            classes = np.array([box_class(b.category) for b in frame.boxes] + [BACKGROUND])
+            label = classes[owner]  # owner -1 -> the last entry, background
+            for cls in np.unique(label):
+                sel = label == cls
+                self._accumulate(str(cls), z[sel], pred[sel])
+            for i in np.unique(owner[owner >= 0]):
+                box = frame.boxes[int(i)]
+                key = box.token or f"{id(box)}"
+                self._boxes.setdefault(str(classes[i]), set()).add(key)
+                self._objects.setdefault(str(classes[i]), set()).add(box.instance_token or key)
+        self.frames += int(used)
+        return used
+
+    def _accumulate(self, cls: str, g: np.ndarray, p: np.ndarray) -> None:
+        ratio = np.maximum(g / p, p / g)
+        row = np.array([g.size, np.sum(np.abs(g - p) / g), np.sum((g - p) ** 2),
+                        np.sum(ratio < 1.25)], np.float64)
+        self._sums[cls] = self._sums.get(cls, np.zeros(4)) + row
+
+    def result(self) -> dict[str, dict]:
+        """``{class: {abs_rel, rmse, a1, points, boxes, objects}}`` (``boxes``: annotations
+        with GT points, one per object and frame; ``objects``: distinct instances), classes
+        by point count (most first), ``background`` last."""
+        out = {}
+        order = sorted((c for c in self._sums if c != BACKGROUND),
+                       key=lambda c: -self._sums[c][0])
+        for cls in order + ([BACKGROUND] if BACKGROUND in self._sums else []):
+            n, s_abs, s_sq, n_a1 = self._sums[cls]
+            out[cls] = {"abs_rel": float(s_abs / n), "rmse": float(np.sqrt(s_sq / n)),
+                        "a1": float(n_a1 / n), "points": int(n),
+                        "boxes": len(self._boxes.get(cls, ())),
+                        "objects": len(self._objects.get(cls, ()))}
+        return out
+
+
+def box_depth_errors(frame, depth: np.ndarray, max_depth: float = 80.0,
+                     min_depth: float = 1e-3) -> dict[str, dict]:
+    """Per-class figures of one frame (see :class:`BoxDepthErrors`)."""
+    acc = BoxDepthErrors(max_depth, min_depth)
+    acc.add(frame, depth)
+    return acc.result()
+
+
+__all__ = ["BACKGROUND", "BoxDepthErrors", "box_depth_errors"]
