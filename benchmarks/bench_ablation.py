@@ -16,7 +16,8 @@ marked ``*`` when the gain exceeds twice the larger of the two rows' std (a gain
 Run: ``.venv/bin/python -m benchmarks.run_all ablation``
 Quick look: ``FSMDE_ABLATION_STEPS=200 FSMDE_ABLATION_SEEDS=0``.
 ``FSMDE_ABLATION_EXTRA=1`` adds diagnostic rows (the first release's aligned CKD; CKD with
-the log normalisation).
+the log normalisation; the KL at 1/5 weight); ``FSMDE_ABLATION_ROWS=a,b`` keeps only those rows
+(the first kept row is the base of the gains).
 """
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ VARIANTS = [
 EXTRA_VARIANTS = [
     ("+CKDaligned", {"vrkd_weight": 0.0, "ckd_mode": "aligned"}, None),  # first release
     ("+CKDlog", {"vrkd_weight": 0.0, "ckd_norm": "log"}, None),
+    # the KL at 1/5 weight: GT dominates at LiDAR pixels, the teacher's shape elsewhere
+    ("+CKDkl0.2+VRKD", {"ckd_weight": 0.2}, None),
 ]
 COLUMNS = [
     # key in the row, header, lower is better, format
@@ -205,6 +208,9 @@ def env_settings(prefix: str, default_seeds: str = "0,1,2") -> tuple[int | None,
 def main(out_dir: Path) -> dict:
     steps, seeds, jobs_n = env_settings("FSMDE_ABLATION")
     variants = VARIANTS + (EXTRA_VARIANTS if os.environ.get("FSMDE_ABLATION_EXTRA") else [])
+    only = [r for r in os.environ.get("FSMDE_ABLATION_ROWS", "").split(",") if r]
+    if only:  # e.g. FSMDE_ABLATION_ROWS=supervised,+CKDkl0.2+VRKD (the first row is the base)
+        variants = [v for v in variants if v[0] in only]
     rows, runs, n_steps = run_rows(variants, steps, seeds, jobs_n)
     print(f"held-out simulator scenes (data/heldout), {n_steps} steps per model, seeds "
           f"{seeds}: mean±std; gain % vs supervised, * = gain > 2 std")
