@@ -247,3 +247,24 @@ def test_cli_train_jsonl_progress(tiny_sim_root, tmp_path, capsys):
     assert lines[0]["event"] == "progress" and "total" in lines[0]["losses"]
     rc = main(["train", "--dataset", str(tiny_sim_root), "--set", "bogus=1"])
     assert rc == 2
+
+
+def test_kd_teacher_cache_dir_is_shared_and_gives_the_same_run(tiny_sim_root, tmp_path):
+    """extra.teacher_cache_dir: the first run writes one file per sample, a second run reads
+    them instead of running the teacher, and both runs end with the same losses."""
+    teacher = build_model("teacher_sim", dict(SMALL_TEACHER, input_size=[96, 64]))
+    tpath = save_checkpoint(tmp_path / "teacher.pt", teacher, meta={})
+    cache = tmp_path / "cache"
+    runs = []
+    for name in ("a", "b"):
+        cfg = make_cfg(tiny_sim_root, tmp_path / name, recipe="kd", steps=4,
+                       teacher_checkpoint=str(tpath), extra={"teacher_cache_dir": str(cache)})
+        runs.append(Trainer(cfg).run()["losses"])
+    assert sorted(p.name for p in cache.iterdir()) == ["0.pt", "1.pt", "2.pt"]
+    assert runs[0] == pytest.approx(runs[1], rel=0, abs=0)
+    for f in cache.iterdir():  # tampered features: a run that reads the cache must differ
+        rel, feat = torch.load(f, weights_only=True)
+        torch.save([rel, torch.randn_like(feat)], f)
+    cfg = make_cfg(tiny_sim_root, tmp_path / "c", recipe="kd", steps=4,
+                   teacher_checkpoint=str(tpath), extra={"teacher_cache_dir": str(cache)})
+    assert Trainer(cfg).run()["losses"]["vrkd"] != pytest.approx(runs[0]["vrkd"], rel=1e-3)
