@@ -104,7 +104,7 @@ def _train_and_eval(job: tuple) -> dict:
         saved, stamp = Path(cfg.out) / "config.json", Path(cfg.out) / "teacher.sha256"
         sha = teacher_sha(teacher)
         if not (path.exists() and saved.exists() and stamp.exists()
-                and json.loads(saved.read_text()) == cfg.to_dict()
+                and TrainConfig().to_dict() | json.loads(saved.read_text()) == cfg.to_dict()
                 and stamp.read_text().strip() == sha):
             print(f"  {name} seed {cfg.seed}: training {cfg.steps} steps -> {path}", flush=True)
             Trainer(cfg).run()
