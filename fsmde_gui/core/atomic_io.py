@@ -118,33 +118,13 @@ def atomic_write(path: str | Path, write: Callable[[IO], Any], binary: bool = Tr
 
     ``fh.name`` is the temp file's path (callers may reopen it to check what they wrote).
     Returns ``path`` as given."""
-    given = Path(path)
-    target = resolve_target(given)
     mode = "wb" if binary else "w"
     encoding = None if binary else "utf-8"
-    tmp = None
-    try:
-        through, existing = _inspect(target)
-        if through:
-            with open(target, mode, encoding=encoding) as fh:
-                write(fh)
-            return given
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.close(fd)
+    with atomic_path(path, fsync=fsync) as tmp:
         with open(tmp, mode, encoding=encoding) as fh:
             write(fh)
             fh.flush()  # a full disk fails here at the latest (or in close)
-        _commit(tmp, target, existing, fsync)
-        tmp = None
-    except OSError as exc:
-        named = _named(exc, given, target)
-        if named is exc:
-            raise
-        raise named from exc
-    finally:
-        _remove(tmp)
-    return given
+    return Path(path)
 
 
 @contextlib.contextmanager
