@@ -25,6 +25,9 @@ class TrainConfig:
     out: str = "runs/train"
     image_size: tuple[int, int] = (192, 112)  # (W, H) model input
     max_frames: int = 0  # 0 = all frames of the dataset
+    num_workers: int = 0  # DataLoader worker processes decoding the next batches (0 = inline)
+    cache_dir: str = ""  # on-disk cache of decoded samples (resized images, LiDAR depth); "" = off
+    init_checkpoint: str = ""  # start the student from this checkpoint (model name or path)
     steps: int = 200
     batch_size: int = 1
     lr: float = 1e-3
@@ -89,7 +92,7 @@ class TrainConfig:
 
     def validate(self, source: str = "config") -> None:
         for name in ("steps", "batch_size", "num_threads", "log_every", "max_frames",
-                     "warmup_steps", "checkpoint_every", "seed"):
+                     "warmup_steps", "checkpoint_every", "seed", "num_workers"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TrainingError(f"{source}: {name} must be an integer, got {value!r}")
@@ -111,6 +114,13 @@ class TrainConfig:
                 isinstance(n, str) for n in self.dataset_scenes):
             raise TrainingError(f"{source}: dataset_scenes must be a list of scene names, "
                                 f"got {self.dataset_scenes!r}")
+        for name in ("num_workers", "max_frames", "checkpoint_every", "warmup_steps"):
+            if getattr(self, name) < 0:
+                raise TrainingError(f"{source}: {name} must be >= 0, got {getattr(self, name)}")
+        for name in ("cache_dir", "init_checkpoint"):
+            if not isinstance(getattr(self, name), str):
+                raise TrainingError(f"{source}: {name} must be a path (text), "
+                                    f"got {getattr(self, name)!r}")
         if self.steps < 1:
             raise TrainingError(f"{source}: steps must be >= 1, got {self.steps}")
         if self.batch_size < 1:

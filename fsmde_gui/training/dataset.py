@@ -1,5 +1,5 @@
 """Training samples: SurroundFrames (via ``open_dataset`` at the model input size) -> tensors,
-cached in memory (the datasets we train on are small).
+decoded per item so that any dataset size streams through a ``DataLoader``.
 
 A sample is a dict of tensors: ``images (V,3,H,W)`` float [0,1], ``depth_sparse (V,1,H,W)``,
 ``depth_dense (V,1,H,W)`` (zeros + ``has_dense = 0`` when the source has none), ``K (V,3,3)``,
@@ -9,13 +9,18 @@ rig geometry that VRKD and the consistency metrics rely on.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, DistributedSampler, Sampler
 
+from ..core.atomic_io import atomic_write
 from ..core.errors import DatasetError
+from ..data.detect import open_dataset
 
 
 def frame_to_tensors(frame) -> dict[str, torch.Tensor]:
@@ -50,36 +55,93 @@ def frame_to_tensors(frame) -> dict[str, torch.Tensor]:
 
 
 class SurroundTrainingSet(Dataset):
-    """All frames of a dataset folder, loaded once at ``image_size`` (W, H) and kept in memory.
+    """The frames of a dataset folder at ``image_size`` (W, H), decoded per item (streaming).
 
-    Items are deterministic (plus ``index``); the trainer applies :func:`jitter_colours`
-    with a generator seeded from (seed, step, rank) so that resumed runs repeat exactly.
+    Nothing is kept in memory between items, so memory stays flat as the dataset grows; a
+    ``torch.utils.data.DataLoader`` with workers decodes the next batches while the current
+    one trains. ``cache_dir`` (optional) keeps each decoded sample (resized images, projected
+    LiDAR depth) as one ``.pt`` file under a folder keyed by the dataset and the input size,
+    so later epochs and later runs skip JPEG decoding and LiDAR projection. Items are
+    deterministic (plus ``index``); the trainer applies :func:`jitter_colours` with a
+    generator seeded from (seed, step, rank) so that resumed runs repeat exactly.
     """
 
     def __init__(self, root: str | Path, image_size: tuple[int, int], max_frames: int = 0,
-                 version: str | None = None, scenes: list[str] | None = None):
-        from ..data.detect import open_dataset
-
+                 version: str | None = None, scenes: list[str] | None = None,
+                 cache_dir: str | Path | None = None):
         self.root = Path(root)
         if not self.root.exists():
             raise DatasetError(self.root, "training dataset folder does not exist "
                                "(generate one with `fsmde generate`)")
-        ds = open_dataset(self.root, image_size=tuple(image_size), version=version or None,
-                          scenes=scenes or None)
-        keys = list(ds.iter_frames())
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.dataset = open_dataset(self.root, image_size=self.image_size,
+                                    version=version or None, scenes=scenes or None)
+        keys = list(self.dataset.iter_frames())
         if max_frames:
             keys = keys[:max_frames]
         if not keys:
             raise DatasetError(self.root, "dataset has no frames")
-        self.samples = [frame_to_tensors(ds.frame(s, i, load_gt=True)) for s, i in keys]
+        self.keys = keys
+        self.cache_dir = None
+        if cache_dir:
+            ident = json.dumps([str(self.root.resolve()), list(self.image_size), version or "",
+                                sorted(scenes or []), [list(map(str, k)) for k in keys]])
+            digest = hashlib.sha1(ident.encode()).hexdigest()[:16]
+            self.cache_dir = Path(cache_dir) / digest
 
     def __len__(self) -> int:
-        return len(self.samples)
+        return len(self.keys)
+
+    def load(self, index: int) -> dict[str, torch.Tensor]:
+        """The sample of frame ``index`` without ``index`` (decoded, or read from the cache)."""
+        if self.cache_dir is not None:
+            path = self.cache_dir / f"{index:07d}.pt"
+            if path.exists():
+                try:
+                    return torch.load(path, map_location="cpu", weights_only=True)
+                except Exception as exc:  # a damaged cache entry is a file error, not a crash
+                    raise DatasetError(path, f"cannot read the training cache entry ({exc}); "
+                                       "delete the cache folder to rebuild it") from exc
+        scene, i = self.keys[index]
+        sample = frame_to_tensors(self.dataset.frame(scene, i, load_gt=True))
+        if self.cache_dir is not None:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, lambda fh: torch.save(sample, fh))
+        return sample
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        sample = dict(self.samples[index])
+        sample = dict(self.load(index))
         sample["index"] = torch.tensor(index)
         return sample
+
+
+class StepBatchSampler(Sampler):
+    """Batches of dataset indices for steps ``start .. steps-1``, a pure function of the step.
+
+    Step ``s`` takes batch ``k`` of epoch ``e`` (``e, k = divmod(s, batches per epoch)``) of
+    the (distributed, shuffled) ``sampler``, wrapping around at the end of an epoch, so a run
+    resumed at step ``s`` reads exactly the batches an uninterrupted run reads.
+    """
+
+    def __init__(self, sampler: DistributedSampler, batch_size: int, start: int, steps: int):
+        self.sampler = sampler
+        self.batch_size = int(batch_size)
+        self.start, self.steps = int(start), int(steps)
+
+    def __len__(self) -> int:
+        return max(0, self.steps - self.start)
+
+    def __iter__(self):
+        per_rank = len(self.sampler)
+        B = self.batch_size
+        per_epoch = max(1, math.ceil(per_rank / B))
+        order, order_epoch = None, None
+        for step in range(self.start, self.steps):
+            epoch, k = divmod(step, per_epoch)
+            if epoch != order_epoch:
+                self.sampler.set_epoch(epoch)
+                order, order_epoch = list(self.sampler), epoch
+            yield [order[(k * B + j) % per_rank] for j in range(B)]
 
 
 def jitter_colours(images: torch.Tensor, amount: float, generator: torch.Generator

@@ -107,8 +107,11 @@ def resolve_model_path(name_or_path: str) -> Path:
 
 
 def build_student(cfg: TrainConfig) -> nn.Module:
+    """A fresh student from ``cfg.student``, or the one in ``cfg.init_checkpoint`` (fine-tune)."""
     from ..models.checkpoint import build_model
 
+    if cfg.init_checkpoint:
+        return load_init_student(cfg)
     opts = {"min_depth": cfg.min_depth, "max_depth": cfg.max_depth,
             "input_size": list(cfg.image_size)}
     opts.update(cfg.student)
@@ -116,6 +119,29 @@ def build_student(cfg: TrainConfig) -> nn.Module:
         return build_model("student", opts)
     except (TypeError, ValueError) as exc:
         raise TrainingError(f"bad student config {opts}: {exc}") from exc
+
+
+def load_init_student(cfg: TrainConfig) -> nn.Module:
+    """The student checkpoint ``cfg.init_checkpoint`` to fine-tune; its architecture is kept,
+    so the options that define it must agree (a mismatch is an error, not a silent rebuild)."""
+    from ..models.checkpoint import load_checkpoint
+
+    path = resolve_model_path(cfg.init_checkpoint)
+    if cfg.student:
+        raise TrainingError(f"init_checkpoint {path}: the student architecture comes from the "
+                            f"checkpoint; drop the student overrides {sorted(cfg.student)}")
+    model, meta = load_checkpoint(path, expected_arch="student")
+    net_cfg = meta.get("config", {})
+    wanted = {"input_size": list(cfg.image_size), "min_depth": cfg.min_depth,
+              "max_depth": cfg.max_depth}
+    for key, value in wanted.items():
+        have = net_cfg.get(key)
+        have = list(have) if isinstance(have, (list, tuple)) else have
+        if have is not None and have != value:
+            option = "image_size" if key == "input_size" else key
+            raise TrainingError(f"init_checkpoint {path}: the student was built for {key}={have}"
+                                f", the run asks {option}={value}; set {option} to match")
+    return model
 
 
 def require_sparse(batch: dict, recipe: str) -> None:

@@ -25,13 +25,13 @@ from typing import Callable, Optional
 
 import numpy as np
 import torch
-from torch.utils.data import DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler
 
 from ..core.atomic_io import atomic_write, atomic_write_text
 from ..core.errors import CheckpointError, TrainingError
 from . import distributed as D
 from .config import TrainConfig
-from .dataset import SurroundTrainingSet, jitter_colours
+from .dataset import StepBatchSampler, SurroundTrainingSet, jitter_colours
 from .recipes import get_recipe, unwrap
 
 STATE_FORMAT = "fsmde-train-state"
@@ -139,22 +139,21 @@ class Trainer:
         return int(state["step"])
 
     # ------------------------------------------------------------------- data
-    def _batch(self, dataset, sampler, step: int, info: D.DistInfo) -> dict:
-        per_rank = len(sampler)
-        B = self.cfg.batch_size
-        per_epoch = max(1, math.ceil(per_rank / B))
-        epoch, k = divmod(step, per_epoch)
-        sampler.set_epoch(epoch)
-        order = list(sampler)
-        idx = [order[(k * B + j) % per_rank] for j in range(B)]
-        items = [dataset[i] for i in idx]
-        batch = {key: torch.stack([it[key] for it in items]) for key in items[0]}
+    def _loader(self, dataset, sampler, start: int) -> DataLoader:
+        """Batches for steps ``start..steps-1`` (exact on resume), decoded by workers."""
+        cfg = self.cfg
+        return DataLoader(dataset, batch_sampler=StepBatchSampler(sampler, cfg.batch_size,
+                                                                  start, cfg.steps),
+                          num_workers=cfg.num_workers, pin_memory=self.device.type == "cuda",
+                          prefetch_factor=2 if cfg.num_workers else None)
+
+    def _prepare(self, batch: dict, step: int, info: D.DistInfo) -> dict:
         batch["clean_images"] = batch["images"]
         if self.cfg.color_jitter > 0:
             g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step * 101 + info.rank)
             batch["images"] = torch.stack([jitter_colours(im, self.cfg.color_jitter, g)
                                            for im in batch["images"]])
-        return {k: v.to(self.device) for k, v in batch.items()}
+        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
 
     # -------------------------------------------------------------------- run
     def run(self, progress: Optional[Callable[[dict], None]] = None,
@@ -173,7 +172,8 @@ class Trainer:
         recipe = get_recipe(cfg.recipe)(cfg, self.device)
         self.recipe, self.dist_info = recipe, info  # kept for callers (tests, benchmarks)
         dataset = SurroundTrainingSet(cfg.dataset, cfg.image_size, cfg.max_frames,
-                                      cfg.dataset_version, cfg.dataset_scenes)
+                                      cfg.dataset_version, cfg.dataset_scenes,
+                                      cache_dir=cfg.cache_dir or None)
         sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank,
                                      shuffle=True, seed=cfg.seed)
         optimizer = torch.optim.AdamW(list(recipe.parameters()), lr=cfg.lr,
@@ -202,12 +202,16 @@ class Trainer:
         step = start
         losses: dict[str, float] = {}
         status = "done"
+        batches = iter(self._loader(dataset, sampler, start))
+        data_wait = 0.0  # seconds spent waiting for the loader (the rest is the step itself)
         try:
             while step < cfg.steps:
                 if D.any_true(cancel.is_set(), info):
                     status = "cancelled"
                     break
-                batch = self._batch(dataset, sampler, step, info)
+                t_wait = time.perf_counter()
+                batch = self._prepare(next(batches), step, info)
+                data_wait += time.perf_counter() - t_wait
                 terms = recipe.step(batch)
                 values = {k: float(v.detach()) for k, v in terms.items()}
                 finite = all(math.isfinite(v) for v in values.values())
@@ -215,7 +219,7 @@ class Trainer:
                     bad = {k: v for k, v in values.items() if not math.isfinite(v)}
                     raise TrainingError(
                         f"non-finite loss at step {step + 1} ({bad or 'on another rank'}); "
-                        f"training stopped, last good checkpoint kept at {self.last_path}")
+                        f"training stopped, {self._kept()}")
                 optimizer.zero_grad(set_to_none=True)
                 terms["total"].backward()
                 norm = torch.nn.utils.clip_grad_norm_(
@@ -223,7 +227,7 @@ class Trainer:
                 if not D.all_true(bool(torch.isfinite(norm)), info):
                     raise TrainingError(
                         f"non-finite gradient at step {step + 1}; training stopped, "
-                        f"last good checkpoint kept at {self.last_path}")
+                        f"{self._kept()}")
                 optimizer.step()
                 scheduler.step()
                 step += 1
@@ -243,7 +247,9 @@ class Trainer:
                         self._emit(progress, info, {
                             "event": "checkpoint" if ckpt else "progress", "step": step,
                             "total": cfg.steps, "losses": values, "eta_s": round(eta, 1),
-                            "lr": lr, "checkpoint": str(ckpt) if ckpt else None})
+                            "lr": lr, "checkpoint": str(ckpt) if ckpt else None,
+                            "data_wait_frac": round(
+                                data_wait / max(1e-9, time.perf_counter() - t0), 4)})
             ckpt = self._save_last(recipe, optimizer, scheduler, step, info)
             final = None
             if status == "done":
@@ -252,13 +258,22 @@ class Trainer:
                       "eta_s": 0.0, "lr": optimizer.param_groups[0]["lr"],
                       "checkpoint": str(ckpt) if ckpt else None,
                       "final": str(final) if final else None,
-                      "wall_s": round(time.perf_counter() - t0, 2)}
+                      "wall_s": round(time.perf_counter() - t0, 2),
+                      "data_wait_s": round(data_wait, 3),
+                      "data_wait_frac": round(
+                          data_wait / max(1e-9, time.perf_counter() - t0), 4)}
             self._emit(progress, info, result)
             return result
         finally:
             if writer is not None:
                 writer.close()
             D.barrier(info)
+
+    def _kept(self) -> str:
+        """What is left on disk after a failed step (said only when it is true)."""
+        if self.last_path.exists():
+            return f"last good checkpoint kept at {self.last_path}"
+        return "no checkpoint had been written yet (nothing to resume from)"
 
     def _emit(self, progress, info: D.DistInfo, event: dict) -> None:
         if progress is not None and info.is_main:
