@@ -2,6 +2,7 @@
 
     fsmde models --out models                      # everything (make models)
     fsmde models --out models --only student_kd    # one model (its teacher must exist)
+    fsmde models --out models --only student_kd_real --real-data DIR/nuscenes-scene-0916
     fsmde models --list
 """
 from __future__ import annotations
@@ -18,6 +19,9 @@ def register(subparsers) -> None:
                    help="multiply every spec's steps (e.g. 0.1 for a quick smoke build)")
     p.add_argument("--eval-only", action="store_true",
                    help="only re-evaluate existing models/<name>.pt and update their cards")
+    p.add_argument("--real-data", default=None, metavar="DIR",
+                   help="real nuScenes folder for the specs fine-tuned on real data "
+                        "(student_kd_real); without it `fsmde models` skips them")
     p.add_argument("--list", action="store_true", help="list the specs and exit")
     p.set_defaults(func=run)
 
@@ -28,9 +32,10 @@ def run(args) -> int:
     if args.list:
         for s in specs():
             dep = f" (teacher: {s.depends_on})" if s.depends_on else ""
-            print(f"{s.name:<24} recipe={s.recipe:<12} data={s.preset:<8} "
+            data = "<real-data>" if s.real_data else s.preset
+            print(f"{s.name:<24} recipe={s.recipe:<12} data={data:<8} "
                   f"steps={s.config.get('steps')}{dep}")
         return 0
     build_all(args.out, args.only, args.data, args.runs, steps_scale=args.steps_scale,
-              eval_only=args.eval_only)
+              eval_only=args.eval_only, real_data=args.real_data)
     return 0

@@ -26,7 +26,9 @@ from ..data.detect import open_dataset
 def frame_to_tensors(frame) -> dict[str, torch.Tensor]:
     """One SurroundFrame -> the tensor dict described in the module docstring."""
     images = torch.from_numpy(np.ascontiguousarray(frame.images)).permute(0, 3, 1, 2)
-    images = images.float() / 255.0
+    # contiguous (V, 3, H, W): a worker's collate makes every batch contiguous, and float
+    # reductions follow the memory layout, so inline and worker runs must share it
+    images = (images.float() / 255.0).contiguous()
     V, _, H, W = images.shape
 
     def stack(attr):

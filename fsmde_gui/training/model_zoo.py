@@ -56,6 +56,12 @@ class ModelSpec:
     description: str = ""
     half_storage: bool = False  # store float16 weights (halves the file; loaded as float32)
     extra_presets: dict = field(default_factory=dict)  # extra.<key> = path of this preset
+    # fine-tuning on a real folder: the spec whose models/<name>.pt the student starts from,
+    # training data from ``fsmde models --real-data DIR`` (preset unused) and a held-out real
+    # folder of the repository to evaluate on (``eval_preset`` unused)
+    init_from: Optional[str] = None
+    real_data: bool = False
+    eval_folder: str = ""
 
 
 SPECS: list[ModelSpec] = [
@@ -82,6 +88,19 @@ SPECS: list[ModelSpec] = [
                           "out of the photometric loss (P3); the decomposition head also "
                           "learns from the teacher preset's GT layers (synthetic prior)"),
 ]
+
+REAL_FINETUNE = {"steps": 800, "lr": 3e-4, "warmup_steps": 20, "checkpoint_every": 100,
+                 "num_workers": 1}
+"""Fine-tuning budget on a real folder (41 keyframes of scene-0916: about 20 epochs)."""
+
+SPECS.append(
+    ModelSpec("student_kd_real", "kd", "", seed=0, depends_on="teacher_sim",
+              init_from="student_kd", real_data=True,
+              eval_folder="resources/nuscenes-keyframe",
+              config=COMMON | REAL_FINETUNE,
+              description="student_kd fine-tuned on one real nuScenes scene (scene-0916, 41 "
+                          "keyframes: sparse LiDAR + CKD + VRKD from teacher_sim); judged on "
+                          "the bundled keyframe, another scene and log"))
 
 SPEC_MODULES: list[str] = [
     # "fsmde_gui.training.<module>" that call add_spec(...) at import time
@@ -141,17 +160,37 @@ def _atomic_json(path: Path, data: dict) -> None:
     atomic_write_json(path, json_safe(data), allow_nan=False)
 
 
+def training_folder(spec: ModelSpec, data_root: Path, real_data: Optional[Path],
+                    say: Callable[[str], None]) -> Path:
+    """The folder a spec trains on: its simulator preset, or the user's real folder."""
+    if not spec.real_data:
+        return ensure_preset(data_root, spec.preset, say)
+    if real_data is None:
+        raise FsmdeError(f"{spec.name} fine-tunes on a real nuScenes folder: pass "
+                         f"--real-data DIR (the shipped one used scene-0916)")
+    if not Path(real_data).is_dir():
+        raise FsmdeError(f"{real_data}: --real-data folder does not exist")
+    return Path(real_data)
+
+
 def build_model(spec: ModelSpec, out_dir: Path, data_root: Path, runs_root: Path,
                 say: Callable[[str], None] = print, cancel=None,
-                steps_scale: float = 1.0) -> dict:
+                steps_scale: float = 1.0, real_data: Optional[Path] = None) -> dict:
     """Train, evaluate and write one shipped model + card. Returns the card."""
     from ..models.checkpoint import read_checkpoint, save_checkpoint, load_checkpoint
     from .config import TrainConfig
     from .evaluate import evaluate_dataset, format_table
     from .trainer import Trainer
 
-    train_root = ensure_preset(data_root, spec.preset, say)
+    train_root = training_folder(spec, data_root, real_data, say)
     opts = dict(spec.config)
+    if spec.real_data:
+        opts["cache_dir"] = str(runs_root / "sample_cache")
+    if spec.init_from:
+        init = out_dir / f"{spec.init_from}.pt"
+        if not init.exists():
+            raise FsmdeError(f"{init}: {spec.name} starts from {spec.init_from}; build it first")
+        opts["init_checkpoint"] = str(init)
     if steps_scale != 1.0:
         opts["steps"] = max(2, int(opts.get("steps", 200) * steps_scale))
     opts.update({"recipe": spec.recipe, "dataset": str(train_root), "seed": spec.seed,
@@ -169,8 +208,9 @@ def build_model(spec: ModelSpec, out_dir: Path, data_root: Path, runs_root: Path
     run_dir = Path(cfg.out)
     if run_dir.exists():
         shutil.rmtree(run_dir)
+    data_name = train_root.name if spec.real_data else spec.preset
     say(f"training {spec.name}: recipe {spec.recipe}, {cfg.steps} steps at "
-        f"{cfg.image_size[0]}x{cfg.image_size[1]}, data {spec.preset}, seed {spec.seed}")
+        f"{cfg.image_size[0]}x{cfg.image_size[1]}, data {data_name}, seed {spec.seed}")
 
     def progress(ev):
         if ev.get("event") in ("progress", "checkpoint") and ev["step"] % 250 == 0:
@@ -190,17 +230,24 @@ def build_model(spec: ModelSpec, out_dir: Path, data_root: Path, runs_root: Path
         "description": spec.description,
         "arch": payload["arch"],
         "recipe": spec.recipe,
-        "command": f"fsmde models --out {out_dir.name} --only {spec.name}",
-        "train_config": cfg.to_dict() | {"dataset": f"data/{spec.preset}",
+        "command": f"fsmde models --out {out_dir.name} --only {spec.name}"
+                   + (f" --real-data DIR/{train_root.name}" if spec.real_data else ""),
+        "train_config": cfg.to_dict() | {"dataset": (f"<real-data>/{train_root.name}"
+                                                     if spec.real_data else f"data/{spec.preset}"),
                                          "out": f"runs/models/{spec.name}"}
+        | ({"init_checkpoint": f"{out_dir.name}/{spec.init_from}.pt", "cache_dir": ""}
+           if spec.init_from else {})
         | ({"extra": cfg.extra | {k: f"data/{p}" for k, p in spec.extra_presets.items()}}
            if spec.extra_presets else {})
         | ({"teacher_checkpoint": f"{out_dir.name}/{spec.depends_on}.pt"}
            if spec.depends_on else {}),
         "seed": spec.seed,
-        "data": {"preset": spec.preset, "seed": DATA_SEEDS.get(spec.preset),
-                 "eval_preset": spec.eval_preset,
-                 "eval_seed": DATA_SEEDS.get(spec.eval_preset)},
+        "data": ({"real_folder": train_root.name, "eval_folder": spec.eval_folder}
+                 if spec.real_data else
+                 {"preset": spec.preset, "seed": DATA_SEEDS.get(spec.preset),
+                  "eval_preset": spec.eval_preset,
+                  "eval_seed": DATA_SEEDS.get(spec.eval_preset)}),
+        "init_from": spec.init_from,
         "teacher": spec.depends_on,
         "steps": int(result["step"]),
         "frames_seen": int(result["step"]) * int(cfg.batch_size),
@@ -216,7 +263,7 @@ def build_model(spec: ModelSpec, out_dir: Path, data_root: Path, runs_root: Path
     dest = out_dir / f"{spec.name}.pt"
     meta = dict(payload["meta"]) | {"name": spec.name, "card": f"{spec.name}.json"}
     meta.pop("train_config", None)
-    meta["dataset"] = f"data/{spec.preset}"
+    meta["dataset"] = train_root.name if spec.real_data else f"data/{spec.preset}"
     if spec.half_storage:
         model = model.half()
         meta["stored_dtype"] = "float16 (loaded as float32)"
@@ -225,13 +272,19 @@ def build_model(spec: ModelSpec, out_dir: Path, data_root: Path, runs_root: Path
     _atomic_json(out_dir / f"{spec.name}.json", card)  # card before eval: training is kept
     say(f"wrote {dest} ({card['size_mb']} MB) and {spec.name}.json")
     if spec.evaluate:
-        card = evaluate_model(spec, out_dir, data_root, say)
+        card = evaluate_model(spec, out_dir, data_root, say, real_data=train_root
+                              if spec.real_data else None)
     return card
 
 
 def evaluate_model(spec: ModelSpec, out_dir: Path, data_root: Path,
-                   say: Callable[[str], None] = print) -> dict:
-    """(Re-)evaluate ``out_dir/<name>.pt`` on the spec's held-out preset; update its card."""
+                   say: Callable[[str], None] = print,
+                   real_data: Optional[Path] = None) -> dict:
+    """(Re-)evaluate ``out_dir/<name>.pt`` on the spec's held-out data; update its card.
+
+    A real fine-tune is judged on ``eval_folder`` (never trained on), next to the model it
+    started from; its figures on the training folder are kept apart as ``eval_train_folder``
+    (not held-out)."""
     from .evaluate import evaluate_dataset, format_table, load_estimator
 
     dest = out_dir / f"{spec.name}.pt"
@@ -239,10 +292,25 @@ def evaluate_model(spec: ModelSpec, out_dir: Path, data_root: Path,
     if not dest.exists() or not card_path.exists():
         raise FsmdeError(f"{dest}: not built yet (fsmde models --only {spec.name})")
     card = json.loads(card_path.read_text())
-    eval_root = ensure_preset(data_root, spec.eval_preset, say)
+    if spec.eval_folder:
+        eval_root, eval_name = REPO / spec.eval_folder, spec.eval_folder
+    else:
+        eval_root = ensure_preset(data_root, spec.eval_preset, say)
+        eval_name = f"data/{spec.eval_preset}"
     res = evaluate_dataset(eval_root, load_estimator(str(dest)), max_depth=80.0)
-    say(format_table(res, f"{spec.name} on {spec.eval_preset} ({res['frames']} frames)"))
-    card["eval"] = {"dataset": f"data/{spec.eval_preset}", "max_depth": 80.0,
+    say(format_table(res, f"{spec.name} on {eval_name} ({res['frames']} frames)"))
+    if spec.init_from:
+        start = evaluate_dataset(eval_root, load_estimator(str(out_dir / f"{spec.init_from}.pt")),
+                                 max_depth=80.0)["overall"]
+        card["eval_init"] = {"model": spec.init_from, "dataset": eval_name,
+                             "overall": start, "abs_rel_gain": round(
+                                 1.0 - res["overall"]["abs_rel"] / start["abs_rel"], 4)}
+    if real_data is not None:
+        train_res = evaluate_dataset(real_data, load_estimator(str(dest)), max_depth=80.0)
+        card["eval_train_folder"] = {"dataset": Path(real_data).name, "held_out": False,
+                                     "frames": train_res["frames"],
+                                     "overall": train_res["overall"]}
+    card["eval"] = {"dataset": eval_name, "max_depth": 80.0,
                     "frames": res["frames"], "overall": res["overall"],
                     "per_camera": res["per_camera"],
                     "consistency": res.get("consistency", {}),
@@ -258,7 +326,7 @@ def evaluate_model(spec: ModelSpec, out_dir: Path, data_root: Path,
 def build_all(out_dir: str | Path = REPO / "models", only: list[str] | None = None,
               data_root: str | Path = REPO / "data", runs_root: str | Path = REPO / "runs" / "models",
               say: Callable[[str], None] = print, cancel=None, steps_scale: float = 1.0,
-              eval_only: bool = False) -> list[dict]:
+              eval_only: bool = False, real_data: str | Path | None = None) -> list[dict]:
     out_dir, data_root, runs_root = Path(out_dir), Path(data_root), Path(runs_root)
     out_dir.mkdir(parents=True, exist_ok=True)
     todo = specs()
@@ -268,14 +336,21 @@ def build_all(out_dir: str | Path = REPO / "models", only: list[str] | None = No
         if missing:
             raise FsmdeError(f"unknown model(s) {missing}; known: {sorted(names)}")
         todo = [s for s in todo if s.name in only]
+    elif real_data is None:
+        skipped = [s.name for s in todo if s.real_data]
+        if skipped:
+            say(f"skipping {', '.join(skipped)} (fine-tuned on real data: pass --real-data DIR)")
+        todo = [s for s in todo if not s.real_data]
+    real_data = Path(real_data) if real_data else None
     cards = []
     t0 = time.perf_counter()
     for spec in todo:
         if eval_only:
-            cards.append(evaluate_model(spec, out_dir, data_root, say))
+            cards.append(evaluate_model(spec, out_dir, data_root, say,
+                                        real_data if spec.real_data else None))
         else:
             cards.append(build_model(spec, out_dir, data_root, runs_root, say, cancel,
-                                     steps_scale))
+                                     steps_scale, real_data))
     say(f"models done in {time.perf_counter() - t0:.0f} s")
     return cards
 

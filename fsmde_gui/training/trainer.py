@@ -145,7 +145,10 @@ class Trainer:
         return DataLoader(dataset, batch_sampler=StepBatchSampler(sampler, cfg.batch_size,
                                                                   start, cfg.steps),
                           num_workers=cfg.num_workers, pin_memory=self.device.type == "cuda",
-                          prefetch_factor=2 if cfg.num_workers else None)
+                          prefetch_factor=2 if cfg.num_workers else None,
+                          # its own generator: the loader's seed draws must not move the
+                          # global RNG (resumed, inline and worker runs stay identical)
+                          generator=torch.Generator().manual_seed(cfg.seed))
 
     def _prepare(self, batch: dict, step: int, info: D.DistInfo) -> dict:
         batch["clean_images"] = batch["images"]
