@@ -17,7 +17,7 @@ from pathlib import Path
 from ..core.atomic_io import atomic_write_json
 from ..core.errors import FsmdeError
 from ..models.inference import DepthEstimator, apply_thread_setting
-from ..models.speed import run_speed, time_estimator
+from ..models import speed
 from ..paths import BENCHMARKS_DIR, PROJECT_ROOT
 
 
@@ -53,9 +53,9 @@ def run(args) -> int:
         student = None
         if getattr(args, "student", None):  # load first: a bad name fails before the bench
             student = DepthEstimator.from_name(args.student, device=args.device)
-        result = run_speed(quick=not args.full, device=args.device)
+        result = speed.run_speed(quick=not args.full, device=args.device)
         if student is not None:
-            result["student_model"] = time_estimator(student)
+            result["student_model"] = speed.time_estimator(student)
     else:
         if str(PROJECT_ROOT) not in sys.path:  # benchmarks/ lives in the source checkout
             sys.path.insert(0, str(PROJECT_ROOT))
