@@ -1,31 +1,29 @@
 """The `fsmde` command: the engine headless (generate, info, train, eval, bench, export, models).
 
-Each sub-command lives in ``fsmde_gui/commands/<name>.py`` and exposes
-``register(subparsers)`` which adds its parser and sets ``func=run`` (``run(args) -> int``).
+Each sub-command lives in ``fsmde_gui/commands/<name>.py``, listed in
+:mod:`fsmde_gui.commands.registry`, and exposes ``register(subparsers)`` which adds its parser
+and sets ``func=run`` (``run(args) -> int``).
 Errors the user can act on (``FsmdeError``) print one line and exit 2, no traceback.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
+import os
 import sys
+import traceback
 
+from . import __version__
+from .commands.registry import COMMAND_MODULES
 from .core.errors import FsmdeError
 
-COMMANDS = ("generate", "info", "convert", "train", "eval", "bench", "export", "models",
-            "export_model")
+COMMANDS = tuple(COMMAND_MODULES)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fsmde", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"fsmde {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"fsmde_gui.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"fsmde_gui.commands.{name}":
-                continue  # command not built yet
-            raise
+    for module in COMMAND_MODULES.values():
         module.register(sub)
     return parser
 
@@ -35,9 +33,6 @@ def main(argv: list[str] | None = None) -> int:
     (``FsmdeError``) or an ``OSError`` (with its file name) prints
     ``fsmde <cmd>: error: <file or option>: <problem>`` and exits 2, as does a bad option;
     anything unexpected prints one line too, with a hint (``FSMDE_DEBUG=1`` shows tracebacks)."""
-    import os
-    import traceback
-
     debug = bool(os.environ.get("FSMDE_DEBUG"))
     parser = build_parser()
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from fsmde_gui.core.errors import CheckpointError
-from fsmde_gui.models.reflection import default_reflection_model_path, predict_reflection
+from fsmde_gui.models.reflection_model import default_reflection_model_path, predict_reflection
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,10 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayo
                                QProgressBar, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
-REPO = Path(__file__).resolve().parents[2]
+from ..paths import PROJECT_ROOT, RUNS_DIR
+from ..training.config import apply_overrides
+from ..training.recipes import recipe_names
+
 RECIPE_TIPS = {
     "kd": "KD fine-tune of the student from the teacher (CKD + VRKD weights below)",
     "supervised": "student on sparse GT only (the baseline)",
@@ -32,16 +35,11 @@ LOSS_COLOURS = ["#f0a030", "#50c8ff", "#90e070", "#ff6080", "#c080ff", "#ffe060"
 
 
 def available_recipes() -> tuple[list[str], Optional[str]]:
-    try:
-        from ..training.recipes import recipe_names
-
-        return list(recipe_names()), None
-    except Exception as exc:  # training not built, or a plug-in failing to import
-        return [], f"not available: training recipes cannot be loaded ({exc})"
+    return list(recipe_names()), None
 
 
 def runs_dir() -> Path:
-    return Path(os.environ.get("FSMDE_RUNS_DIR", REPO / "runs" / "app"))
+    return Path(os.environ.get("FSMDE_RUNS_DIR", RUNS_DIR / "app"))
 
 
 @dataclass
@@ -177,8 +175,6 @@ class JobsPanel(QWidget):
         self.vrkd.setEnabled(kd)
 
     def options(self) -> dict:
-        from ..training.config import apply_overrides
-
         opts = {"steps": self.steps.value(), "lr": self.lr.value(), "num_threads": 1}
         if self.recipe.currentText() == "kd":
             opts["ckd_weight"] = self.ckd.value()
@@ -226,7 +222,7 @@ class JobsPanel(QWidget):
         env.insert("PYTHONUNBUFFERED", "1")
         env.insert("OMP_NUM_THREADS", "1")
         proc.setProcessEnvironment(env)
-        proc.setWorkingDirectory(str(REPO))
+        proc.setWorkingDirectory(str(PROJECT_ROOT))
         proc.readyReadStandardOutput.connect(self._read_output)
         proc.readyReadStandardError.connect(lambda: self._read_stderr(proc))
         proc.finished.connect(lambda code, status, j=job: self._finished(j, code))

@@ -16,10 +16,16 @@ import time
 import traceback
 from pathlib import Path
 
+from ..app_model.session import DEFAULT_STUDENT, DEFAULT_TEACHER, SAMPLE_SCENES, Session
 from ..app_model.tiles import MODES
 from ..commands.dataset_args import parse_scene_list
+from ..core.atomic_io import atomic_write_bytes
 from ..core.errors import FsmdeError
+from ..core.types import CAMERA_NAMES, SHORT_NAMES
 from .cloud_view import PRESETS
+from .main_window import MainWindow
+from .settings import app_settings, recent_folders
+from .theme import apply_dark_theme
 
 SCREENSHOT_TIMEOUT_S = 600
 
@@ -50,8 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_probe(text: str):
-    from ..core.types import CAMERA_NAMES, SHORT_NAMES
-
     cam, _, xy = text.partition(":")
     shorts = [SHORT_NAMES[n] for n in CAMERA_NAMES]
     if cam not in shorts:
@@ -87,8 +91,6 @@ def save_png(pix, path: Path) -> None:
     """Atomic PNG save: encoded in memory by Qt, then a checked, fsync'ed temp file beside the
     real target and a rename (``core.atomic_io``): a full disk leaves nothing under ``path``."""
     from PySide6.QtCore import QBuffer, QByteArray, QIODevice
-
-    from ..core.atomic_io import atomic_write_bytes
 
     path = Path(path)
     data = QByteArray()
@@ -183,9 +185,6 @@ def _run(args) -> int:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from .settings import app_settings
-    from .theme import apply_dark_theme
-
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("FSMDE Studio")
     app.setOrganizationName("FSMDE")
@@ -205,10 +204,6 @@ def _run(args) -> int:
 
 def _run_window(args, app, settings, size, probe, out) -> int:
     from PySide6.QtCore import QTimer
-
-    from ..app_model.session import DEFAULT_STUDENT, DEFAULT_TEACHER, SAMPLE_SCENES, Session
-    from .main_window import MainWindow
-    from .settings import recent_folders
 
     dataset = args.dataset
     if dataset is None:

@@ -16,6 +16,8 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDockWidget, 
 
 from ..app_model.tiles import MODE_LABELS, MODE_TIPS, MODES
 from ..core.errors import FsmdeError
+from ..export.frame_export import export_frame
+from ..export.sequence_export import export_sequence
 from . import workers
 from .bin_plot import BinPlot
 from .cloud_view import PRESETS, CloudView
@@ -546,8 +548,6 @@ class MainWindow(QMainWindow):
             self.export_frame(d)
 
     def export_frame(self, out_dir) -> Optional[dict]:
-        from ..export.frame_export import export_frame
-
         if self.analysis is None:
             self.show_error("Export", FsmdeError("no frame is shown yet"))
             return None
@@ -567,8 +567,6 @@ class MainWindow(QMainWindow):
             self.export_scene(d)
 
     def export_scene(self, out_dir, fps: float = 5.0) -> Optional[workers.Task]:
-        from ..export.sequence_export import export_sequence
-
         if self.session.dataset is None or self._export_task is not None:
             return None
         session, scene, mode = self.session, self.scene, self.mode

@@ -14,9 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import numpy as np
+import torch
 
+from ..core.adjacency import camera_adjacency, overlap_masks
+from ..core.colormaps import colorize
+from ..core.consistency import cross_view_consistency
 from ..core.errors import FsmdeError
+from ..core.fusion import fuse_depth_maps
+from ..core.geometry import frame_camera_poses
+from ..core.metrics import depth_metrics
 from ..core.types import CAMERA_NAMES, SHORT_NAMES, DepthResult, SurroundFrame
+from ..training.losses import ordinal_teacher_probs, soft_assign
 
 MODELS = ("student", "teacher")
 MAX_DEPTH = 80.0
@@ -152,10 +160,6 @@ class FrameAnalysis:
             return None
         cache = self.ckd_probs
         if cam not in cache:
-            import torch
-
-            from ..training.losses import ordinal_teacher_probs
-
             _, n, bh, bw = s.bin_probs.shape
             rel = torch.from_numpy(np.ascontiguousarray(t.relative_depth[cam], np.float32))
             q = ordinal_teacher_probs(rel.reshape(1, 1, 1, *rel.shape), n, (bh, bw))
@@ -166,26 +170,16 @@ class FrameAnalysis:
 def teacher_bin_probs(depth: np.ndarray, centers: np.ndarray, tau: float | None = None) -> np.ndarray:
     """Soft assignment of (metric-aligned) teacher depths to bin centres: (N, len(depth)).
 
-    Uses the training code's ``soft_assign`` (CKD) when present; tau defaults to the mean
+    Uses the training code's ``soft_assign`` (CKD); tau defaults to the mean
     bin spacing so the distribution spans a few neighbouring bins.
     """
     centers = np.asarray(centers, np.float32)
     if tau is None:
         tau = float(np.mean(np.diff(centers))) if centers.size > 1 else 1.0
         tau = max(tau, 1e-3)
-    try:
-        import torch
-
-        from ..training.losses import soft_assign
-
-        d = torch.from_numpy(np.asarray(depth, np.float32)).reshape(1, 1, 1, 1, -1)
-        c = torch.from_numpy(centers).reshape(1, 1, -1)
-        return soft_assign(d, c, tau)[0, 0, :, 0, :].numpy()
-    except ImportError:
-        logits = -np.abs(np.asarray(depth, np.float32)[None, :] - centers[:, None]) / tau
-        logits -= logits.max(axis=0, keepdims=True)
-        p = np.exp(logits)
-        return p / p.sum(axis=0, keepdims=True)
+    d = torch.from_numpy(np.asarray(depth, np.float32)).reshape(1, 1, 1, 1, -1)
+    c = torch.from_numpy(centers).reshape(1, 1, -1)
+    return soft_assign(d, c, tau)[0, 0, :, 0, :].numpy()
 
 
 def _resize(img: np.ndarray, hw: tuple[int, int], nearest: bool = False) -> np.ndarray:
@@ -294,11 +288,6 @@ def _metrics(a: FrameAnalysis) -> None:
     if not any(v.depth_gt is not None for v in a.frame.views):
         a.unavailable["metrics"] = "not available: this frame has no depth GT"
         return
-    try:
-        from ..core.metrics import depth_metrics
-    except ImportError as exc:
-        a.unavailable["metrics"] = _reason(exc)
-        return
     for name, res in a.results.items():
         per = {}
         for c, view in enumerate(a.frame.views):
@@ -322,30 +311,18 @@ def _geometry(a: FrameAnalysis, pairs_cache: Optional[dict]) -> None:
     if cached is not None:
         a.pairs, a.overlaps = cached
     else:
-        try:
-            from ..core.adjacency import camera_adjacency, overlap_masks
-        except ImportError as exc:
-            a.unavailable["adjacency"] = _reason(exc)
-        else:
-            pairs = _attempt(a, "adjacency", lambda: camera_adjacency(Ks, c2e, hw))
-            if pairs is not None:
-                a.pairs = [tuple(int(i) for i in p) for p in pairs]
-                for i, j in a.pairs:
-                    masks = _attempt(a, "adjacency", lambda: overlap_masks(Ks, c2e, hw, i, j))
-                    if masks is not None:
-                        a.overlaps[(i, j)] = (np.asarray(masks[0], bool), np.asarray(masks[1], bool))
-                if pairs_cache is not None and "adjacency" not in a.unavailable:
-                    pairs_cache[cache_key] = (a.pairs, a.overlaps)
+        pairs = _attempt(a, "adjacency", lambda: camera_adjacency(Ks, c2e, hw))
+        if pairs is not None:
+            a.pairs = [tuple(int(i) for i in p) for p in pairs]
+            for i, j in a.pairs:
+                masks = _attempt(a, "adjacency", lambda: overlap_masks(Ks, c2e, hw, i, j))
+                if masks is not None:
+                    a.overlaps[(i, j)] = (np.asarray(masks[0], bool), np.asarray(masks[1], bool))
+            if pairs_cache is not None and "adjacency" not in a.unavailable:
+                pairs_cache[cache_key] = (a.pairs, a.overlaps)
     if not a.results:
         a.unavailable.setdefault("consistency", "not available: no depth model loaded")
         return
-    try:
-        from ..core.consistency import cross_view_consistency
-    except ImportError as exc:
-        a.unavailable["consistency"] = _reason(exc)
-        return
-    from ..core.geometry import frame_camera_poses
-
     poses = frame_camera_poses(frame)  # camera poses at the frame time (per-camera ego motion)
     for name, res in a.results.items():
         pairs = a.pairs or None
@@ -405,18 +382,9 @@ def _clouds(a: FrameAnalysis) -> None:
     if not a.results:
         a.unavailable.setdefault("fusion", "not available: no depth model loaded")
         return
-    try:
-        from ..core.fusion import fuse_depth_maps
-    except ImportError as exc:
-        a.unavailable["fusion"] = _reason(exc)
-        return
-    from ..core.colormaps import colorize
-
     frame = a.frame
     h, w = a.hw
     stride = _stride_for(6 * h * w)
-    from ..core.geometry import frame_camera_poses
-
     Ks, c2e = frame.intrinsics, frame_camera_poses(frame)  # per-camera ego motion compensated
     overlap_img = np.zeros((6, h, w, 3), np.float32)
     overlap_img[:] = 0.35

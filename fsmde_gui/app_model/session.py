@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..core.errors import DatasetError
+from ..data.detect import open_dataset
+from ..models.inference import DepthEstimator
+from ..models.reflection_model import default_reflection_model_path, predict_reflection
+from ..paths import SAMPLE_SCENES  # noqa: F401  (the app's default dataset)
 from .analysis import FrameAnalysis, _reason, analyse_frame
 
 DEFAULT_STUDENT = ("student_kd", "student_supervised")
@@ -20,8 +24,6 @@ DEFAULT_TEACHER = ("teacher_sim",)
 MAX_DISPLAY_WIDTH = 640
 CACHE_FRAMES = 12
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLE_SCENES = REPO / "resources" / "sample_scenes"
 
 
 def display_size(width: int, height: int, max_width: int = MAX_DISPLAY_WIDTH) -> Optional[tuple[int, int]]:
@@ -61,10 +63,6 @@ class Session:
             raise DatasetError(path, "folder does not exist")
         if not path.is_dir():
             raise DatasetError(path, "is not a folder")
-        try:
-            from ..data.detect import open_dataset
-        except ImportError as exc:
-            raise DatasetError(path, f"cannot read datasets: {_reason(exc)}") from exc
         ds = open_dataset(path, version=version, scenes=scenes)
         if not ds.scenes:
             raise DatasetError(path, "the dataset has no scenes")
@@ -92,15 +90,10 @@ class Session:
         specs = list(spec) if isinstance(spec, (tuple, list)) else [spec]
         last = "not available: no model given"
         for s in specs:
+            p = Path(str(s))
             try:
-                from ..models.inference import DepthEstimator
-
-                p = Path(str(s))
-                if p.suffix or p.exists():
-                    est = DepthEstimator.from_checkpoint(p)
-                else:
-                    est = DepthEstimator.from_name(str(s))
-            except Exception as exc:  # ImportError, CheckpointError, ...
+                est = DepthEstimator.from_name(str(s))
+            except Exception as exc:  # CheckpointError, a broken file, ...
                 last = _reason(exc)
                 continue
             with self._model_lock:
@@ -159,18 +152,12 @@ class Session:
 
 
 def _reflection_predictor():
-    """The reflection engineer's predictor when it is built and its checkpoint shipped."""
-    try:
-        from ..models.reflection import default_reflection_model_path, predict_reflection
-    except ImportError:
-        return None
+    """The reflection predictor, or one that says the shipped checkpoint is missing."""
     if not default_reflection_model_path().exists():
         return _missing_reflection_model
     return predict_reflection
 
 
 def _missing_reflection_model(frame):
-    from ..models.reflection import default_reflection_model_path
-
     raise FileNotFoundError(f"no reflection model at {default_reflection_model_path().name} "
                             "(train it with `make models`)")

@@ -82,6 +82,149 @@ def _sparse_overlay(base: np.ndarray, values: np.ndarray, valid: np.ndarray, vmi
     return out
 
 
+@dataclass
+class _Tile:
+    """What every mode's renderer needs: the analysis, the camera, its short name, the depth
+    colour range and how to draw a placeholder."""
+    a: FrameAnalysis
+    cam: int
+    lo: float
+    hi: float
+    burn_notes: bool
+
+    @property
+    def view(self):
+        return self.a.frame.views[self.cam]
+
+    @property
+    def short(self) -> str:
+        return SHORT_NAMES[self.view.name]
+
+    @property
+    def depth_bar(self) -> tuple:
+        return (self.lo, self.hi, DEPTH_CMAP, True, "m")
+
+    def placeholder(self, note: str, title: str) -> TileImage:
+        image = self.view.image
+        rgb = placeholder(self.view.hw, note, image) if self.burn_notes else \
+            (image.astype(np.float32) * 0.25).astype(np.uint8)
+        return TileImage(rgb, f"{self.short}  {title}", note=note)
+
+
+def _rgb_tile(c: _Tile, mode: str) -> TileImage:
+    return TileImage(c.view.image.copy(), f"{c.short}  RGB")
+
+
+def _model_depth_tile(c: _Tile, mode: str) -> TileImage:
+    a, cam, view = c.a, c.cam, c.view
+    d = a.depth(mode)
+    if d is None:
+        return c.placeholder(a.note(mode) or f"not available: no {mode}", mode)
+    cap = f"{c.short}  {a.results[mode].model_name or mode}"
+    m = a.metrics.get(mode, {}).get(view.name)
+    if m:
+        cap += f"  AbsRel {m['abs_rel']:.3f}"
+    al = a.results[mode].alignment
+    if mode == "teacher" and al is not None:
+        s, t = al[cam]
+        cap += f"  (s={s:.3g}, t={t:.3g})"
+    return TileImage(colorize(d[cam], c.lo, c.hi, DEPTH_CMAP, valid=d[cam] > 0, reverse=True),
+                     cap, c.depth_bar)
+
+
+def _gt_tile(c: _Tile, mode: str) -> TileImage:
+    view, lo, hi = c.view, c.lo, c.hi
+    if view.depth_sparse is not None:
+        gt = view.depth_sparse
+        return TileImage(_sparse_overlay(view.image, gt, gt > 0, lo, hi, DEPTH_CMAP, True),
+                         f"{c.short}  LiDAR ({int((gt > 0).sum())} pts)", c.depth_bar)
+    if view.depth_dense is not None:
+        gt = view.depth_dense
+        return TileImage(colorize(gt, lo, hi, DEPTH_CMAP, valid=gt > 0, reverse=True),
+                         f"{c.short}  dense GT", c.depth_bar)
+    return c.placeholder("not available: this frame has no depth GT", "GT")
+
+
+def _error_tile(c: _Tile, mode: str) -> TileImage:
+    a, cam, view = c.a, c.cam, c.view
+    d, gt = a.depth("student"), view.depth_gt
+    if d is None or gt is None:
+        note = a.note("student") if d is None else "not available: this frame has no depth GT"
+        tile = c.placeholder(note or "not available", "error")
+        tile.note = note
+        return tile
+    err = np.abs(d[cam] - gt)
+    valid = gt > 0
+    emax = 5.0
+    if view.depth_sparse is not None:
+        rgb = _sparse_overlay(view.image, err, valid, 0.0, emax, "inferno", False)
+    else:
+        rgb = colorize(err, 0.0, emax, "inferno", valid=valid)
+    m = a.metrics.get("student", {}).get(view.name)
+    cap = f"{c.short}  |student − GT|" + (f"  RMSE {m['rmse']:.2f} m" if m else "")
+    return TileImage(rgb, cap, (0.0, emax, "inferno", False, "m"))
+
+
+def _diff_tile(c: _Tile, mode: str) -> TileImage:
+    a, cam = c.a, c.cam
+    s, t = a.depth("student"), a.depth("teacher")
+    if s is None or t is None:
+        note = a.note("student" if s is None else "teacher") or "not available"
+        return c.placeholder(note, "student − teacher")
+    diff = s[cam] - t[cam]
+    r = 5.0
+    return TileImage(colorize(diff, -r, r, "coolwarm", valid=(s[cam] > 0) & (t[cam] > 0)),
+                     f"{c.short}  student − teacher  (mean {np.mean(np.abs(diff)):.2f} m)",
+                     (-r, r, "coolwarm", False, "m"))
+
+
+def _entropy_tile(c: _Tile, mode: str) -> TileImage:
+    a, cam = c.a, c.cam
+    if a.entropy is None:
+        return c.placeholder(a.note("entropy") or "not available", "entropy")
+    n = a.results["student"].bin_probs.shape[1]
+    emax = float(np.log(n))
+    return TileImage(colorize(a.entropy[cam], 0.0, emax, "viridis"),
+                     f"{c.short}  bin entropy  (mean {a.entropy[cam].mean():.2f})",
+                     (0.0, emax, "viridis", False, ""))
+
+
+def _reflection_tile(c: _Tile, mode: str) -> TileImage:
+    a, cam, view = c.a, c.cam, c.view
+    if a.reflection_pending:
+        return c.placeholder("computing the reflection mask…", "reflection")
+    if a.reflection is None:
+        return c.placeholder(a.note("reflection") or "not available", "reflection")
+    mask = a.reflection["mask"][cam]
+    rgb = view.image.astype(np.float32) * 0.6
+    rgb[mask] = rgb[mask] * 0.3 + np.array([255, 40, 40]) * 0.7
+    rgb = rgb.astype(np.uint8)
+    cap = f"{c.short}  reflective {100 * mask.mean():.1f}%"
+    if view.reflection is not None:
+        contours, _ = cv2.findContours(view.reflection.astype(np.uint8), cv2.RETR_EXTERNAL,
+                                       cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(rgb, contours, -1, (60, 255, 90), 1)
+        cap += f"  IoU {a.reflection['iou'][cam]:.2f}"
+    return TileImage(rgb, cap)
+
+
+def _reflection_gt_tile(c: _Tile, mode: str) -> TileImage:
+    view = c.view
+    if view.reflection is None:
+        return c.placeholder("not available: no reflection GT (simulator data has it)",
+                             "reflection GT")
+    gt = view.reflection.astype(bool)
+    rgb = view.image.astype(np.float32) * 0.6
+    rgb[gt] = rgb[gt] * 0.3 + np.array([60, 255, 90]) * 0.7
+    return TileImage(rgb.astype(np.uint8), f"{c.short}  reflection GT  {100 * gt.mean():.1f}%")
+
+
+_RENDERERS = {"rgb": _rgb_tile, "student": _model_depth_tile, "teacher": _model_depth_tile,
+              "gt": _gt_tile, "error": _error_tile, "diff": _diff_tile,
+              "entropy": _entropy_tile, "reflection": _reflection_tile,
+              "reflection_gt": _reflection_gt_tile}
+
+
 def render_tile(a: FrameAnalysis, cam: int, mode: str, depth_range=None,
                 overlap_heat: bool = False, highlight_pair=None, burn_notes: bool = True,
                 boxes: bool = False) -> TileImage:
@@ -89,115 +232,10 @@ def render_tile(a: FrameAnalysis, cam: int, mode: str, depth_range=None,
     camera image with ``note`` set (and, when ``burn_notes``, the note written into it; the
     app draws it itself so it stays readable at any tile size). ``boxes`` draws the frame's
     3D boxes into it (the caption says how many are visible, or that the data has none)."""
-    view = a.frame.views[cam]
-    hw = view.hw
-
-    def ph(note):
-        return placeholder(hw, note, view.image) if burn_notes else \
-            (view.image.astype(np.float32) * 0.25).astype(np.uint8)
-
-    lo, hi = depth_range or a.depth_range
-    short = SHORT_NAMES[view.name]
-    dbar = (lo, hi, DEPTH_CMAP, True, "m")
-    tile: TileImage
-    if mode == "rgb":
-        tile = TileImage(view.image.copy(), f"{short}  RGB")
-    elif mode in ("student", "teacher"):
-        d = a.depth(mode)
-        if d is None:
-            note = a.note(mode) or f"not available: no {mode}"
-            tile = TileImage(ph(note), f"{short}  {mode}", note=note)
-        else:
-            cap = f"{short}  {a.results[mode].model_name or mode}"
-            m = a.metrics.get(mode, {}).get(view.name)
-            if m:
-                cap += f"  AbsRel {m['abs_rel']:.3f}"
-            al = a.results[mode].alignment
-            if mode == "teacher" and al is not None:
-                s, t = al[cam]
-                cap += f"  (s={s:.3g}, t={t:.3g})"
-            tile = TileImage(colorize(d[cam], lo, hi, DEPTH_CMAP, valid=d[cam] > 0, reverse=True),
-                             cap, dbar)
-    elif mode == "gt":
-        if view.depth_sparse is not None:
-            gt = view.depth_sparse
-            tile = TileImage(_sparse_overlay(view.image, gt, gt > 0, lo, hi, DEPTH_CMAP, True),
-                             f"{short}  LiDAR ({int((gt > 0).sum())} pts)", dbar)
-        elif view.depth_dense is not None:
-            gt = view.depth_dense
-            tile = TileImage(colorize(gt, lo, hi, DEPTH_CMAP, valid=gt > 0, reverse=True),
-                             f"{short}  dense GT", dbar)
-        else:
-            note = "not available: this frame has no depth GT"
-            tile = TileImage(ph(note), f"{short}  GT", note=note)
-    elif mode == "error":
-        d, gt = a.depth("student"), view.depth_gt
-        if d is None or gt is None:
-            note = a.note("student") if d is None else "not available: this frame has no depth GT"
-            tile = TileImage(ph(note or "not available"),
-                             f"{short}  error", note=note)
-        else:
-            err = np.abs(d[cam] - gt)
-            valid = gt > 0
-            emax = 5.0
-            if view.depth_sparse is not None:
-                rgb = _sparse_overlay(view.image, err, valid, 0.0, emax, "inferno", False)
-            else:
-                rgb = colorize(err, 0.0, emax, "inferno", valid=valid)
-            m = a.metrics.get("student", {}).get(view.name)
-            cap = f"{short}  |student − GT|" + (f"  RMSE {m['rmse']:.2f} m" if m else "")
-            tile = TileImage(rgb, cap, (0.0, emax, "inferno", False, "m"))
-    elif mode == "diff":
-        s, t = a.depth("student"), a.depth("teacher")
-        if s is None or t is None:
-            note = a.note("student" if s is None else "teacher") or "not available"
-            tile = TileImage(ph(note), f"{short}  student − teacher", note=note)
-        else:
-            diff = s[cam] - t[cam]
-            r = 5.0
-            tile = TileImage(colorize(diff, -r, r, "coolwarm", valid=(s[cam] > 0) & (t[cam] > 0)),
-                             f"{short}  student − teacher  (mean {np.mean(np.abs(diff)):.2f} m)",
-                             (-r, r, "coolwarm", False, "m"))
-    elif mode == "entropy":
-        if a.entropy is None:
-            note = a.note("entropy") or "not available"
-            tile = TileImage(ph(note), f"{short}  entropy", note=note)
-        else:
-            n = a.results["student"].bin_probs.shape[1]
-            emax = float(np.log(n))
-            tile = TileImage(colorize(a.entropy[cam], 0.0, emax, "viridis"),
-                             f"{short}  bin entropy  (mean {a.entropy[cam].mean():.2f})",
-                             (0.0, emax, "viridis", False, ""))
-    elif mode == "reflection":
-        if a.reflection_pending:
-            note = "computing the reflection mask…"
-            tile = TileImage(ph(note), f"{short}  reflection", note=note)
-        elif a.reflection is None:
-            note = a.note("reflection") or "not available"
-            tile = TileImage(ph(note), f"{short}  reflection", note=note)
-        else:
-            mask = a.reflection["mask"][cam]
-            rgb = view.image.astype(np.float32) * 0.6
-            rgb[mask] = rgb[mask] * 0.3 + np.array([255, 40, 40]) * 0.7
-            rgb = rgb.astype(np.uint8)
-            cap = f"{short}  reflective {100 * mask.mean():.1f}%"
-            if view.reflection is not None:
-                contours, _ = cv2.findContours(view.reflection.astype(np.uint8), cv2.RETR_EXTERNAL,
-                                               cv2.CHAIN_APPROX_SIMPLE)
-                cv2.drawContours(rgb, contours, -1, (60, 255, 90), 1)
-                cap += f"  IoU {a.reflection['iou'][cam]:.2f}"
-            tile = TileImage(rgb, cap)
-    elif mode == "reflection_gt":
-        if view.reflection is None:
-            note = "not available: no reflection GT (simulator data has it)"
-            tile = TileImage(ph(note), f"{short}  reflection GT", note=note)
-        else:
-            gt = view.reflection.astype(bool)
-            rgb = view.image.astype(np.float32) * 0.6
-            rgb[gt] = rgb[gt] * 0.3 + np.array([60, 255, 90]) * 0.7
-            tile = TileImage(rgb.astype(np.uint8), f"{short}  reflection GT  {100 * gt.mean():.1f}%")
-    else:
+    if mode not in _RENDERERS:
         raise ValueError(f"unknown display mode {mode!r}; modes: {', '.join(MODES)}")
+    lo, hi = depth_range or a.depth_range
+    tile = _RENDERERS[mode](_Tile(a, cam, lo, hi, burn_notes), mode)
     if overlap_heat or highlight_pair is not None:
         tile.rgb = _overlap_overlay(a, cam, tile.rgb, overlap_heat, highlight_pair)
     if boxes:

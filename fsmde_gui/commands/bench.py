@@ -14,9 +14,12 @@ import importlib
 import sys
 from pathlib import Path
 
+from ..core.atomic_io import atomic_write_json
 from ..core.errors import FsmdeError
+from ..models.inference import DepthEstimator, apply_thread_setting
+from ..models import speed
+from ..paths import BENCHMARKS_DIR, PROJECT_ROOT
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def register(subparsers) -> None:
@@ -36,8 +39,6 @@ def register(subparsers) -> None:
 
 
 def write_json_atomic(path: str | Path, data: dict) -> Path:
-    from ..core.atomic_io import atomic_write_json
-
     return atomic_write_json(path, data, default=float)
 
 
@@ -47,31 +48,23 @@ def run(args) -> int:
 
         if not torch.cuda.is_available():
             raise FsmdeError("--device cuda: no CUDA device is available")
-    from ..models.inference import apply_thread_setting
-
     apply_thread_setting()
     if args.name == "speed":
-        from ..models.speed import run_speed
-
         student = None
         if getattr(args, "student", None):  # load first: a bad name fails before the bench
-            from ..models.inference import DepthEstimator
-
             student = DepthEstimator.from_name(args.student, device=args.device)
-        result = run_speed(quick=not args.full, device=args.device)
+        result = speed.run_speed(quick=not args.full, device=args.device)
         if student is not None:
-            from ..models.speed import time_estimator
-
-            result["student_model"] = time_estimator(student)
+            result["student_model"] = speed.time_estimator(student)
     else:
-        if str(REPO) not in sys.path:
-            sys.path.insert(0, str(REPO))
+        if str(PROJECT_ROOT) not in sys.path:  # benchmarks/ lives in the source checkout
+            sys.path.insert(0, str(PROJECT_ROOT))
         try:
             module = importlib.import_module(f"benchmarks.bench_{args.name}")
         except ModuleNotFoundError as exc:
             raise FsmdeError(f"unknown benchmark {args.name!r} (no benchmarks/bench_{args.name}.py)"
                              ) from exc
-        out_dir = Path(args.json).parent if args.json else REPO / "benchmarks" / "results"
+        out_dir = Path(args.json).parent if args.json else BENCHMARKS_DIR / "results"
         out_dir.mkdir(parents=True, exist_ok=True)
         result = module.main(out_dir)
     if args.json:

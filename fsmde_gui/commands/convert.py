@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 
 from ..core.errors import DatasetError
+from ..data.detect import open_dataset
+from ..export.dgp_writer import write_dgp
 from .info import parse_size
 
 
@@ -24,9 +26,6 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..data.detect import open_dataset
-    from ..export.dgp_writer import write_dgp
-
     def progress(done: int, total: int) -> None:
         print(f"\rframe {done}/{total}", end="" if done < total else "\n", file=sys.stderr,
               flush=True)

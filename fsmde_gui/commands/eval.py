@@ -9,6 +9,8 @@ with 3D boxes the error by object class is printed and written as ``per_category
 from __future__ import annotations
 
 from ..core.errors import FsmdeError
+from ..data.detect import open_dataset
+from ..training.evaluate import evaluate_dataset, format_table, load_estimator, write_json
 from .dataset_args import add_dataset_options, dataset_options
 from .progress import ProgressBar
 
@@ -32,9 +34,6 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..data.detect import open_dataset
-    from ..training.evaluate import evaluate_dataset, format_table, load_estimator, write_json
-
     if not args.student and not args.teacher:
         raise FsmdeError("fsmde eval needs --student and/or --teacher")
     if not 0 < args.max_depth <= 1000:  # NaN fails too

@@ -6,6 +6,11 @@ import sys
 import threading
 from pathlib import Path
 
+from ..app_model.session import DEFAULT_STUDENT, DEFAULT_TEACHER, Session
+from ..app_model.tiles import MODES
+from ..core.errors import DatasetError, FsmdeError
+from ..export.frame_export import export_frame
+from ..export.sequence_export import export_sequence
 from .dataset_args import add_dataset_options, dataset_options
 from .progress import ProgressBar
 
@@ -30,8 +35,6 @@ def register(subparsers) -> None:
 
 
 def resolve_scene(session, spec: str) -> int:
-    from ..core.errors import DatasetError
-
     names = [s.name for s in session.scenes]
     if spec in names:
         return names.index(spec)
@@ -45,12 +48,6 @@ def resolve_scene(session, spec: str) -> int:
 
 
 def run(args) -> int:
-    from ..app_model.session import DEFAULT_STUDENT, DEFAULT_TEACHER, Session
-    from ..app_model.tiles import MODES
-    from ..core.errors import FsmdeError
-    from ..export.frame_export import export_frame
-    from ..export.sequence_export import export_sequence
-
     if args.mode not in MODES:
         raise FsmdeError(f"unknown --mode {args.mode!r}; choose from {', '.join(MODES)}")
     if not 0 < args.fps <= 240:  # NaN fails too

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 
 from ..core.errors import FsmdeError
+from ..models.onnx_export import export_student_onnx
 
 FORMATS = ("onnx",)
 
@@ -35,8 +36,6 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..models.onnx_export import export_student_onnx
-
     if args.format not in FORMATS:
         raise FsmdeError(f"--format {args.format!r} is not supported (choose from "
                          f"{', '.join(FORMATS)})")

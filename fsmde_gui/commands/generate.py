@@ -5,10 +5,13 @@ import argparse
 import sys
 import time
 
+from fsmde_gui.core.errors import FsmdeError
+from fsmde_gui.data.simulator.generate import generate_dataset
+from fsmde_gui.data.simulator.presets import MAX_SEED, PRESETS
+from fsmde_gui.data.simulator.preview import save_preview
+
 
 def register(sub) -> None:
-    from fsmde_gui.data.simulator.presets import PRESETS
-
     p = sub.add_parser("generate", help="render surround-view simulator scenes (nuScenes format)",
                        description="Render surround-view street scenes with the simulator and "
                                    "write them in nuScenes v1.0-mini format plus dense GT maps.")
@@ -27,11 +30,6 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fsmde_gui.core.errors import FsmdeError
-    from fsmde_gui.data.simulator.generate import generate_dataset
-
-    from fsmde_gui.data.simulator.presets import MAX_SEED
-
     for flag, value, lo, hi in (("--seed", args.seed, 0, MAX_SEED),
                                 ("--width", args.width, 16, 4096), ("--height", args.height, 16, 4096),
                                 ("--scenes", args.scenes, 1, 1000), ("--frames", args.frames, 1, 100000)):
@@ -61,7 +59,5 @@ def run(args: argparse.Namespace) -> int:
           f"{summary['out']} in {summary['seconds']:.1f} s ({summary['frames_per_s']:.2f} "
           f"frames/s); scene seeds {summary['scene_seeds'][0]}..{summary['scene_seeds'][-1]}")
     if args.preview:
-        from fsmde_gui.data.simulator.preview import save_preview
-
         print(f"preview: {save_preview(summary['out'], args.preview)}")
     return 0

@@ -7,7 +7,9 @@ Bad input exits 2 with one line naming the file and the problem.
 """
 from __future__ import annotations
 
+from ..core.atomic_io import atomic_write_json
 from ..core.errors import DatasetError
+from ..data.detect import open_dataset
 from .dataset_args import add_dataset_options, dataset_options
 
 
@@ -39,8 +41,6 @@ def register(subparsers) -> None:
 
 
 def write_json_atomic(path, obj) -> None:
-    from ..core.atomic_io import atomic_write_json
-
     atomic_write_json(path, obj)
 
 
@@ -77,8 +77,6 @@ def format_info(info: dict) -> str:
 
 
 def run(args) -> int:
-    from ..data.detect import open_dataset
-
     try:
         ds = open_dataset(args.dataset, image_size=parse_size(args.image_size),
                           **dataset_options(args))

@@ -7,6 +7,8 @@
 """
 from __future__ import annotations
 
+from ..training.model_zoo import build_all, specs
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("models", help="train + evaluate the shipped models (models/*.pt)",
@@ -27,8 +29,6 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..training.model_zoo import build_all, specs
-
     if args.list:
         for s in specs():
             dep = f" (teacher: {s.depends_on})" if s.depends_on else ""

@@ -20,6 +20,12 @@ import threading
 from pathlib import Path
 
 from ..core.errors import TrainingError
+from ..models.student import StudentConfig
+from ..models.teacher_sim import TeacherConfig
+from ..training.config import (TrainConfig, apply_overrides, load_config, load_resume_config,
+                               read_config_file)
+from ..training.recipes import recipe_names
+from ..training.trainer import Trainer
 from .dataset_args import add_dataset_options, parse_scene_list
 
 # Option ranges checked here, at the CLI boundary, before TrainConfig is built (its
@@ -108,11 +114,6 @@ def _check_type(name: str, value, default, source: str) -> None:
 def _model_defaults() -> dict:
     """Defaults of the nested ``student.*`` / ``teacher.*`` options (the model configs)."""
     out = {}
-    try:
-        from ..models.student import StudentConfig
-        from ..models.teacher_sim import TeacherConfig
-    except ImportError:
-        return out
     for key, cls in (("student", StudentConfig), ("teacher", TeacherConfig)):
         out[key] = {f.name: getattr(cls(), f.name) for f in dataclasses.fields(cls)}
     return out
@@ -121,8 +122,6 @@ def _model_defaults() -> dict:
 def check_option_types(data: dict, source: str) -> None:
     """Types of user-given options (a config file or one ``--set``), before TrainConfig is
     built, so a bad value is one line naming the option instead of a traceback later."""
-    from ..training.config import TrainConfig
-
     defaults = TrainConfig().to_dict()
     nested = None
     for key, value in data.items():
@@ -185,8 +184,6 @@ def check_out_folder(out: str | Path, source: str) -> None:
 
 def read_user_config(path: str) -> dict:
     """The config file's options (a binary or non-UTF-8 file is one line, not a traceback)."""
-    from ..training.config import read_config_file
-
     p = Path(path)
     if p.is_file():
         raw = p.read_bytes()
@@ -203,8 +200,6 @@ def read_user_config(path: str) -> dict:
 def load_checked_config(args):
     """TrainConfig from --config, the CLI fields and --set, every option checked. With
     ``--resume`` the run's saved ``OUT/config.json`` is the base (see load_resume_config)."""
-    from ..training.config import TrainConfig, apply_overrides, load_config, load_resume_config
-
     from_file: dict = {}
     if args.config:
         from_file = read_user_config(args.config)
@@ -263,9 +258,6 @@ class _Options(dict):
 
 
 def run(args) -> int:
-    from ..training.recipes import recipe_names
-    from ..training.trainer import Trainer
-
     if args.list_recipes:
         print("\n".join(recipe_names()))
         return 0

@@ -6,6 +6,10 @@ class FsmdeError(Exception):
     """Base class of all errors FSMDE Studio reports to the user (CLI message / app dialog)."""
 
 
+class InferenceError(FsmdeError, ValueError):
+    """A frame the model cannot run on (image layout, sizes); names the frame and view."""
+
+
 class DatasetError(FsmdeError):
     """A dataset folder or one of its files cannot be read."""
 

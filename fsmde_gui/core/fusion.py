@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic_io import atomic_write_bytes
 from .errors import FsmdeError
 from .geometry import backproject, transform_points
 
@@ -259,8 +260,6 @@ def write_ply(path: str | Path, cloud: PointCloud) -> Path:
     ``depth`` float) atomically: encoded in memory, written to a temp file in the same folder
     with every write checked, fsync'ed, then ``os.replace`` (a full disk leaves nothing under
     ``path``; open3d's writer reports success on a short write, so it is not used)."""
-    from .atomic_io import atomic_write_bytes
-
     path = Path(path)
     if path.suffix.lower() != ".ply":
         raise FsmdeError(f"{path}: point cloud files must end in .ply")

@@ -1,7 +1,7 @@
 """The camera rig: intrinsics and camera-to-ego poses of the six cameras (and the LiDAR).
 
 The default rig is the real nuScenes calibration of one keyframe
-(``resources/rig_nuscenes.json``), with intrinsics scaled to the wanted image size, so that
+(``fsmde_gui/resources/rig_nuscenes.json``, package data), with intrinsics scaled to the wanted image size, so that
 simulated and real frames share geometry, overlaps and adjacency.
 """
 from __future__ import annotations
@@ -12,10 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..paths import RIG_FILE as DEFAULT_RIG_FILE
 from .types import CAMERA_NAMES
-
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
-DEFAULT_RIG_FILE = RESOURCES / "rig_nuscenes.json"
 
 
 def quaternion_to_matrix(wxyz) -> np.ndarray:
@@ -86,7 +84,7 @@ class Rig:
 
 def load_rig(path: str | Path = DEFAULT_RIG_FILE, width: int | None = None,
              height: int | None = None) -> Rig:
-    """Load a rig JSON (see resources/rig_nuscenes.json); optionally scale to width x height."""
+    """Load a rig JSON (see fsmde_gui/resources/rig_nuscenes.json); optionally scale to width x height."""
     data = json.loads(Path(path).read_text())
     sensors = data["sensors"]
     cams = []

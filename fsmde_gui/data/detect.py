@@ -6,6 +6,10 @@ from typing import Optional
 
 from ..core.errors import DatasetError
 from .base import SurroundDataset
+from .ddad_adapter import DDADDataset, find_scene_files
+from .extra_gt import has_extra_gt
+from .nuscenes_adapter import NuScenesDataset
+from .nuscenes_tables import find_version_dir, split_version_path
 
 EXPECTED = ("expected a nuScenes folder (v1.0-*/sample.json + samples/, or its v1.0-* table "
             "folder), a simulator output "
@@ -15,10 +19,6 @@ EXPECTED = ("expected a nuScenes folder (v1.0-*/sample.json + samples/, or its v
 
 def detect_format(path) -> Optional[str]:
     """'nuscenes', 'simulator', 'ddad' or None (a ``v1.0-*`` table folder counts as its root)."""
-    from .ddad_adapter import find_scene_files
-    from .extra_gt import has_extra_gt
-    from .nuscenes_tables import find_version_dir, split_version_path
-
     path = Path(path)
     if not path.is_dir():
         return None
@@ -39,8 +39,6 @@ def open_dataset(path, image_size: Optional[tuple[int, int]] = None,
     path may also be the table folder itself (``DIR/v1.0-trainval``). ``scenes`` keeps only
     the named scenes (default: all).
     """
-    from .nuscenes_tables import split_version_path
-
     path = Path(path)
     if not path.exists():
         raise DatasetError(path, "dataset folder does not exist")
@@ -53,12 +51,8 @@ def open_dataset(path, image_size: Optional[tuple[int, int]] = None,
     version = version or path_version
     fmt = detect_format(path)
     if fmt in ("nuscenes", "simulator"):
-        from .nuscenes_adapter import NuScenesDataset
-
         return NuScenesDataset(root, image_size=image_size, version=version, scenes=scenes)
     if fmt == "ddad":
-        from .ddad_adapter import DDADDataset
-
         if version:
             raise DatasetError(path, f"--version {version} applies to nuScenes folders; "
                                      f"this is a DDAD/DGP folder")

@@ -15,6 +15,7 @@ from ..app_model.tiles import MODE_LABELS, render_tile
 from ..core.atomic_io import atomic_write_bytes
 from ..core.colormaps import CAMERA_COLORS, colorbar
 from ..core.errors import FsmdeError
+from ..core.fusion import write_ply
 
 BG = (24, 24, 28)
 FG = (225, 225, 225)
@@ -131,8 +132,6 @@ def write_metrics_json(a: FrameAnalysis, path: Path) -> Path:
 def write_cloud_ply(a: FrameAnalysis, path: Path, model: str = "student") -> Path:
     """The fused cloud of ``model`` (image colours, camera ids, depth) as a binary PLY, via the
     core's atomic open3d writer."""
-    from ..core.fusion import write_ply
-
     pc = a.clouds.get(model)
     if pc is None:
         raise ExportError(f"{path}: no fused {model} cloud "

@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fsmde_gui.core.atomic_io import atomic_write_bytes
 from fsmde_gui.core.errors import DatasetError
 from fsmde_gui.core.rig import matrix_to_quaternion
 
@@ -48,8 +49,6 @@ VISIBILITY = [("1", "v0-40", "visibility of whole object is between 0 and 40%"),
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Checked, fsync'ed temp file + rename (``core.atomic_io``): a full disk leaves nothing."""
-    from fsmde_gui.core.atomic_io import atomic_write_bytes
-
     atomic_write_bytes(path, data)
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import warnings
-from pathlib import Path
 from typing import Callable, Optional
 
 import torch
@@ -30,9 +29,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..core.errors import CheckpointError
+from .blocks import fold_views, unfold_views
 from .bridging_gate import BridgingGate, GateConfig
-
-REPO = Path(__file__).resolve().parents[2]
+from .checkpoint import load_checkpoint
+from .registry import resolve_model
+from .segmentation_adapter import SamSemanticEncoder
 
 
 def weights_fingerprint(net: nn.Module) -> str:
@@ -55,8 +56,6 @@ class DepthCodec:
 
 def _teacher_sim_codec(net: nn.Module) -> DepthCodec:
     """Encode/decode for ``TeacherSimNet``, mirroring its ``forward`` step by step."""
-    from .blocks import fold_views, unfold_views
-
     def encode(images: torch.Tensor) -> dict:
         x, b, v = fold_views(images)
         half = net.stem(net.normalize(x))
@@ -217,28 +216,11 @@ class BriGeS(nn.Module):
 
 
 # ------------------------------------------------------------------ building from names
-def resolve_base_model(name_or_path: str) -> Path:
-    """A checkpoint file / model folder, or a model name -> ``models/<name>.pt``."""
-    p = Path(name_or_path)
-    if p.exists():
-        return p
-    try:
-        from . import registry
-
-        return Path(registry.model_path(name_or_path))
-    except (ImportError, AttributeError, KeyError, ValueError):
-        return REPO / "models" / f"{name_or_path}.pt"
-
-
 def load_semantic_model(name_or_path: str) -> nn.Module:
     """The bundled net (checkpoint / name) or Segment Anything from a local transformers folder."""
-    path = resolve_base_model(name_or_path)
+    path = resolve_model(name_or_path)
     if path.is_dir():
-        from .segmentation_adapter import SamSemanticEncoder
-
         return SamSemanticEncoder.from_pretrained(path)
-    from .checkpoint import load_checkpoint
-
     model, _ = load_checkpoint(path)
     if getattr(model, "output_kind", "") != "semantic":
         raise CheckpointError(path, f"not a semantic model (arch {getattr(model, 'arch', '?')!r})")
@@ -246,9 +228,7 @@ def load_semantic_model(name_or_path: str) -> nn.Module:
 
 
 def load_depth_model(name_or_path: str) -> nn.Module:
-    from .checkpoint import load_checkpoint
-
-    path = resolve_base_model(name_or_path)
+    path = resolve_model(name_or_path)
     model, _ = load_checkpoint(path)
     if getattr(model, "output_kind", "") != "disparity":
         raise CheckpointError(path, "BriGeS needs a relative (disparity) depth teacher, got "

@@ -9,9 +9,11 @@ Format (``FORMAT`` / ``VERSION``)::
      "meta": {...}}                      # plain values: recipe, step, metrics, data, seed...
 
 Writes are atomic (temp file in the same folder + ``os.replace``). Architectures are built by
-name from a registry; other areas add theirs with :func:`register_arch`::
+name from a registry filled with :func:`register_arch`; every architecture the project ships
+is registered in one place, :mod:`fsmde_gui.models.archs` (imported by the package, so
+``import fsmde_gui.models.<anything>`` makes them all loadable)::
 
-    register_arch("briges_gate", lambda config: BriGeSGate(GateConfig(**config)))
+    register_arch("briges", build_briges)
 
 Every failure raises :class:`~fsmde_gui.core.errors.CheckpointError` naming the file and
 saying what was expected.
@@ -26,6 +28,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from ..core.atomic_io import atomic_write
 from ..core.errors import CheckpointError
 
 FORMAT = "fsmde-checkpoint"
@@ -50,64 +53,12 @@ def register_arch(name: str, builder: ArchBuilder, *, replace: bool = False,
         _UPGRADES[name] = upgrade
 
 
-def _build_student(config: dict) -> nn.Module:
-    from .student import StudentConfig, StudentNet
-
-    return StudentNet(StudentConfig.from_dict(config))
-
-
-def _build_teacher_sim(config: dict) -> nn.Module:
-    from .teacher_sim import TeacherConfig, TeacherSimNet
-
-    return TeacherSimNet(TeacherConfig.from_dict(config))
-
-
-def _build_semantic_sim(config: dict) -> nn.Module:
-    from .semantic_sim import build_semantic_sim
-
-    return build_semantic_sim(config)
-
-
-def _build_briges(config: dict) -> nn.Module:
-    from .briges import build_briges
-
-    return build_briges(config)
-
-
-def _upgrade_student(config: dict) -> dict:
-    from .student import upgrade_student_config
-
-    return upgrade_student_config(config)
-
-
-register_arch("student", _build_student, upgrade=_upgrade_student)
-register_arch("teacher_sim", _build_teacher_sim)
-register_arch("semantic_sim", _build_semantic_sim)
-register_arch("briges", _build_briges)
-
-
-# Modules that register their archs on import (imported on demand by load_checkpoint/build_model).
-PLUGIN_MODULES = ("fsmde_gui.models.intrinsic",)
-
-
-def _import_plugins() -> None:
-    import importlib
-
-    for module in PLUGIN_MODULES:
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            pass
-
-
 def registered_archs() -> list[str]:
     return sorted(_ARCHS)
 
 
 def build_model(arch: str, config: dict | None = None) -> nn.Module:
     """Build a fresh (randomly initialised) model of a registered architecture."""
-    if arch not in _ARCHS:
-        _import_plugins()
     if arch not in _ARCHS:
         raise KeyError(f"unknown architecture {arch!r}; registered: {', '.join(registered_archs())}")
     return _ARCHS[arch](dict(config or {}))
@@ -149,8 +100,6 @@ def save_checkpoint(path: str | Path, model: nn.Module, arch: str | None = None,
         "state_dict": state_dict,
         "meta": _plain(meta or {}, "meta"),
     }
-    from ..core.atomic_io import atomic_write
-
     return atomic_write(path, lambda fh: torch.save(payload, fh), fsync=True)
 
 
@@ -194,8 +143,6 @@ def load_checkpoint(path: str | Path, expected_arch: str | None = None,
     path = Path(path)
     payload = read_checkpoint(path, expected_arch)
     arch = payload["arch"]
-    if arch not in _ARCHS:
-        _import_plugins()
     if arch not in _ARCHS:
         raise CheckpointError(path, f"unknown architecture {arch!r} (known: "
                                     f"{', '.join(registered_archs())})")

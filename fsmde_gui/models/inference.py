@@ -43,14 +43,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core.errors import CheckpointError, FsmdeError
+from ..core.errors import CheckpointError, FsmdeError, InferenceError
 from ..core.types import DepthResult, SurroundFrame
+from . import registry
 from .alignment import align_to_metric
+from .blocks import optimize_for_inference_
+from .checkpoint import load_checkpoint
+from .depth_anything import DepthAnythingTeacher
+from .onnx_runtime import OnnxStudentModel
+from .reflection import reflection_outputs
 from .teacher_base import is_teacher
-
-
-class InferenceError(FsmdeError, ValueError):
-    """A frame the model cannot run on (image layout, sizes); names the frame and view."""
 
 
 def _where(frame: SurroundFrame, v: int | None = None) -> str:
@@ -147,10 +149,6 @@ class DepthEstimator:
                         **kwargs) -> "DepthEstimator":
         """Load a checkpoint. ``fuse``: fold BatchNorm into the convolutions and use
         channels-last weights (inference only; the estimator owns this model copy)."""
-        from . import registry
-        from .blocks import optimize_for_inference_
-        from .checkpoint import load_checkpoint
-
         if registry.is_onnx(path):  # an exported student: ONNX Runtime backend
             return cls.from_onnx(registry.onnx_file(path), **kwargs)
         model, meta = load_checkpoint(path)
@@ -170,8 +168,6 @@ class DepthEstimator:
         pre/post-processing and ``DepthResult`` as the torch path. ``providers``: ONNX Runtime
         execution providers (default: TensorRT / CUDA when listed by
         ``onnxruntime.get_available_providers()``, then CPU). Tensors stay on the CPU."""
-        from .onnx_export import OnnxStudentModel
-
         model = OnnxStudentModel(path, providers=providers, threads=apply_thread_setting())
         kwargs.pop("device", None)
         kwargs.setdefault("name", Path(path).stem)
@@ -185,25 +181,14 @@ class DepthEstimator:
     def from_name(cls, name: str, device=None, **kwargs) -> "DepthEstimator":
         """A registered name (``student_kd`` ...), ``dav2:<folder>``, ``onnx:<file>`` (or a
         ``.onnx`` path: ONNX Runtime), or a checkpoint path."""
-        from . import registry
-
         if registry.is_onnx(name):
             return cls.from_onnx(registry.onnx_file(name), **kwargs)
         if registry.is_dav2(name):
-            from .depth_anything import DepthAnythingTeacher
-
             teacher = DepthAnythingTeacher.from_pretrained(registry.dav2_folder(name))
             kwargs.setdefault("name", name)
             return cls(teacher, device=device, meta={"arch": "dav2", "source": name}, **kwargs)
-        p = Path(name)
-        if p.suffix == ".pt" or p.exists():
-            return cls.from_checkpoint(p, device=device, **kwargs)
-        path = registry.model_path(name)
-        if not path.exists():
-            raise CheckpointError(path, f"model {name!r} is not there yet (train it with "
-                                        f"`fsmde models --out {registry.models_dir()}` or "
-                                        f"`fsmde train`)")
-        kwargs.setdefault("name", name)
+        path = registry.require_model(name)
+        kwargs.setdefault("name", path.stem)
         return cls.from_checkpoint(path, device=device, **kwargs)
 
     # ------------------------------------------------------------------ running
@@ -277,8 +262,6 @@ class DepthEstimator:
                 result.bin_centers = out["bin_centers"][b].float().cpu().numpy()
                 result.bin_probs = out["bin_probs"][b].float().cpu().numpy()
             if "residual" in out:  # reflection-aware model (models/intrinsic.py): P3 masks
-                from .reflection import reflection_outputs
-
                 cfg = getattr(self.model, "cfg", None)
                 result.reflection_mask, result.reflection_score = reflection_outputs(
                     out["residual"][b], hw, getattr(cfg, "quantile", 0.99),

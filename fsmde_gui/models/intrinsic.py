@@ -17,6 +17,7 @@ mask / score of :mod:`fsmde_gui.models.reflection`.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Optional
@@ -26,8 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.types import DepthResult
 from .blocks import ConvBNReLU, Normalize, UpFuse, fold_views, unfold_views
-from .checkpoint import load_checkpoint, register_arch
+from .checkpoint import load_checkpoint
+from .reflection import reflection_outputs
 from .student import StudentConfig, StudentNet, upgrade_student_config
 
 ARCH = "reflection_ssl"
@@ -145,18 +148,17 @@ class ReflectionSSLNet(nn.Module):
         return out
 
 
-def _build(config: dict) -> nn.Module:
+def build_reflection_ssl(config: dict) -> nn.Module:
+    """Arch-registry builder (``arch == "reflection_ssl"``, see models/archs.py)."""
     return ReflectionSSLNet(ReflectionSSLConfig.from_dict(dict(config)))
 
 
-def _upgrade(config: dict) -> dict:
+def upgrade_reflection_ssl_config(config: dict) -> dict:
     """Reflection checkpoints from before ``bin_space``: their student has the linear bins."""
     config = dict(config)
     config["student"] = upgrade_student_config(dict(config.get("student", {})))
     return config
 
-
-register_arch(ARCH, _build, replace=True, upgrade=_upgrade)
 
 _MODEL_CACHE: dict[tuple[str, float], nn.Module] = {}
 
@@ -194,8 +196,6 @@ def run_decomposition(model: ReflectionSSLNet, frame, quantile: Optional[float] 
     size = size or model.input_size
     images = frame_images_tensor(frame, size)
     out = model(images)
-    from .reflection import reflection_outputs
-
     mask, score = reflection_outputs(out["residual"][0], (h, w),
                                      quantile=quantile or model.cfg.quantile,
                                      min_residual=model.cfg.min_residual)
@@ -220,10 +220,6 @@ def run_decomposition(model: ReflectionSSLNet, frame, quantile: Optional[float] 
 def predict_depth_result(model: ReflectionSSLNet, frame, model_name: str = "student_reflection_ssl"):
     """A :class:`~fsmde_gui.core.types.DepthResult` with ``reflection_mask`` /
     ``reflection_score`` filled (what ``DepthEstimator.predict`` returns for this arch)."""
-    import time
-
-    from ..core.types import DepthResult
-
     t0 = time.perf_counter()
     out = run_decomposition(model, frame)
     ms = (time.perf_counter() - t0) * 1000.0

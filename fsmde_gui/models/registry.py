@@ -1,7 +1,8 @@
 """Named models: ``student_kd`` -> ``models/student_kd.pt``, ``dav2:<folder>``, ``onnx:<file>``.
 
-The shipped checkpoints live in the repository's ``models/`` folder (override with the
-environment variable ``FSMDE_MODELS_DIR``), each with a JSON model card beside it
+The shipped checkpoints live in the project folder's ``models/`` (:mod:`fsmde_gui.paths`:
+the source checkout, or ``FSMDE_HOME``; override the folder alone with the environment
+variable ``FSMDE_MODELS_DIR``), each with a JSON model card beside it
 (``<name>.json``, written by training). Any plain name maps to ``<models dir>/<name>.pt``;
 the names below are the ones the project ships and documents. ``dav2:<local folder>`` names
 a Depth Anything V2 model saved with ``save_pretrained`` (nothing is downloaded).
@@ -13,9 +14,9 @@ import os
 import re
 from pathlib import Path
 
-from ..core.errors import FsmdeError
+from ..core.errors import CheckpointError, FsmdeError
+from ..paths import MODELS_DIR
 
-REPO = Path(__file__).resolve().parents[2]
 
 KNOWN_MODELS: dict[str, str] = {
     "student_kd": "student distilled from the bundled teacher (SILog + CKD + VRKD)",
@@ -32,9 +33,12 @@ class UnknownModelError(FsmdeError, ValueError):
     """A model name that cannot name a checkpoint."""
 
 
+MODELS_DIR_ENV = "FSMDE_MODELS_DIR"
+
+
 def models_dir() -> Path:
-    env = os.environ.get("FSMDE_MODELS_DIR")
-    return Path(env) if env else REPO / "models"
+    env = os.environ.get(MODELS_DIR_ENV)
+    return Path(env) if env else MODELS_DIR
 
 
 def is_dav2(name: str) -> bool:
@@ -79,6 +83,50 @@ def model_path(name: str) -> Path:
         raise UnknownModelError(f"{name!r} is not a model name (known: {', '.join(KNOWN_MODELS)}, "
                                 f"or dav2:<folder>, or a checkpoint path)")
     return models_dir() / f"{name.removesuffix('.pt')}.pt"
+
+
+def looks_like_path(spec: str) -> bool:
+    """A spec with a file suffix (``x.pt``), a folder part (``runs/a/model.pt``) or ``~``."""
+    p = Path(spec)
+    return bool(p.suffix) or len(p.parts) > 1 or spec.startswith("~")
+
+
+def resolve_model(name_or_path) -> Path:
+    """The file (or folder) a model spec names; the one rule set every loader uses.
+
+    In order: ``dav2:<folder>`` -> that Depth Anything folder; ``onnx:<name or file>`` or a
+    ``.onnx`` path -> the ONNX file (:func:`onnx_file`); an existing file or folder -> itself;
+    anything that looks like a path (a suffix such as ``.pt``, a folder part, ``~``) -> that
+    path, even when missing (the loader's error then names it); a plain name -> the shipped
+    checkpoint ``<models dir>/<name>.pt`` (:func:`model_path`, which rejects names that
+    cannot name a checkpoint). The result may not exist; :func:`require_model` checks that.
+    """
+    spec = str(name_or_path).strip()
+    if not spec:
+        raise UnknownModelError(f"an empty model name (known: {', '.join(KNOWN_MODELS)}, "
+                                f"or dav2:<folder>, onnx:<file>, or a checkpoint path)")
+    if is_dav2(spec):
+        return dav2_folder(spec)
+    if is_onnx(spec):
+        return onnx_file(spec)
+    path = Path(spec).expanduser()
+    if path.exists() or looks_like_path(spec):
+        return path
+    return model_path(spec)
+
+
+def require_model(name_or_path) -> Path:
+    """:func:`resolve_model`, and a CheckpointError naming the file when it is not there
+    (for a shipped name, with how to build it)."""
+    path = resolve_model(name_or_path)
+    if path.exists():
+        return path
+    spec = str(name_or_path).strip()
+    if is_dav2(spec) or is_onnx(spec) or looks_like_path(spec):
+        raise CheckpointError(path, "model file not found")
+    raise CheckpointError(path, f"model {spec!r} is not there yet (train it with "
+                                f"`fsmde models --out {models_dir()}` or `fsmde train`, or "
+                                f"point {MODELS_DIR_ENV} at a folder that has it)")
 
 
 def model_card(name: str) -> dict | None:

@@ -37,12 +37,18 @@ import subprocess
 import sys
 import time
 from contextlib import nullcontext
-from pathlib import Path
 from typing import Callable, Optional
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+
+from ..paths import IMPORT_ROOT
+from .blocks import optimize_for_inference_
+from .depth_anything import build_depth_anything_v2_small
+from .inference import DepthEstimator
+from .student import StudentNet
+from .teacher_sim import TeacherSimNet
 
 INPUT_HW = (160, 288)
 ANCHOR_HW = (518, 924)
@@ -134,9 +140,6 @@ def matmul_peak_gflops(device: torch.device, n: int = 2048, repeats: int = 3) ->
 def student_peak_memory_mb(hw: tuple[int, int], device: torch.device) -> dict:
     """Peak memory of one student inference on a 6-view frame of ``hw``."""
     if device.type == "cuda":
-        from .blocks import optimize_for_inference_
-        from .student import StudentNet
-
         model = optimize_for_inference_(StudentNet().eval()).to(device)
         x = torch.rand(1, VIEWS, 3, *hw, device=device)
         torch.cuda.synchronize()
@@ -150,8 +153,8 @@ def student_peak_memory_mb(hw: tuple[int, int], device: torch.device) -> dict:
     code = ("import sys, json; from fsmde_gui.models.speed import _rss_probe; "
             f"print(json.dumps(_rss_probe({hw[0]}, {hw[1]}, {torch.get_num_threads()})))")
     env = dict(os.environ)
-    repo = str(Path(__file__).resolve().parents[2])  # importable without an installed package
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (repo, env.get("PYTHONPATH", "")) if p)
+    root = str(IMPORT_ROOT)  # the child imports this same fsmde_gui (installed or not)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=300, env=env)
     if proc.returncode != 0:
@@ -176,9 +179,6 @@ def _status_mb(field: str) -> float:
 
 def _rss_probe(h: int, w: int, threads: int) -> dict:
     torch.set_num_threads(threads)
-    from .blocks import optimize_for_inference_
-    from .student import StudentNet
-
     model = optimize_for_inference_(StudentNet().eval())
     with torch.inference_mode():
         model(torch.rand(1, VIEWS, 3, 32, 64))  # initialise kernels/allocator with a tiny input
@@ -205,15 +205,9 @@ def run_speed(quick: bool = True, device: Optional[str] = None,
               anchor_short_side: int = 518, matmul_n: int = 2048) -> dict:
     """Run the comparison and return a JSON-able dict (``student_ms``, ``teacher_ms``,
     ``dav2_small_ms``, ``speedups``, ...). The size arguments exist for tests."""
-    from .depth_anything import build_depth_anything_v2_small
-    from .student import StudentNet
-    from .teacher_sim import TeacherSimNet
-
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     gpu = dev.type == "cuda"
     full = gpu or not quick
-    from .blocks import optimize_for_inference_
-
     torch.manual_seed(0)
     if gpu:
         torch.backends.cudnn.benchmark = True
@@ -314,8 +308,6 @@ def time_estimator(spec, rounds: int = 5, warmup: int = 1,
                    log: Callable[[str], None] = print) -> dict:
     """Time one student (a DepthEstimator, or a name, checkpoint or ``onnx:FILE`` for ONNX
     Runtime) on a 6-view frame at its input size (the model call only, as :func:`time_models`)."""
-    from .inference import DepthEstimator
-
     est = spec if isinstance(spec, DepthEstimator) else DepthEstimator.from_name(str(spec))
     spec = spec.name if isinstance(spec, DepthEstimator) else spec
     w, h = est.input_size or (INPUT_HW[1], INPUT_HW[0])

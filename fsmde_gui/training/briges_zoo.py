@@ -1,4 +1,4 @@
-"""Shipped-model specs of the BriGeS area (imported by ``model_zoo.specs()``).
+"""Shipped-model specs of the BriGeS area (imported by ``training.model_specs``).
 
 Order matters (each needs the one before): ``teacher_sim`` (core spec) -> ``semantic_sim``
 (semantic net on the train scenes' semantic GT) -> ``teacher_briges`` (gate-only training,

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import TrainingError
+from ..paths import SAMPLE_SCENES
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_DATASET = REPO / "resources" / "sample_scenes"
+DEFAULT_DATASET = SAMPLE_SCENES
 
 
 @dataclass

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..core.errors import DatasetError
+from ..data.detect import open_dataset
 
 
 SPECULAR_LEVEL = 0.03  # mean |specular| that the reflection mask treats as visible
@@ -41,8 +42,6 @@ class DecompositionPrior:
 
     def __init__(self, root: str | Path, image_size: tuple[int, int], max_frames: int = 0,
                  views: int = 3, seed: int = 0):
-        from ..data.detect import open_dataset
-
         root = Path(root)
         if not root.exists():
             raise DatasetError(root, "decomposition prior data not found (generate it with "

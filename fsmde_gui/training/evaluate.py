@@ -18,11 +18,16 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from ..core.adjacency import camera_adjacency
 from ..core.bin_stats import bin_stats, mean_bin_stats
 from ..core.box_metrics import BACKGROUND, BoxDepthErrors
 from ..core.consistency import cross_view_consistency
 from ..core.geometry import frame_camera_poses  # per-camera ego motion (real rigs)
 from ..core.types import CAMERA_NAMES, SHORT_NAMES
+from ..models.inference import DepthEstimator
+from ..core.metrics import depth_metrics
+from ..data.detect import open_dataset
+from ..core.atomic_io import atomic_write_text
 
 METRIC_KEYS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")
 DEPTH_RANGES = ((0.0, 10.0), (10.0, 30.0), (30.0, 80.0))
@@ -40,11 +45,6 @@ PREFETCH = 2
 
 def load_estimator(name_or_path: str):
     """A DepthEstimator from a checkpoint path or a registered model name."""
-    from ..models.inference import DepthEstimator
-
-    p = Path(name_or_path)
-    if p.suffix == ".pt" or p.exists():
-        return DepthEstimator.from_checkpoint(p)
     return DepthEstimator.from_name(name_or_path)
 
 
@@ -65,8 +65,6 @@ def _mean(rows: list[dict]) -> dict:
 
 def image_metrics(pred: np.ndarray, gt: np.ndarray, max_depth: float, min_depth: float) -> dict:
     """The P1 metrics of one image plus median-scaled AbsRel and AbsRel per depth range."""
-    from ..core.metrics import depth_metrics
-
     gt, pred = np.asarray(gt), np.asarray(pred)
     if pred.shape != gt.shape:
         raise ValueError(f"prediction {pred.shape} and ground truth {gt.shape} differ in shape")
@@ -87,8 +85,6 @@ def rig_pairs(frame) -> list[tuple[int, int]]:
     """The adjacent camera pairs of the frame's rig, from its static calibration (cached per
     rig by :func:`~fsmde_gui.core.adjacency.camera_adjacency`; the per-frame motion-
     compensated poses would miss that cache on every real frame)."""
-    from ..core.adjacency import camera_adjacency
-
     return camera_adjacency(frame.intrinsics, frame.cam_to_ego, frame.views[0].hw)
 
 
@@ -152,8 +148,6 @@ def evaluate_dataset(dataset, estimator, max_depth: float = 80.0, min_depth: flo
     every k-th frame (consecutive frames are near-duplicates). ``progress(done, total)`` is
     called once before the first frame (0) and after each."""
     if isinstance(dataset, (str, Path)):
-        from ..data.detect import open_dataset
-
         dataset = open_dataset(dataset)
     keys = list(dataset.iter_frames())[::max(1, int(frame_stride))]
     if max_frames:
@@ -261,6 +255,4 @@ def json_safe(value):
 def write_json(path: str | Path, data: dict) -> Path:
     """Atomic, strict JSON write (``core.atomic_io``: checked, fsync'ed temp file + rename;
     NaN/inf written as null)."""
-    from ..core.atomic_io import atomic_write_text
-
     return atomic_write_text(Path(path), json.dumps(json_safe(data), indent=2, allow_nan=False))

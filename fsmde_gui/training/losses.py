@@ -12,6 +12,8 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from ..models.alignment import align_to_metric
+
 EPS = 1e-6
 
 
@@ -55,8 +57,6 @@ def align_disparity_to_depth(relative: torch.Tensor, gt: torch.Tensor,
     median-ratio fallbacks). Returns ``(depth, scale_shift)``: metric depth clipped to
     ``[min_depth, max_depth]`` and ``(..., 2)``. No gradient flows (the teacher is frozen).
     """
-    from ..models.alignment import align_to_metric
-
     with torch.no_grad():
         H, W = relative.shape[-2:]
         lead = relative.shape[:-2]

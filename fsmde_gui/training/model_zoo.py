@@ -3,13 +3,12 @@ trained with a fixed seed on a simulator preset, evaluated on the held-out prese
 written as ``models/<name>.pt`` + ``models/<name>.json`` (model card).
 
 Other areas append their specs with :func:`add_spec` (or to :data:`SPECS`) from a module
-listed in :data:`SPEC_MODULES` (imported lazily). A spec may ``depends_on`` another spec's
+imported by :mod:`fsmde_gui.training.model_specs`. A spec may ``depends_on`` another spec's
 output (e.g. ``student_kd`` needs ``teacher_sim``): the dependency's file in the output folder
 is passed as ``teacher_checkpoint``.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -24,10 +23,17 @@ from typing import Callable, Optional
 
 import torch
 
+from ..core.atomic_io import atomic_write_json
 from ..core.errors import FsmdeError
+from ..data.simulator.generate import generate_dataset
+from ..models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from ..paths import PROJECT_ROOT
+from .config import TrainConfig
+from .evaluate import evaluate_dataset, format_table, json_safe, load_estimator
+from .trainer import Trainer
 
 log = logging.getLogger(__name__)
-REPO = Path(__file__).resolve().parents[2]
+REPO = PROJECT_ROOT
 
 DATA_SEEDS = {"tiny": 123, "sample": 0, "train": 0, "student": 0, "teacher": 0, "heldout": 0}
 """Simulator seed per preset (each preset owns a disjoint scene-seed range, see
@@ -102,13 +108,6 @@ SPECS.append(
                           "keyframes: sparse LiDAR + CKD + VRKD from teacher_sim); judged on "
                           "the bundled keyframe, another scene and log"))
 
-SPEC_MODULES: list[str] = [
-    # "fsmde_gui.training.<module>" that call add_spec(...) at import time
-    "fsmde_gui.training.briges_zoo",
-]
-_loaded = False
-
-
 def add_spec(spec: ModelSpec) -> None:
     """Add or replace (same name) a shipped-model spec."""
     for k, s in enumerate(SPECS):
@@ -119,14 +118,6 @@ def add_spec(spec: ModelSpec) -> None:
 
 
 def specs() -> list[ModelSpec]:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for module in SPEC_MODULES:
-            try:
-                importlib.import_module(module)
-            except Exception as exc:  # a broken plug-in must not block the core models
-                log.warning("model spec module %s failed: %s", module, exc)
     return list(SPECS)
 
 
@@ -143,8 +134,6 @@ def ensure_preset(data_root: Path, preset: str, say: Callable[[str], None] = pri
     out = data_root / preset
     if (out / ".complete").exists():  # generate_dataset writes it last
         return out
-    from ..data.simulator.generate import generate_dataset
-
     seed = DATA_SEEDS.get(preset, 0)
     say(f"generating simulator preset {preset!r} (seed {seed}) into {out}")
     t0 = time.perf_counter()
@@ -154,9 +143,6 @@ def ensure_preset(data_root: Path, preset: str, say: Callable[[str], None] = pri
 
 
 def _atomic_json(path: Path, data: dict) -> None:
-    from ..core.atomic_io import atomic_write_json
-    from .evaluate import json_safe
-
     atomic_write_json(path, json_safe(data), allow_nan=False)
 
 
@@ -177,11 +163,6 @@ def build_model(spec: ModelSpec, out_dir: Path, data_root: Path, runs_root: Path
                 say: Callable[[str], None] = print, cancel=None,
                 steps_scale: float = 1.0, real_data: Optional[Path] = None) -> dict:
     """Train, evaluate and write one shipped model + card. Returns the card."""
-    from ..models.checkpoint import read_checkpoint, save_checkpoint, load_checkpoint
-    from .config import TrainConfig
-    from .evaluate import evaluate_dataset, format_table
-    from .trainer import Trainer
-
     train_root = training_folder(spec, data_root, real_data, say)
     opts = dict(spec.config)
     if spec.real_data:
@@ -285,8 +266,6 @@ def evaluate_model(spec: ModelSpec, out_dir: Path, data_root: Path,
     A real fine-tune is judged on ``eval_folder`` (never trained on), next to the model it
     started from; its figures on the training folder are kept apart as ``eval_train_folder``
     (not held-out)."""
-    from .evaluate import evaluate_dataset, format_table, load_estimator
-
     dest = out_dir / f"{spec.name}.pt"
     card_path = out_dir / f"{spec.name}.json"
     if not dest.exists() or not card_path.exists():

@@ -23,6 +23,9 @@ from typing import Optional
 import torch
 from torch import nn
 
+from ..core.errors import TrainingError
+from ..models.checkpoint import load_checkpoint
+from ..models.registry import resolve_model
 from .photometric import masked_mean
 
 
@@ -139,17 +142,10 @@ def make_pseudo_teacher(spec: str, device: torch.device | str = "cpu"
     ``student_reflection_ssl``) or a checkpoint path -> a frozen teacher."""
     if not spec or spec.lower() == "none":
         return None
-    from ..models.checkpoint import load_checkpoint
-    from .recipes import resolve_model_path
-
-    path = resolve_model_path(spec)
+    path = resolve_model(spec)
     if not Path(path).exists():
-        from ..core.errors import TrainingError
-
         raise TrainingError(f"{path}: pseudo-depth teacher checkpoint not found "
                             f"(set extra.pseudo_teacher to a checkpoint path, a model name or none)")
-    import fsmde_gui.models.intrinsic  # noqa: F401  (registers the reflection_ssl arch)
-
     model, meta = load_checkpoint(path)
     kind = "disparity" if getattr(model, "output_kind", "metric") == "disparity" else "metric"
     return PseudoDepthTeacher(model, kind, name=str(path)).to(device)

@@ -25,6 +25,7 @@ import torch
 from ..core.errors import CheckpointError, TrainingError
 from ..models.bridging_gate import GateConfig
 from ..models.briges import BriGeS, load_depth_model, load_semantic_model
+from ..models.registry import models_dir
 from . import losses as L
 from .recipes import Recipe, register_recipe, unwrap
 
@@ -57,8 +58,6 @@ def stored_name(name_or_path: str) -> str:
     p = Path(str(name_or_path))
     if p.suffix != ".pt" or not p.exists():
         return str(name_or_path)
-    from ..models.registry import models_dir
-
     try:
         if p.resolve().parent == models_dir().resolve():
             return p.stem

@@ -53,6 +53,7 @@ import numpy as np
 import torch
 
 from ..core.errors import DatasetError, TrainingError
+from ..data.detect import open_dataset
 from ..models.intrinsic import ReflectionSSLConfig, ReflectionSSLNet
 from ..models.reflection import reflection_mask_from_residual
 from .config import TrainConfig
@@ -81,8 +82,6 @@ class TemporalIndex:
     def __init__(self, root: str | Path, image_size: tuple[int, int], max_frames: int = 0,
                  load_gt: bool = False, version: str | None = None,
                  scenes: list[str] | None = None):
-        from ..data.detect import open_dataset
-
         ds = open_dataset(Path(root), image_size=tuple(image_size), version=version or None,
                           scenes=scenes or None)
         keys = list(ds.iter_frames())

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core.errors import TrainingError
+from ..data.simulator.classes import CLASS_NAMES
 from ..models.semantic_sim import SemanticSimConfig, SemanticSimNet
 from .recipes import Recipe, register_recipe
 
@@ -60,8 +61,6 @@ class SemanticRecipe(Recipe):
         extra = dict(cfg.extra or {})
         num_classes = extra.get("num_classes") or dataset_num_classes(cfg.dataset)
         if num_classes is None:
-            from ..data.simulator.classes import CLASS_NAMES
-
             num_classes = len(CLASS_NAMES)
         try:
             conf = SemanticSimConfig(num_classes=int(num_classes),

@@ -17,13 +17,12 @@ A recipe is a class registered with ``@register_recipe("name")``:
 * ``model_config(self) -> dict``: the architecture config saved with the checkpoint.
 * ``train(self) / eval(self)``: mode switches (defaults handle ``self.model`` only).
 
-Plug-in recipes (``reflection-ssl``, ``briges-gate``, ...) live in their own modules and are
-listed in :data:`PLUGIN_MODULES`; they are imported lazily the first time a recipe is looked
-up, so a missing or broken plug-in does not break the built-in recipes.
+Other recipes (``reflection-ssl``, ``briges-gate``, ``semantic``) live in their own modules,
+all imported by :mod:`fsmde_gui.training.recipe_registry` (which the package imports), so
+:func:`recipe_names` / :func:`get_recipe` see every recipe.
 """
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
 from typing import Callable, Iterable
@@ -31,23 +30,17 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
+from ..core.adjacency import camera_adjacency
 from ..core.atomic_io import atomic_write
 from ..core.errors import TrainingError
+from ..models.checkpoint import build_model, load_checkpoint
+from ..models.registry import resolve_model
 from . import losses as L
 from .config import TrainConfig
 
 log = logging.getLogger(__name__)
 
 RECIPES: dict[str, type] = {}
-
-PLUGIN_MODULES: list[str] = [
-    # append "fsmde_gui.training.<module>" for recipes defined elsewhere
-    "fsmde_gui.training.recipe_reflection_ssl",
-    "fsmde_gui.training.briges_gate",
-    "fsmde_gui.training.recipe_briges_gate",
-    "fsmde_gui.training.recipe_semantic",
-]
-_plugins_loaded = False
 
 
 def register_recipe(name: str) -> Callable[[type], type]:
@@ -61,28 +54,11 @@ def register_recipe(name: str) -> Callable[[type], type]:
     return deco
 
 
-def _load_plugins() -> None:
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    for module in PLUGIN_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                log.warning("recipe plug-in %s failed to import: %s", module, exc)
-        except Exception as exc:  # a broken plug-in must not hide the built-in recipes
-            log.warning("recipe plug-in %s failed to import: %s", module, exc)
-
-
 def recipe_names() -> list[str]:
-    _load_plugins()
     return sorted(RECIPES)
 
 
 def get_recipe(name: str) -> type:
-    _load_plugins()
     if name not in RECIPES:
         raise TrainingError(f"unknown recipe {name!r}; available: {', '.join(sorted(RECIPES))}")
     return RECIPES[name]
@@ -93,23 +69,8 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if hasattr(model, "module") else model
 
 
-def resolve_model_path(name_or_path: str) -> Path:
-    """A checkpoint path, or a model name -> ``models/<name>.pt`` (via the model registry)."""
-    p = Path(name_or_path)
-    if p.suffix == ".pt" or p.exists():
-        return p
-    try:
-        from ..models import registry
-
-        return Path(registry.model_path(name_or_path))
-    except (ImportError, AttributeError):
-        return Path(__file__).resolve().parents[2] / "models" / f"{name_or_path}.pt"
-
-
 def build_student(cfg: TrainConfig) -> nn.Module:
     """A fresh student from ``cfg.student``, or the one in ``cfg.init_checkpoint`` (fine-tune)."""
-    from ..models.checkpoint import build_model
-
     if cfg.init_checkpoint:
         return load_init_student(cfg)
     opts = {"min_depth": cfg.min_depth, "max_depth": cfg.max_depth,
@@ -124,9 +85,7 @@ def build_student(cfg: TrainConfig) -> nn.Module:
 def load_init_student(cfg: TrainConfig) -> nn.Module:
     """The student checkpoint ``cfg.init_checkpoint`` to fine-tune; its architecture is kept,
     so the options that define it must agree (a mismatch is an error, not a silent rebuild)."""
-    from ..models.checkpoint import load_checkpoint
-
-    path = resolve_model_path(cfg.init_checkpoint)
+    path = resolve_model(cfg.init_checkpoint)
     if cfg.student:
         raise TrainingError(f"init_checkpoint {path}: the student architecture comes from the "
                             f"checkpoint; drop the student overrides {sorted(cfg.student)}")
@@ -228,9 +187,7 @@ class DistillationRecipe(Recipe):
         self.use_vrkd = cfg.vrkd_weight > 0
         self.teacher = None
         if self.use_ckd or self.use_vrkd or float(cfg.extra.get("dense_kd_weight", 0.0)) > 0:
-            from ..models.checkpoint import load_checkpoint
-
-            path = resolve_model_path(cfg.teacher_checkpoint)
+            path = resolve_model(cfg.teacher_checkpoint)
             self.teacher, self.teacher_meta = load_checkpoint(path)
             if getattr(self.teacher, "output_kind", "") != "disparity":
                 raise TrainingError(f"{path}: kd needs a relative (disparity) teacher, got "
@@ -355,8 +312,6 @@ class TeacherRecipe(Recipe):
 
 
 def build_teacher(cfg: TrainConfig) -> nn.Module:
-    from ..models.checkpoint import build_model
-
     opts = {"input_size": list(cfg.image_size)}
     opts.update(cfg.teacher)
     try:
@@ -368,9 +323,5 @@ def build_teacher(cfg: TrainConfig) -> nn.Module:
 def adjacent_pairs(K: torch.Tensor, cam_to_ego: torch.Tensor, hw: tuple[int, int]
                    ) -> list[tuple[int, int]]:
     """Overlapping camera pairs from the rig geometry (core.adjacency), ring order fallback."""
-    try:
-        from ..core.adjacency import camera_adjacency
-    except ImportError:
-        return list(L.RING_PAIRS)
     pairs = camera_adjacency(K.double().cpu().numpy(), cam_to_ego.double().cpu().numpy(), hw)
     return [(int(i), int(j)) for i, j in pairs] or list(L.RING_PAIRS)

@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from ..core.atomic_io import atomic_write, atomic_write_text
 from ..core.errors import CheckpointError, TrainingError
+from ..models.checkpoint import save_checkpoint
 from . import distributed as D
 from .config import TrainConfig
 from .dataset import StepBatchSampler, SurroundTrainingSet, jitter_colours
@@ -291,8 +292,6 @@ class Trainer:
     def _save_final(self, recipe, step: int, wall_s: float, losses: dict, info: D.DistInfo):
         if not info.is_main:
             return None
-        from ..models.checkpoint import save_checkpoint
-
         net = unwrap(recipe.model)
         meta = {"recipe": self.cfg.recipe, "steps": step, "seed": self.cfg.seed,
                 "dataset": str(self.cfg.dataset), "image_size": list(self.cfg.image_size),

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import open3d as o3d
 
 # face index of each of the 12 box triangles: 0:-x 1:+x 2:-y 3:+y 4:-z (bottom) 5:+z (top)
 BOX_FACE_OF_TRIANGLE = np.repeat(np.arange(6), 2)
@@ -37,6 +36,8 @@ def box_geometry(center, size, yaw: float = 0.0) -> tuple[np.ndarray, np.ndarray
 
 def cylinder_geometry(center, radius: float, height: float, axis: str = "z",
                       resolution: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    import open3d as o3d  # heavy; imported when the simulator builds a scene
+
     m = o3d.geometry.TriangleMesh.create_cylinder(radius=radius, height=height,
                                                   resolution=resolution, split=1)
     v = np.asarray(m.vertices)
@@ -48,6 +49,8 @@ def cylinder_geometry(center, radius: float, height: float, axis: str = "z",
 
 
 def ellipsoid_geometry(center, radii, resolution: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    import open3d as o3d
+
     m = o3d.geometry.TriangleMesh.create_sphere(radius=1.0, resolution=resolution)
     v = np.asarray(m.vertices) * np.asarray(radii, np.float64)
     return v + np.asarray(center, np.float64), np.asarray(m.triangles).copy()

@@ -14,6 +14,7 @@ import numpy as np
 from fsmde_gui.core.errors import DatasetError
 from fsmde_gui.core.types import CAMERA_NAMES
 
+from fsmde_gui.export.nuscenes_writer import write_bytes_atomic
 from .classes import CLASS_COLORS, CLASS_NAMES
 
 KINDS = ("image", "depth", "semantic", "reflection", "albedo", "shading", "specular")
@@ -79,7 +80,5 @@ def save_preview(root: str | Path, out_png: str | Path, frame: int = 0) -> Path:
     ok, buf = cv2.imencode(".png", preview_mosaic(root, frame))
     if not ok:
         raise DatasetError(out_png, "PNG encoding failed")
-    from fsmde_gui.export.nuscenes_writer import write_bytes_atomic
-
     write_bytes_atomic(out_png, buf.tobytes())
     return out_png

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
-import open3d as o3d
 
 from .mesh import Mesh
+
+if TYPE_CHECKING:
+    import open3d as o3d
 
 
 def num_threads() -> int:
@@ -21,6 +24,8 @@ class RayScene:
     """Ray queries against one mesh; hit attributes are looked up by primitive id."""
 
     def __init__(self, mesh: Mesh):
+        import open3d as o3d  # heavy; imported when the simulator casts rays
+
         self.mesh = mesh
         self._scene = o3d.t.geometry.RaycastingScene()
         self._scene.add_triangles(
@@ -29,7 +34,9 @@ class RayScene:
         self._threads = num_threads()
 
     @staticmethod
-    def _rays(origins: np.ndarray, dirs: np.ndarray) -> o3d.core.Tensor:
+    def _rays(origins: np.ndarray, dirs: np.ndarray) -> "o3d.core.Tensor":
+        import open3d as o3d
+
         o = np.broadcast_to(origins, dirs.shape)
         return o3d.core.Tensor.from_numpy(np.ascontiguousarray(np.concatenate([o, dirs], -1),
                                                                np.float32))
