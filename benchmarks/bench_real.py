@@ -9,12 +9,21 @@ Run: ``.venv/bin/python -m benchmarks.run_all real``
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = [("student_supervised", "student"), ("student_kd", "student"),
-          ("teacher_sim", "teacher")]
+          ("student_kd_real", "student"), ("teacher_sim", "teacher")]
+
+
+def trained_on(name: str) -> str:
+    """The real folder a model was fine-tuned on (its card), "" for simulator-only models."""
+    card = REPO / "models" / f"{name}.json"
+    if not card.exists():
+        return ""
+    return json.loads(card.read_text()).get("data", {}).get("real_folder", "")
 
 
 def main(out_dir: Path) -> dict:
@@ -35,15 +44,18 @@ def main(out_dir: Path) -> dict:
                          "frames": res["frames"], "abs_rel": o["abs_rel"], "rmse": o["rmse"],
                          "a1": o["a1"], "abs_rel_median": o["abs_rel_median"],
                          "inconsistency_m": res["consistency"]["mean"],
+                         "held_out": trained_on(name) != folder.name,
+                         "eval_fps": res["frames"] / max(1e-9, res["wall_s"]),
                          "bins": res.get("bins")})
     head = (f"{'dataset':<22}{'model':<20}{'frames':>7}{'AbsRel':>9}{'RMSE':>8}{'δ1':>7}"
-            f"{'medAbsRel':>10}{'incons m':>10}")
+            f"{'medAbsRel':>10}{'incons m':>10}{'eval fps':>9}")
     print(head)
     print("-" * len(head))
     for r in rows:
-        star = "*" if r["role"] == "teacher" else " "
+        star = "*" if r["role"] == "teacher" else "!" if not r["held_out"] else " "
         print(f"{r['dataset']:<22}{r['model']:<20}{r['frames']:>7}{r['abs_rel']:>8.4f}{star}"
               f"{r['rmse']:>8.2f}{r['a1']:>7.3f}{r['abs_rel_median']:>10.4f}"
-              f"{r['inconsistency_m']:>10.3f}")
+              f"{r['inconsistency_m']:>10.3f}{r['eval_fps']:>9.2f}")
     print("* teacher aligned per image to the LiDAR GT it is scored on (optimistic)")
+    print("! trained on this folder: NOT a held-out figure")
     return {"rows": rows}

@@ -90,3 +90,20 @@ def test_screenshot_command(tiny_sim_root, tiny_models, tmp_path):
                           "--screenshot", str(tmp_path / "bad.png")],
                          capture_output=True, text=True, timeout=300, env=env)
     assert bad.returncode == 2 and "does not exist" in bad.stderr
+
+
+def test_start_from_a_shipped_student_sets_init_checkpoint(qapp, tiny_sim_root):
+    from fsmde_gui.app.jobs_panel import JobsPanel
+    from fsmde_gui.models.registry import model_path
+
+    panel = JobsPanel(lambda: str(tiny_sim_root))
+    names = [panel.init_from.itemData(i) for i in range(panel.init_from.count())]
+    assert names[0] == ""  # a new student by default
+    assert "init_checkpoint" not in panel.options()
+    if not model_path("student_kd").exists():
+        pytest.skip("models/student_kd.pt not built")
+    panel.recipe.setCurrentText("kd")
+    panel.init_from.setCurrentIndex(names.index("student_kd"))
+    assert panel.options()["init_checkpoint"] == "student_kd"
+    panel.recipe.setCurrentText("teacher")  # the teacher recipe trains no student
+    assert not panel.init_from.isEnabled() and "init_checkpoint" not in panel.options()

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayo
                                QProgressBar, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
+from ..models.registry import list_models
 from ..paths import PROJECT_ROOT, RUNS_DIR
 from ..training.config import apply_overrides
 from ..training.recipes import recipe_names
@@ -94,6 +95,14 @@ class JobsPanel(QWidget):
         self.recipe.setToolTip("Training recipe (as the engine provides them)")
         self.recipe.currentTextChanged.connect(self._recipe_changed)
         form.addRow("Recipe", self.recipe)
+        self.init_from = QComboBox()
+        self.init_from.addItem("new student (random weights)", "")
+        for row in list_models():
+            if row["exists"] and row["name"].startswith("student"):
+                self.init_from.addItem(f"fine-tune {row['name']}", row["name"])
+        self.init_from.setToolTip("Start the student from a trained one (init_checkpoint): "
+                                  "fine-tune a shipped student on the open folder")
+        form.addRow("Start from", self.init_from)
         self.steps = QSpinBox()
         self.steps.setRange(1, 1_000_000)
         self.steps.setValue(200)
@@ -173,12 +182,15 @@ class JobsPanel(QWidget):
         kd = recipe == "kd"
         self.ckd.setEnabled(kd)
         self.vrkd.setEnabled(kd)
+        self.init_from.setEnabled(recipe in ("kd", "supervised"))
 
     def options(self) -> dict:
         opts = {"steps": self.steps.value(), "lr": self.lr.value(), "num_threads": 1}
         if self.recipe.currentText() == "kd":
             opts["ckd_weight"] = self.ckd.value()
             opts["vrkd_weight"] = self.vrkd.value()
+        if self.init_from.currentData() and self.recipe.currentText() in ("kd", "supervised"):
+            opts["init_checkpoint"] = self.init_from.currentData()
         pairs = [p for p in self.extra.text().split() if p]
         return apply_overrides(opts, pairs)
 
