@@ -3,6 +3,7 @@ exact step batches on resume, the on-disk sample cache, fine-tuning from a check
 the trainer's honest message when no checkpoint exists yet."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import DistributedSampler
@@ -140,3 +141,23 @@ def test_failed_first_steps_do_not_claim_a_checkpoint(tiny_sim_root, tmp_path, m
 def test_negative_worker_count_is_refused(tiny_sim_root, tmp_path):
     with pytest.raises(TrainingError, match="num_workers must be >= 0"):
         make_cfg(tiny_sim_root, tmp_path, num_workers=-1).validate()
+
+
+def test_bf16_autocast_trains_on_cpu_when_asked(tiny_sim_root, tmp_path):
+    fp32 = Trainer(make_cfg(tiny_sim_root, tmp_path / "a", steps=2))
+    bf16 = Trainer(make_cfg(tiny_sim_root, tmp_path / "b", steps=2, amp="bf16"))
+    assert not fp32.amp and bf16.amp  # auto = off on CPU
+    a, b = fp32.run(), bf16.run()
+    assert all(np.isfinite(v) for v in b["losses"].values())
+    assert a["losses"]["gt"] != b["losses"]["gt"]  # bf16 arithmetic really ran
+    assert a["losses"]["gt"] == pytest.approx(b["losses"]["gt"], rel=0.05)
+
+
+def test_cuda_device_is_refused_where_there_is_none(tiny_sim_root, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    with pytest.raises(TrainingError, match="no CUDA device"):
+        Trainer(make_cfg(tiny_sim_root, tmp_path, device="cuda"))
+    assert Trainer(make_cfg(tiny_sim_root, tmp_path, device="auto")).device.type == "cpu"
+    with pytest.raises(TrainingError, match="amp must be"):
+        make_cfg(tiny_sim_root, tmp_path, amp="fp8").validate()

@@ -28,6 +28,8 @@ class TrainConfig:
     num_workers: int = 0  # DataLoader worker processes decoding the next batches (0 = inline)
     cache_dir: str = ""  # on-disk cache of decoded samples (resized images, LiDAR depth); "" = off
     init_checkpoint: str = ""  # start the student from this checkpoint (model name or path)
+    device: str = "cpu"  # cpu | cuda | auto (cuda when present); CPU is the default
+    amp: str = "auto"  # mixed precision: auto (bf16 autocast on CUDA, off on CPU) | bf16 | off
     steps: int = 200
     batch_size: int = 1
     lr: float = 1e-3
@@ -125,6 +127,10 @@ class TrainConfig:
             raise TrainingError(f"{source}: steps must be >= 1, got {self.steps}")
         if self.batch_size < 1:
             raise TrainingError(f"{source}: batch_size must be >= 1, got {self.batch_size}")
+        if self.device not in ("cpu", "cuda", "auto"):
+            raise TrainingError(f"{source}: device must be cpu|cuda|auto, got {self.device!r}")
+        if self.amp not in ("auto", "bf16", "off"):
+            raise TrainingError(f"{source}: amp must be auto|bf16|off, got {self.amp!r}")
         if self.schedule not in ("cosine", "onecycle", "constant"):
             raise TrainingError(f"{source}: schedule must be cosine|onecycle|constant, "
                                 f"got {self.schedule!r}")

@@ -85,6 +85,16 @@ def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def training_device(name: str) -> torch.device:
+    """``cfg.device`` -> a torch device; asking for CUDA where there is none is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("device=cuda: no CUDA device is available here (use device=cpu "
+                            "or device=auto)")
+    return torch.device(name)
+
+
 class Trainer:
     """``Trainer(cfg, resume=False).run(progress=callback, cancel=threading.Event())``."""
 
@@ -94,7 +104,9 @@ class Trainer:
         self.cfg = cfg
         self.resume = resume
         self.out = Path(cfg.out)
-        self.device = device or torch.device("cpu")
+        self.device = device or training_device(cfg.device)
+        # bf16 autocast: on CUDA unless switched off; on CPU only when asked for
+        self.amp = cfg.amp == "bf16" or (cfg.amp == "auto" and self.device.type == "cuda")
         self.last_path = self.out / "checkpoints" / "last.pt"
         self.final_path = self.out / "final.pt"
         self.recipe = None  # the recipe of the last run (its .model holds the trained net)
@@ -189,6 +201,8 @@ class Trainer:
         elif self.resume and info.is_main:
             self._emit(progress, info, {"event": "info", "message":
                                         f"no checkpoint at {self.last_path}; starting fresh"})
+        if self.device.type == "cuda":  # channels-last convolutions (tensor cores)
+            unwrap(recipe.model).to(memory_format=torch.channels_last)
         if info.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -216,7 +230,8 @@ class Trainer:
                 t_wait = time.perf_counter()
                 batch = self._prepare(next(batches), step, info)
                 data_wait += time.perf_counter() - t_wait
-                terms = recipe.step(batch)
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                    terms = recipe.step(batch)
                 values = {k: float(v.detach()) for k, v in terms.items()}
                 finite = all(math.isfinite(v) for v in values.values())
                 if not D.all_true(finite, info):
