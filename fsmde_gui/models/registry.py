@@ -21,6 +21,7 @@ from ..paths import MODELS_DIR
 KNOWN_MODELS: dict[str, str] = {
     "student_kd": "student distilled from the bundled teacher (SILog + CKD + VRKD)",
     "student_supervised": "student trained on sparse LiDAR GT only (the P1 baseline)",
+    "student_kd_real": "student_kd fine-tuned on one real nuScenes scene (LiDAR + CKD + VRKD)",
     "teacher_sim": "bundled relative-depth teacher (~9.5 M params, disparity)",
     "teacher_briges": "bundled teacher + BriGeS bridging gate with the semantic net",
     "student_reflection_ssl": "student + intrinsic decomposition, reflection-aware self-supervision",
