@@ -194,8 +194,8 @@ def evaluate_dataset(dataset, estimator, max_depth: float = 80.0, min_depth: flo
         out["per_category"] = boxes.result()
     if consistency:
         pairs = sorted({k for row in cons_rows for k in row if k != "mean"})
-        cons = {k: float(np.nanmean([row[k] for row in cons_rows if k in row])) for k in pairs}
-        cons["mean"] = float(np.nanmean([row["mean"] for row in cons_rows])) \
+        cons = {k: _nanmean([row[k] for row in cons_rows if k in row]) for k in pairs}
+        cons["mean"] = _nanmean([row["mean"] for row in cons_rows]) \
             if cons_rows else float("nan")
         out["consistency"] = cons
     return out
