@@ -1,16 +1,23 @@
 """Reading images and GT rasters with clear errors, and resizing a view consistently."""
 from __future__ import annotations
 
+import io
+import warnings
 from pathlib import Path
 from typing import Optional
 
 import cv2
 import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..core.errors import DatasetError
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
+# what an image header may claim before anything is decoded (a 50000x50000 header would
+# otherwise make the decoder allocate gigabytes): 16384 px a side, 64 Mpixel in all
+MAX_IMAGE_SIDE = 16384
+MAX_IMAGE_PIXELS = 64 * 1024 * 1024
 
 
 def _read_bytes(path: Path, what: str) -> bytes:
@@ -38,20 +45,37 @@ def _check_container(path: Path, data: bytes) -> None:
         raise DatasetError(path, "not a JPEG or PNG file (unrecognised header bytes)")
 
 
+def _header_size(path: Path, source, what: str) -> tuple[int, int]:
+    """(W, H) from a JPEG/PNG header (``source``: a path or bytes), checked against the caps;
+    nothing is decoded."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
+                w, h = int(im.size[0]), int(im.size[1])
+    except Image.DecompressionBombError:
+        raise DatasetError(path, f"{what} header claims more than {MAX_IMAGE_PIXELS} pixels "
+                                 f"(limit {MAX_IMAGE_SIDE} px a side, {MAX_IMAGE_PIXELS} in "
+                                 f"all); not decoded") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise DatasetError(path, f"corrupt {what}: not a readable JPEG/PNG header") from None
+    if w <= 0 or h <= 0:
+        raise DatasetError(path, f"corrupt {what}: header says {w}x{h} pixels")
+    if max(w, h) > MAX_IMAGE_SIDE or w * h > MAX_IMAGE_PIXELS:
+        raise DatasetError(path, f"{what} header claims {w}x{h} pixels, more than the limit "
+                                 f"({MAX_IMAGE_SIDE} px a side, {MAX_IMAGE_PIXELS} in all); "
+                                 f"not decoded")
+    return w, h
+
+
 def image_size_from_header(path, what: str = "image") -> tuple[int, int]:
     """(W, H) of a JPEG/PNG read from its header only (no full decode)."""
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     if not path.is_file():
         raise DatasetError(path, f"{what} file is missing")
     if path.stat().st_size == 0:
         raise DatasetError(path, f"{what} file is empty (0 bytes)")
-    try:
-        with Image.open(path) as im:
-            size = int(im.size[0]), int(im.size[1])
-    except (UnidentifiedImageError, OSError, SyntaxError):
-        raise DatasetError(path, f"corrupt {what}: not a readable JPEG/PNG header") from None
+    size = _header_size(path, path, what)
     with open(path, "rb") as f:  # head and tail only: catches truncation without decoding
         head = f.read(8)
         f.seek(max(0, path.stat().st_size - 64))
@@ -60,15 +84,28 @@ def image_size_from_header(path, what: str = "image") -> tuple[int, int]:
     return size
 
 
+def _decode_rgb(path: Path, data: bytes) -> np.ndarray:
+    """RGB uint8 pixels of a JPEG/PNG, decoded by Pillow (libjpeg-turbo, the same pixels as
+    OpenCV's decoder): Pillow keeps libjpeg's and libpng's warnings ("Corrupt JPEG data: ...")
+    off stderr, where OpenCV prints them. EXIF orientation is applied, as OpenCV does."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            if im.mode != "RGB":
+                im = im.convert("RGB")
+            return np.array(im, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise DatasetError(path, "corrupt image (cannot be decoded)") from None
+
+
 def load_image(path, expected_wh: Optional[tuple[int, int]] = None) -> np.ndarray:
     """RGB uint8 (H, W, 3); DatasetError for missing / empty / corrupt / truncated / wrong size."""
     path = Path(path)
     data = _read_bytes(path, "image")
     _check_container(path, data)
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise DatasetError(path, "corrupt image (cannot be decoded)")
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    _header_size(path, data, "image")
+    rgb = _decode_rgb(path, data)
     if expected_wh is not None and expected_wh[0] > 0 and expected_wh[1] > 0:
         h, w = rgb.shape[:2]
         if (w, h) != tuple(expected_wh):
@@ -85,6 +122,7 @@ def load_png_raster(path, expected_hw: tuple[int, int], what: str, channels: int
     if not data.startswith(_PNG_MAGIC):
         raise DatasetError(path, f"{what} must be a PNG file")
     _check_container(path, data)
+    _header_size(path, data, what)
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None:
         raise DatasetError(path, f"corrupt {what} PNG (cannot be decoded)")
