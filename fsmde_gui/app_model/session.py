@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..core.errors import DatasetError
+from ..models.roles import ROLES
 from .analysis import FrameAnalysis, _reason, analyse_frame
 
 DEFAULT_STUDENT = ("student_kd", "student_supervised")
@@ -88,8 +89,10 @@ class Session:
     # ------------------------------------------------------------------ models
     def set_model(self, slot: str, spec) -> bool:
         """Load a model into ``slot`` ("student"/"teacher") from a registry name, a tuple of
-        names (first that loads) or a checkpoint path. Returns False and records a note."""
+        names (first that loads) or a checkpoint path; a model of the other kind (a teacher
+        as student, the semantic net) does not load. Returns False and records a note."""
         specs = list(spec) if isinstance(spec, (tuple, list)) else [spec]
+        role = slot if slot in ROLES else None
         last = "not available: no model given"
         for s in specs:
             try:
@@ -97,9 +100,9 @@ class Session:
 
                 p = Path(str(s))
                 if p.suffix or p.exists():
-                    est = DepthEstimator.from_checkpoint(p)
+                    est = DepthEstimator.from_checkpoint(p, role=role)
                 else:
-                    est = DepthEstimator.from_name(str(s))
+                    est = DepthEstimator.from_name(str(s), role=role)
             except Exception as exc:  # ImportError, CheckpointError, ...
                 last = _reason(exc)
                 continue

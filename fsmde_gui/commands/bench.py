@@ -57,7 +57,7 @@ def run(args) -> int:
         if getattr(args, "student", None):  # load first: a bad name fails before the bench
             from ..models.inference import DepthEstimator
 
-            student = DepthEstimator.from_name(args.student, device=args.device)
+            student = DepthEstimator.from_name(args.student, device=args.device, role="student")
         result = run_speed(quick=not args.full, device=args.device)
         if student is not None:
             from ..models.speed import time_estimator

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from ..core.errors import CheckpointError, FsmdeError
+from .roles import check_role
 
 INPUT_NAME = "images"
 OUTPUT_NAMES = ("depth", "bin_centers", "bin_probs")
@@ -96,7 +97,8 @@ def load_student(spec: str | Path) -> tuple[nn.Module, dict, Path]:
                                                           StudentNet):
         meta = dict(meta, exported_part="student (the reflection head is not exported)")
         model = model.student
-    if not isinstance(model, StudentNet):
+    check_role(model, "student", path)
+    if not isinstance(model, StudentNet):  # a metric-depth model of another kind
         arch = meta.get("arch", getattr(model, "arch", type(model).__name__))
         raise OnnxExportError(path, f"holds a {arch!r} model, not a student; export-model "
                                     f"exports students (e.g. models/student_kd.pt)")

@@ -31,14 +31,15 @@ EXTRA_KEYS = ("abs_rel_median",) + RANGE_KEYS
 """``abs_rel_median``: AbsRel after per-image median scaling (scale-free shape quality)."""
 
 
-def load_estimator(name_or_path: str):
-    """A DepthEstimator from a checkpoint path or a registered model name."""
+def load_estimator(name_or_path: str, role: str | None = None):
+    """A DepthEstimator from a checkpoint path or a registered model name; ``role``
+    (``student`` / ``teacher``) refuses a model of another kind."""
     from ..models.inference import DepthEstimator
 
     p = Path(name_or_path)
     if p.suffix == ".pt" or p.exists():
-        return DepthEstimator.from_checkpoint(p)
-    return DepthEstimator.from_name(name_or_path)
+        return DepthEstimator.from_checkpoint(p, role=role)
+    return DepthEstimator.from_name(name_or_path, role=role)
 
 
 def _nanmean(values: list[float]) -> float:
