@@ -6,6 +6,8 @@
 """
 from __future__ import annotations
 
+from ..core.errors import FsmdeError
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("models", help="train + evaluate the shipped models (models/*.pt)",
@@ -31,6 +33,9 @@ def run(args) -> int:
             print(f"{s.name:<24} recipe={s.recipe:<12} data={s.preset:<8} "
                   f"steps={s.config.get('steps')}{dep}")
         return 0
+    if not 0 < args.steps_scale <= 100:  # NaN fails too
+        raise FsmdeError(f"--steps-scale {args.steps_scale:g}: must be a factor, "
+                         "0 < scale <= 100")
     build_all(args.out, args.only, args.data, args.runs, steps_scale=args.steps_scale,
               eval_only=args.eval_only)
     return 0

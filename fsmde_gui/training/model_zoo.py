@@ -260,7 +260,6 @@ def build_all(out_dir: str | Path = REPO / "models", only: list[str] | None = No
               say: Callable[[str], None] = print, cancel=None, steps_scale: float = 1.0,
               eval_only: bool = False) -> list[dict]:
     out_dir, data_root, runs_root = Path(out_dir), Path(data_root), Path(runs_root)
-    out_dir.mkdir(parents=True, exist_ok=True)
     todo = specs()
     if only:
         names = {s.name for s in todo}
@@ -268,6 +267,7 @@ def build_all(out_dir: str | Path = REPO / "models", only: list[str] | None = No
         if missing:
             raise FsmdeError(f"unknown model(s) {missing}; known: {sorted(names)}")
         todo = [s for s in todo if s.name in only]
+    out_dir.mkdir(parents=True, exist_ok=True)
     cards = []
     t0 = time.perf_counter()
     for spec in todo:
