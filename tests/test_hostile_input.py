@@ -512,7 +512,7 @@ CLI_CASES = {
         [t / "out"]),
     "eval_png_header_50000_squared": lambda t, kf, sim, m, c: (
         ["eval", "--dataset", c.kf(image_bomb("CAM_FRONT_RIGHT", png_claiming)),
-         "--student", m[0]], ["CAM_FRONT_RIGHT", "more than", "not decoded"], []),
+         "--student", m[0]], ["CAM_FRONT_RIGHT", "50000x50000", "not decoded"], []),
     "info_table_nested_200000_deep": lambda t, kf, sim, m, c: (
         ["info", "--dataset", c.kf(nest_table("sample"))],
         ["sample.json", "nested too deeply"], []),
@@ -726,6 +726,72 @@ def test_malicious_checkpoint_never_runs_and_message_has_no_torch_advice(tmp_pat
     assert "\n" not in msg and "evil.pt" in msg
     assert not marker.exists()
 
+
+
+@pytest.mark.parametrize("encode", [jpeg_claiming, png_claiming])
+def test_image_bomb_is_refused_before_any_decoding(encode, tmp_path, monkeypatch):
+    """A header claiming 50000x50000 pixels never reaches a decoder (which would allocate
+    7.5 GB): every reader refuses it from the header bytes alone."""
+    from fsmde_gui.core.errors import DatasetError
+    from fsmde_gui.data import images
+
+    def decoder_called(*args, **kwargs):
+        raise AssertionError("the image was handed to a decoder")
+
+    monkeypatch.setattr(images, "_decode_rgb", decoder_called)
+    monkeypatch.setattr(images.cv2, "imdecode", decoder_called)
+    monkeypatch.setattr(images.Image, "open", decoder_called)
+    bomb = tmp_path / "bomb.img"
+    bomb.write_bytes(encode(50000, 50000))
+    readers = [images.load_image, images.image_size_from_header]
+    if encode is png_claiming:
+        readers.append(lambda p: images.load_png_raster(p, (16, 16), "depth GT"))
+    for read in readers:
+        with pytest.raises(DatasetError, match=r"bomb\.img: .*50000x50000 pixels.*not decoded"):
+            read(bomb)
+    fine = tmp_path / "fine.img"
+    fine.write_bytes(encode(16, 16))
+    assert images.image_size_from_header(fine) == (16, 16)
+
+
+def run_cli_process(argv: list, timeout: int = APP_TIMEOUT_S) -> subprocess.CompletedProcess:
+    """``fsmde ...`` in a fresh interpreter with Python's default warning filters (pytest's
+    own capture of warnings would hide the ones the user sees)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONWARNINGS", "FSMDE_DEBUG")}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return subprocess.run([sys.executable, "-m", "fsmde_gui.cli", *map(str, argv)],
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+
+
+NOISE = ("warning", "corrupt jpeg", "libjpeg", "libpng", "premature end", "extraneous bytes")
+
+
+def _body_bytes_scrambled(root: Path) -> None:
+    """A JPEG whose entropy-coded data is damaged after its headers: it still decodes (with
+    wrong pixels), and libjpeg reports 'Corrupt JPEG data: premature end of data segment'."""
+    p = file_of(root, "CAM_BACK")
+    data = bytearray(p.read_bytes())
+    data[20000:20400] = np.random.default_rng(1).integers(0, 256, 400, np.uint8).tobytes()
+    p.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", [None, _body_bytes_scrambled], ids=["real", "corrupt_body"])
+def test_no_warnings_reach_stderr_on_real_frames(damage, keyframe_root, tiny_models, tmp_path):
+    """The real keyframe (and a copy with a damaged but decodable JPEG body) through eval and
+    export: nothing from libjpeg or numpy's RuntimeWarnings on stderr."""
+    root = writable_copy(keyframe_root, tmp_path / "kf")
+    if damage is not None:
+        damage(root)
+    r = run_cli_process(["eval", "--dataset", root, *_models(tiny_models), "--no-progress",
+                         "--json", tmp_path / "eval.json"])
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stderr == "", r.stderr[-3000:]
+    assert json.loads((tmp_path / "eval.json").read_text())["frames"] == 1
+    r = run_cli_process(["export", "--dataset", root, "--out", tmp_path / "out",
+                         *_models(tiny_models)])
+    assert r.returncode == 0, r.stderr[-3000:]
+    noisy = [ln for ln in r.stderr.splitlines() if any(w in ln.lower() for w in NOISE)]
+    assert not noisy, r.stderr[-3000:]
 
 # ------------------------------------------------------------------ atomic writes
 @pytest.fixture

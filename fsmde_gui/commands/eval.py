@@ -8,6 +8,8 @@ with 3D boxes the error by object class is printed and written as ``per_category
 """
 from __future__ import annotations
 
+import warnings
+
 from ..core.errors import FsmdeError
 from .dataset_args import add_dataset_options, dataset_options
 from .progress import ProgressBar
@@ -55,10 +57,15 @@ def run(args) -> int:
         est = estimators[role]
         bar = None if args.no_progress else ProgressBar(f"eval {role}")
         try:
-            res = evaluate_dataset(dataset, est, max_depth=args.max_depth,
-                                   max_frames=args.max_frames,
-                                   consistency=not args.no_consistency,
-                                   frame_stride=args.frame_stride, progress=bar)
+            with warnings.catch_warnings():
+                # a camera pair without overlap matches in any frame has no consistency
+                # figure: NaN by design (null in the JSON), not a warning on stderr
+                warnings.filterwarnings("ignore", message="Mean of empty slice",
+                                        category=RuntimeWarning)
+                res = evaluate_dataset(dataset, est, max_depth=args.max_depth,
+                                       max_frames=args.max_frames,
+                                       consistency=not args.no_consistency,
+                                       frame_stride=args.frame_stride, progress=bar)
         except BaseException:
             if bar is not None:
                 bar.close(erase=True)  # the error line takes the bar's place

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -45,20 +44,47 @@ def _check_container(path: Path, data: bytes) -> None:
         raise DatasetError(path, "not a JPEG or PNG file (unrecognised header bytes)")
 
 
-def _header_size(path: Path, source, what: str) -> tuple[int, int]:
-    """(W, H) from a JPEG/PNG header (``source``: a path or bytes), checked against the caps;
-    nothing is decoded."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
-                w, h = int(im.size[0]), int(im.size[1])
-    except Image.DecompressionBombError:
-        raise DatasetError(path, f"{what} header claims more than {MAX_IMAGE_PIXELS} pixels "
-                                 f"(limit {MAX_IMAGE_SIDE} px a side, {MAX_IMAGE_PIXELS} in "
-                                 f"all); not decoded") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise DatasetError(path, f"corrupt {what}: not a readable JPEG/PNG header") from None
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # frame headers (not DHT/JPG/DAC)
+HEADER_BYTES = 1 << 20  # read for a header-only size check (EXIF, ICC and other APPn first)
+
+
+def _png_size(data: bytes) -> Optional[tuple[int, int]]:
+    if len(data) < 24 or data[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def _jpeg_size(data: bytes) -> Optional[tuple[int, int]]:
+    """(W, H) from the first frame header (SOFn) of a JPEG, walking the marker segments."""
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # segments without a length
+            i += 2
+            continue
+        if marker == 0xDA:  # scan data before any frame header
+            return None
+        if marker in _JPEG_SOF:
+            if i + 9 > len(data):
+                return None
+            return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
+        i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+    return None
+
+
+def _header_size(path: Path, head: bytes, what: str) -> tuple[int, int]:
+    """(W, H) a JPEG/PNG header claims, read by walking its bytes (nothing is decoded or
+    allocated for the pixels) and checked against the caps."""
+    size = _png_size(head) if head.startswith(_PNG_MAGIC) else \
+        _jpeg_size(head) if head.startswith(_JPEG_MAGIC) else None
+    if size is None:
+        raise DatasetError(path, f"corrupt {what}: not a readable JPEG/PNG header")
+    w, h = size
     if w <= 0 or h <= 0:
         raise DatasetError(path, f"corrupt {what}: header says {w}x{h} pixels")
     if max(w, h) > MAX_IMAGE_SIDE or w * h > MAX_IMAGE_PIXELS:
@@ -75,12 +101,12 @@ def image_size_from_header(path, what: str = "image") -> tuple[int, int]:
         raise DatasetError(path, f"{what} file is missing")
     if path.stat().st_size == 0:
         raise DatasetError(path, f"{what} file is empty (0 bytes)")
-    size = _header_size(path, path, what)
     with open(path, "rb") as f:  # head and tail only: catches truncation without decoding
-        head = f.read(8)
+        head = f.read(HEADER_BYTES)
         f.seek(max(0, path.stat().st_size - 64))
         tail = f.read()
-    _check_container(path, head + tail)
+    size = _header_size(path, head, what)
+    _check_container(path, head[:8] + tail)
     return size
 
 
@@ -95,7 +121,8 @@ def _decode_rgb(path: Path, data: bytes) -> np.ndarray:
             if im.mode != "RGB":
                 im = im.convert("RGB")
             return np.array(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
+            Image.DecompressionBombError):
         raise DatasetError(path, "corrupt image (cannot be decoded)") from None
 
 
