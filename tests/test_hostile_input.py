@@ -1114,7 +1114,22 @@ APP_CASES = {
         ["--dataset", root, "--screenshot", t], "is a folder"),
     "frame_out_of_range": lambda root, t: (["--dataset", root, "--frame", "999"], "--frame 999"),
     "bad_window_size": lambda root, t: (["--dataset", root, "--size", "huge"], "--size"),
+    "frame_negative": lambda root, t: (["--dataset", root, "--frame=-1"], "--frame -1"),
+    "scene_out_of_range": lambda root, t: (["--dataset", root, "--scene", "3"], "--scene 3"),
+    "dataset_without_samples": lambda root, t: (
+        ["--dataset", _damaged(root, no_samples)], "no samples"),
+    "intrinsics_for_other_image_size": lambda root, t: (
+        ["--dataset", _damaged(root, resize_images_keep_intrinsics)], "calibrated_sensor.json"),
+    "student_is_a_teacher": lambda root, t: (
+        ["--dataset", root, "--student", SHIPPED / "teacher_sim.pt"], "not a student"),
+    "teacher_is_the_semantic_net": lambda root, t: (
+        ["--dataset", root, "--teacher", SHIPPED / "semantic_sim.pt"], "not a teacher"),
 }
+
+
+def _damaged(root: Path, damage) -> Path:
+    damage(root)
+    return root
 
 
 @needs_display
@@ -1128,9 +1143,73 @@ def test_app_screenshot_never_hangs(case, keyframe_root, tiny_models, tmp_path):
     shot = tmp_path / "shots" / "app.png"
     if "--screenshot" not in args:
         args = [*args, "--screenshot", shot]
-    r = run_app([*args, "--student", tiny_models[0], "--teacher", tiny_models[1]], tmp_path)
+    models = [a for slot, path in (("--student", tiny_models[0]), ("--teacher", tiny_models[1]))
+              if slot not in args for a in (slot, path)]
+    r = run_app([*args, *models], tmp_path)
     assert r.returncode == 2, r.stderr[-3000:]
     line = one_error_line(r.stderr, "fsmde-gui: error:", word)
-    if case == "frame_out_of_range":
+    if case in ("frame_out_of_range", "frame_negative"):
         assert "0..0" in line
     assert not shot.exists() and not leftovers(tmp_path / "shots")
+
+
+# The interactive app (no --screenshot) under a watcher in the same process: it waits for the
+# error dialog and a drawn frame, reports both on stdout and closes the window.
+INTERACTIVE_WATCHER = r"""
+import sys, time
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+import fsmde_gui.app  # (before the QApplication: shared GL contexts)
+from fsmde_gui.app import launch
+from fsmde_gui.app.main_window import MainWindow
+
+app = QApplication(sys.argv[:1])
+t0 = time.monotonic()
+
+def look():
+    windows = [w for w in app.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+    dialog = windows[0].findChild(QMessageBox, "error_dialog") if windows else None
+    if dialog is not None and dialog.isVisible() and windows[0].displayed is not None:
+        print("DIALOG:", " ".join(dialog.text().split()))
+        print("SHOWN:", windows[0].displayed, flush=True)
+    elif time.monotonic() - t0 < 100:
+        QTimer.singleShot(200, look)
+        return
+    for w in windows:
+        w.close()
+    app.quit()
+
+QTimer.singleShot(200, look)
+sys.exit(launch.main(sys.argv[1:]))
+"""
+
+INTERACTIVE_CASES = {
+    "frame_out_of_range": (["--frame", "999"], ["--frame 999", "0..0"]),
+    "student_is_a_teacher": (["--student", SHIPPED / "teacher_sim.pt"],
+                             ["--student", "teacher_sim.pt", "not a student"]),
+}
+
+
+@needs_display
+@pytest.mark.parametrize("case", list(INTERACTIVE_CASES))
+def test_interactive_app_shows_the_error_and_stays_up(case, keyframe_root, tiny_models,
+                                                      tmp_path):
+    """A bad --frame or a wrong-role model: the one line on stderr, the same text in a dialog,
+    and the window goes on to show the dataset (the nearest frame); exit 2 when closed."""
+    args, words = INTERACTIVE_CASES[case]
+    models = [a for slot, path in (("--student", tiny_models[0]), ("--teacher", tiny_models[1]))
+              if slot not in args for a in (slot, path)]
+    env = dict(os.environ, FSMDE_SETTINGS_FILE=str(tmp_path / "s.ini"))
+    env.pop("FSMDE_DEBUG", None)
+    try:
+        r = subprocess.run([sys.executable, "-c", INTERACTIVE_WATCHER, "--dataset",
+                            str(keyframe_root), *map(str, args), *map(str, models)],
+                           capture_output=True, text=True, timeout=APP_TIMEOUT_S, env=env,
+                           cwd=REPO)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the interactive app did not come up: {exc.stderr}")
+    assert r.returncode == 2, r.stderr[-3000:]
+    line = one_error_line(r.stderr, "fsmde-gui: error:", *map(str, words))
+    shown = dict(ln.split(": ", 1) for ln in r.stdout.splitlines() if ": " in ln)
+    assert shown.get("DIALOG") == line.removeprefix("fsmde-gui: error: "), r.stdout
+    assert shown.get("SHOWN") == "(0, 0)", r.stdout
