@@ -502,6 +502,10 @@ CLI_CASES = {
         ["info", "--dataset", c.dgp(edit_dgp_scene(lambda doc: doc["samples"][0].update(
             calibration_key="../../../elsewhere")))],
         ["scene_", "calibration_key", "outside the dataset folder"], []),
+    "info_dgp_calibration_key_absolute": lambda t, kf, sim, m, c: (
+        ["info", "--dataset", c.dgp(edit_dgp_scene(lambda doc: doc["samples"][0].update(
+            calibration_key="/etc/elsewhere")))],
+        ["scene_", "calibration_key", "'/etc/elsewhere'", "absolute"], []),
     # ---- sizes capped before decoding, nesting capped before parsing (item 3)
     "info_jpeg_header_50000_squared": lambda t, kf, sim, m, c: (
         ["info", "--dataset", c.kf(image_bomb("CAM_FRONT", jpeg_claiming))],

@@ -122,8 +122,7 @@ class DDADDataset(SurroundDataset):
             datums[d["key"]] = d
         for i, s in enumerate(doc["samples"]):
             require_fields(path, s, {"datum_keys": list, "calibration_key": str}, f"samples[{i}]")
-            check_relative_path(path, f"calibration/{s['calibration_key']}.json",
-                                f"samples[{i}]", "calibration_key")
+            check_relative_path(path, s["calibration_key"], f"samples[{i}]", "calibration_key")
             for k in s["datum_keys"]:
                 if k not in datums:
                     raise DatasetError(path, f"samples[{i}] refers to datum key {k} which is "
