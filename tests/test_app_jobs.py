@@ -107,3 +107,36 @@ def test_start_from_a_shipped_student_sets_init_checkpoint(qapp, tiny_sim_root):
     assert panel.options()["init_checkpoint"] == "student_kd"
     panel.recipe.setCurrentText("teacher")  # the teacher recipe trains no student
     assert not panel.init_from.isEnabled() and "init_checkpoint" not in panel.options()
+
+
+def test_frame_changes_with_a_job_running_keep_memory_flat(qapp, tiny_models, tmp_path,
+                                                           monkeypatch):
+    """The short version of benchmarks/bench_frame_changes.py (1,000 changes, RSS <= 1.2x):
+    200 frame changes on the bundled sample scenes while a training job runs; RSS after them
+    stays within 1.5x of the RSS after the first 50 (caches and drawn items are bounded)."""
+    from fsmde_gui.app.main_window import MainWindow
+    from fsmde_gui.app_model.session import SAMPLE_SCENES, Session
+    from fsmde_gui.training.config import apply_overrides
+
+    from app_testing import stress_frame_changes, wait_until
+
+    if not (SAMPLE_SCENES / "v1.0-mini").exists():
+        pytest.skip("bundled sample scenes not generated (make sample)")
+    monkeypatch.setenv("FSMDE_RUNS_DIR", str(tmp_path / "runs"))
+    w = MainWindow(Session(student=tiny_models[0], teacher=tiny_models[1]),
+                   QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
+    w.resize(1600, 1000)
+    w.show()
+    try:
+        assert w.open_folder(SAMPLE_SCENES)
+        assert wait_until(qapp, lambda: w.displayed == (0, 0), 120)
+        w.jobs.recipe.setCurrentText("supervised")
+        job = w.jobs.start_job(apply_overrides({"steps": 100000}, TINY_STUDENT_OPTIONS))
+        assert wait_until(qapp, lambda: job.step >= 1, 300), job.message
+        r = stress_frame_changes(qapp, w, 200)
+        assert job.status == "running", job.message  # the job ran through all the changes
+        assert r["not_drawn"] == 0, r
+        assert r["rss_ratio"] <= 1.5, r
+        print(f"\nframe changes: {r}")
+    finally:
+        w.close()  # stops the job

@@ -29,18 +29,26 @@ import pytest
 
 from fsmde_gui.cli import main as cli_main
 
-from _data_helpers import file_of, writable_copy
+from _data_helpers import (CAMS, calibrated_sensor_index, file_of, read_table,
+                           sample_data_row, writable_copy, write_table)
 
 REPO = Path(__file__).resolve().parents[1]
 APP_TIMEOUT_S = 120  # a hang shows up as a failure, never as a stuck test run
+SHIPPED = REPO / "models"  # the shipped checkpoints (teacher_sim.pt, semantic_sim.pt, ...)
 
 
 # ------------------------------------------------------------------------------ helpers
 
+def shown_lines(err: str) -> list[str]:
+    """The non-blank lines a terminal shows for ``err``: a line redrawn with ``\r`` (a
+    progress bar, erased when a command fails) shows what was written after the last one."""
+    return [shown for ln in err.split("\n") if (shown := ln.split("\r")[-1]).strip()]
+
+
 def one_error_line(err: str, prefix: str, *words: str) -> str:
     """The single stderr line (prefix + every word in it, no traceback); returns it."""
     assert "Traceback" not in err, err[-3000:]
-    lines = [ln for ln in err.splitlines() if ln.strip()]
+    lines = shown_lines(err)
     assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{err[-3000:]}"
     line = lines[0]
     assert line.startswith(prefix), line
@@ -143,6 +151,140 @@ def evil_checkpoint(path: Path, marker: Path) -> Path:
 
     torch.save({"format": "fsmde-checkpoint", "version": 1, "payload": Evil()}, path)
     return path
+
+
+
+# ------------------------------------------------------------------ damaged datasets
+# Each takes a writable copy of a dataset and damages it in place (``c.kf(damage)`` /
+# ``c.dgp(damage)`` below make the copy).
+
+def resize_images_keep_intrinsics(root: Path) -> None:
+    """The reported case: images resized to 800x450 (and the tables' sizes with them), the
+    calibrated_sensor intrinsics still those of the 1600x900 originals."""
+    for cam in CAMS:
+        p = file_of(root, cam)
+        cv2.imwrite(str(p), cv2.resize(cv2.imread(str(p)), (800, 450)))
+    rows = read_table(root, "sample_data")
+    for r in rows:
+        if r["width"]:
+            r.update(width=800, height=450)
+    write_table(root, "sample_data", rows)
+
+
+def resize_images_without_stated_size(root: Path) -> None:
+    """The same, with tables that state no image size: found when the frame is loaded."""
+    resize_images_keep_intrinsics(root)
+    rows = read_table(root, "sample_data")
+    for r in rows:
+        r.update(width=0, height=0)
+    write_table(root, "sample_data", rows)
+
+
+def edit_calibration(channel: str, edit) -> callable:
+    def damage(root: Path) -> None:
+        rows = read_table(root, "calibrated_sensor")
+        edit(rows[calibrated_sensor_index(root, channel)])
+        write_table(root, "calibrated_sensor", rows)
+    return damage
+
+
+def edit_sample_data(channel: str, **fields) -> callable:
+    def damage(root: Path) -> None:
+        token = sample_data_row(root, channel)["token"]
+        rows = read_table(root, "sample_data")
+        for r in rows:
+            if r["token"] == token:
+                r.update({k: (v(root) if callable(v) else v) for k, v in fields.items()})
+        write_table(root, "sample_data", rows)
+    return damage
+
+
+def edit_table(name: str, edit) -> callable:
+    def damage(root: Path) -> None:
+        rows = read_table(root, name)
+        edit(rows)
+        write_table(root, name, rows)
+    return damage
+
+
+def nest_table(name: str, depth: int = 200_000) -> callable:
+    def damage(root: Path) -> None:
+        (root / "v1.0-mini" / f"{name}.json").write_text("[" * depth + "]" * depth)
+    return damage
+
+
+def no_samples(root: Path) -> None:
+    """Tables that are all valid and hold no scene, sample or sample_data at all."""
+    for name in ("scene", "sample", "sample_data", "sample_annotation"):
+        write_table(root, name, [])
+
+
+def jpeg_claiming(width: int, height: int) -> bytes:
+    """A small valid JPEG whose frame header (SOF0) claims ``width`` x ``height`` pixels."""
+    ok, buf = cv2.imencode(".jpg", np.full((16, 16, 3), 128, np.uint8))
+    data = bytearray(buf.tobytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A small valid PNG whose IHDR claims ``width`` x ``height`` pixels (CRC kept valid)."""
+    import zlib
+
+    ok, buf = cv2.imencode(".png", np.full((16, 16, 3), 128, np.uint8))
+    data = bytearray(buf.tobytes())
+    data[16:24] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")
+    return bytes(data)
+
+
+def image_bomb(channel: str, encode) -> callable:
+    def damage(root: Path) -> None:
+        file_of(root, channel).write_bytes(encode(50000, 50000))
+    return damage
+
+
+def dgp_scene_file(root: Path) -> Path:
+    return next(root.glob("*/scene_*.json"))
+
+
+def edit_json(path: Path, edit) -> None:
+    doc = json.loads(path.read_text())
+    edit(doc)
+    path.write_text(json.dumps(doc))
+
+
+def edit_dgp_scene(edit) -> callable:
+    return lambda root: edit_json(dgp_scene_file(root), edit)
+
+
+def edit_dgp_calibration(edit) -> callable:
+    return lambda root: edit_json(next(root.glob("*/calibration/*.json")), edit)
+
+
+def first_image_datum(doc: dict) -> dict:
+    return next(d["datum"]["image"] for d in doc["data"] if "image" in d["datum"])
+
+
+def dgp_outside_filename(root: Path) -> None:
+    (root.parent / "outside.png").write_bytes(file_of_dgp_image(root).read_bytes())
+    edit_dgp_scene(lambda doc: first_image_datum(doc).update(filename="../../outside.png"))(root)
+
+
+def file_of_dgp_image(root: Path) -> Path:
+    doc = json.loads(dgp_scene_file(root).read_text())
+    return dgp_scene_file(root).parent / first_image_datum(doc)["filename"]
+
+
+def dgp_intrinsics_for_double_size(root: Path) -> None:
+    """DGP calibration whose intrinsics are those of images twice the size."""
+    edit_dgp_calibration(lambda doc: [k.update(cx=2 * k["cx"] + 10, cy=2 * k["cy"] + 10)
+                                      for k in doc["intrinsics"] if k.get("fx")])(root)
+
+
+def dgp_no_samples(root: Path) -> None:
+    edit_dgp_scene(lambda doc: doc.update(samples=[]))(root)
 
 
 # ------------------------------------------------------------------ CLI: one line, exit 2
@@ -286,8 +428,205 @@ CLI_CASES = {
     "convert_huge_image_size": lambda t, kf, sim, m, c: (
         ["convert", "--dataset", kf, "--to", "dgp", "--out", t / "dgp", "--image-size",
          "99999x99999"], ["--image-size"], [t / "dgp"]),
+    # ---- intrinsics that do not fit the images, numbers that are not numbers (item 1)
+    "info_intrinsics_for_other_image_size": lambda t, kf, sim, m, c: (
+        ["info", "--dataset", c.kf(resize_images_keep_intrinsics)],
+        ["calibrated_sensor.json", "800x450", "principal point", "outside"], []),
+    "eval_intrinsics_for_other_image_size": lambda t, kf, sim, m, c: (
+        ["eval", "--dataset", c.kf(resize_images_keep_intrinsics), "--student", m[0]],
+        ["calibrated_sensor.json", "800x450", "principal point"], []),
+    "export_intrinsics_for_other_size_no_stated_size": lambda t, kf, sim, m, c: (
+        ["export", "--dataset", c.kf(resize_images_without_stated_size), "--out", t / "out",
+         *_models(m)], ["calibrated_sensor.json", "800x450", "principal point"], [t / "out"]),
+    "info_focal_length_implausible": lambda t, kf, sim, m, c: (
+        ["info", "--dataset", c.kf(edit_calibration(
+            "CAM_FRONT", lambda r: r["camera_intrinsic"][0].__setitem__(0, 3.0)))],
+        ["calibrated_sensor.json", "CAM_FRONT", "fx=3", "1600x900"], []),
+    "info_principal_point_negative": lambda t, kf, sim, m, c: (
+        ["info", "--dataset", c.kf(edit_calibration(
+            "CAM_BACK", lambda r: r["camera_intrinsic"][1].__setitem__(2, -40.0)))],
+        ["calibrated_sensor.json", "CAM_BACK", "principal point"], []),
+    "info_intrinsic_as_text": lambda t, kf, sim, m, c: (
+        ["info", "--dataset", c.kf(edit_calibration(
+            "CAM_FRONT", lambda r: r["camera_intrinsic"][0].__setitem__(0, "1266.4")))],
+        ["calibrated_sensor.json", "camera_intrinsic", "numbers"], []),
+    "info_translation_as_text": lambda t, kf, sim, m, c: (
+        ["info", "--dataset", c.kf(edit_calibration(
+            "CAM_FRONT", lambda r: r.update(translation=["1.7", "0.0", "1.5"])))],
+        ["calibrated_sensor.json", "translation", "3 numbers"], []),
+    "info_rotation_of_booleans": lambda t, kf, sim, m, c: (
+        ["info", "--dataset", c.kf(edit_table(
+            "ego_pose", lambda rows: rows[0].update(rotation=[True, False, False, False])))],
+        ["ego_pose.json", "rotation quaternion", "4 numbers"], []),
+    "info_timestamp_boolean": lambda t, kf, sim, m, c: (
+        ["info", "--dataset", c.kf(edit_table(
+            "ego_pose", lambda rows: rows[0].update(timestamp=True)))],
+        ["ego_pose.json", "'timestamp' must be integer", "boolean"], []),
+    "info_image_width_text": lambda t, kf, sim, m, c: (
+        ["info", "--dataset", c.kf(edit_sample_data("CAM_FRONT", width="1600"))],
+        ["sample_data.json", "'width'", "non-negative integer"], []),
+    "info_dgp_intrinsics_for_double_size": lambda t, kf, sim, m, c: (
+        ["info", "--dataset", c.dgp(dgp_intrinsics_for_double_size)],
+        ["calibration", "principal point", "1600x900"], []),
+    "info_dgp_timestamp_seconds_text": lambda t, kf, sim, m, c: (
+        ["info", "--dataset", c.dgp(edit_dgp_scene(lambda doc: next(
+            d for d in doc["data"] if "image" in d["datum"])["id"].update(
+                timestamp={"seconds": "soon", "nanos": 0})))],
+        ["scene_", "timestamp", "integers"], []),
+    # ---- file references confined to the dataset folder (item 2)
+    "info_filename_outside_root": lambda t, kf, sim, m, c: (
+        ["info", "--dataset", c.kf(edit_sample_data("CAM_FRONT", filename="../outside.jpg"))],
+        ["sample_data.json", "'../outside.jpg'", "outside the dataset folder"], []),
+    "info_filename_absolute": lambda t, kf, sim, m, c: (
+        ["info", "--dataset", c.kf(edit_sample_data(
+            "CAM_FRONT", filename=lambda root: str(file_of(root, "CAM_FRONT").resolve())))],
+        ["sample_data.json", "absolute path"], []),
+    "convert_filename_outside_root": lambda t, kf, sim, m, c: (
+        ["convert", "--dataset", c.kf(edit_sample_data(
+            "LIDAR_TOP", filename="samples/../../outside.pcd.bin")), "--to", "dgp",
+         "--out", t / "dgp"],
+        ["sample_data.json", "samples/../../outside.pcd.bin", "outside the dataset folder"],
+        [t / "dgp"]),
+    "convert_filename_absolute": lambda t, kf, sim, m, c: (
+        ["convert", "--dataset", c.kf(edit_sample_data("CAM_BACK", filename="/etc/hostname")),
+         "--to", "dgp", "--out", t / "dgp"], ["sample_data.json", "/etc/hostname", "absolute"],
+        [t / "dgp"]),
+    "info_dgp_filename_outside_root": lambda t, kf, sim, m, c: (
+        ["info", "--dataset", c.dgp(dgp_outside_filename)],
+        ["scene_", "../../outside.png", "outside the dataset folder"], []),
+    "eval_dgp_filename_absolute": lambda t, kf, sim, m, c: (
+        ["eval", "--dataset", c.dgp(edit_dgp_scene(lambda doc: first_image_datum(doc).update(
+            filename="/etc/hostname"))), "--student", m[0]],
+        ["scene_", "/etc/hostname", "absolute"], []),
+    "info_dgp_calibration_key_outside": lambda t, kf, sim, m, c: (
+        ["info", "--dataset", c.dgp(edit_dgp_scene(lambda doc: doc["samples"][0].update(
+            calibration_key="../../../elsewhere")))],
+        ["scene_", "calibration_key", "outside the dataset folder"], []),
+    "info_dgp_calibration_key_absolute": lambda t, kf, sim, m, c: (
+        ["info", "--dataset", c.dgp(edit_dgp_scene(lambda doc: doc["samples"][0].update(
+            calibration_key="/etc/elsewhere")))],
+        ["scene_", "calibration_key", "'/etc/elsewhere'", "absolute"], []),
+    # ---- sizes capped before decoding, nesting capped before parsing (item 3)
+    "info_jpeg_header_50000_squared": lambda t, kf, sim, m, c: (
+        ["info", "--dataset", c.kf(image_bomb("CAM_FRONT", jpeg_claiming))],
+        [".jpg", "50000x50000", "not decoded"], []),
+    "export_jpeg_header_50000_squared": lambda t, kf, sim, m, c: (
+        ["export", "--dataset", c.kf(image_bomb("CAM_BACK_LEFT", jpeg_claiming)),
+         "--out", t / "out", *_models(m)], ["CAM_BACK_LEFT", "50000x50000", "not decoded"],
+        [t / "out"]),
+    "eval_png_header_50000_squared": lambda t, kf, sim, m, c: (
+        ["eval", "--dataset", c.kf(image_bomb("CAM_FRONT_RIGHT", png_claiming)),
+         "--student", m[0]], ["CAM_FRONT_RIGHT", "50000x50000", "not decoded"], []),
+    "info_table_nested_200000_deep": lambda t, kf, sim, m, c: (
+        ["info", "--dataset", c.kf(nest_table("sample"))],
+        ["sample.json", "nested too deeply"], []),
+    "eval_table_nested_200000_deep": lambda t, kf, sim, m, c: (
+        ["eval", "--dataset", c.kf(nest_table("calibrated_sensor")), "--student", m[0]],
+        ["calibrated_sensor.json", "nested too deeply"], []),
+    "info_dgp_scene_nested_200000_deep": lambda t, kf, sim, m, c: (
+        ["info", "--dataset", c.dgp(lambda root: dgp_scene_file(root).write_text(
+            '{"a":' * 200_000 + "1" + "}" * 200_000))],
+        ["scene_", "nested too deeply"], []),
+    "train_set_nested_200000_deep": lambda t, kf, sim, m, c: (
+        ["train", "--dataset", sim, "--out", t / "run", "--set",
+         "lr=" + "[" * 200_000 + "]" * 200_000], ["--set", "nested too deeply"], [t / "run"]),
+    # ---- datasets with no sample (item 4)
+    "info_no_samples": lambda t, kf, sim, m, c: (
+        ["info", "--dataset", c.kf(no_samples)], ["kf", "no samples", "0 frames"], []),
+    "eval_no_samples": lambda t, kf, sim, m, c: (
+        ["eval", "--dataset", c.kf(no_samples), "--student", m[0], "--json", t / "e.json"],
+        ["kf", "no samples"], [t / "e.json"]),
+    "export_no_samples": lambda t, kf, sim, m, c: (
+        ["export", "--dataset", c.kf(no_samples), "--out", t / "out", *_models(m)],
+        ["kf", "no samples"], [t / "out"]),
+    "train_no_samples": lambda t, kf, sim, m, c: (
+        ["train", "--dataset", c.kf(no_samples), "--out", t / "run", "--steps", "1"],
+        ["kf", "no samples"], [t / "run" / "final.pt"]),  # (--out is checked writable first)
+    "convert_no_samples": lambda t, kf, sim, m, c: (
+        ["convert", "--dataset", c.kf(no_samples), "--to", "dgp", "--out", t / "dgp"],
+        ["kf", "no samples"], [t / "dgp"]),
+    "eval_dgp_no_samples": lambda t, kf, sim, m, c: (
+        ["eval", "--dataset", c.dgp(dgp_no_samples), "--student", m[0]],
+        ["dgp", "no samples"], []),
+    # ---- checkpoints of the wrong kind, refused by role (item 5)
+    "eval_teacher_as_student": lambda t, kf, sim, m, c: (
+        ["eval", "--dataset", kf, "--student", SHIPPED / "teacher_sim.pt", "--json",
+         t / "e.json"], ["teacher_sim.pt", "is a teacher (arch teacher_sim", "GT-aligned",
+                         "not a student", "--teacher"], [t / "e.json"]),
+    "eval_teacher_name_as_student": lambda t, kf, sim, m, c: (
+        ["eval", "--dataset", kf, "--student", "teacher_sim"],
+        ["teacher_sim.pt", "is a teacher", "not a student"], []),
+    "eval_semantic_as_teacher": lambda t, kf, sim, m, c: (
+        ["eval", "--dataset", kf, "--teacher", SHIPPED / "semantic_sim.pt"],
+        ["semantic_sim.pt", "semantic net (arch semantic_sim", "not a teacher"], []),
+    "eval_student_as_teacher": lambda t, kf, sim, m, c: (
+        ["eval", "--dataset", kf, "--student", m[0], "--teacher", m[0], "--json", t / "e.json"],
+        ["student_tiny.pt", "is a student", "not a teacher", "--student"], [t / "e.json"]),
+    "export_teacher_as_student": lambda t, kf, sim, m, c: (
+        ["export", "--dataset", kf, "--out", t / "out", "--student", m[1], "--teacher", m[1]],
+        ["--student", "teacher_tiny.pt", "is a teacher", "not a student"], [t / "out"]),
+    "export_semantic_as_teacher": lambda t, kf, sim, m, c: (
+        ["export", "--dataset", kf, "--out", t / "out", "--student", m[0], "--teacher",
+         SHIPPED / "semantic_sim.pt"], ["--teacher", "semantic_sim.pt", "not a teacher"],
+        [t / "out"]),
+    "export_missing_student": lambda t, kf, sim, m, c: (
+        ["export", "--dataset", kf, "--out", t / "out", "--student", t / "nope.pt",
+         "--teacher", m[1]], ["--student", "nope.pt", "not found"], [t / "out"]),
+    "export_model_teacher_as_student": lambda t, kf, sim, m, c: (
+        ["export-model", "--student", SHIPPED / "teacher_sim.pt", "--out", t / "t.onnx"],
+        ["teacher_sim.pt", "is a teacher", "not a student"], [t / "t.onnx"]),
+    "export_model_semantic_as_student": lambda t, kf, sim, m, c: (
+        ["export-model", "--student", "semantic_sim", "--out", t / "s.onnx"],
+        ["semantic_sim.pt", "semantic net", "not a student"], [t / "s.onnx"]),
+    "bench_speed_teacher_as_student": lambda t, kf, sim, m, c: (
+        ["bench", "speed", "--student", m[1], "--json", t / "speed.json"],
+        ["teacher_tiny.pt", "is a teacher", "not a student"], [t / "speed.json"]),
+    # ---- out-of-range counts and values (item 6)
+    "eval_max_depth_zero": lambda t, kf, sim, m, c: (
+        ["eval", "--dataset", kf, "--student", m[0], "--max-depth", "0"], ["--max-depth 0"], []),
+    "eval_max_depth_infinite": lambda t, kf, sim, m, c: (
+        ["eval", "--dataset", kf, "--student", m[0], "--max-depth", "inf"], ["--max-depth"], []),
+    "eval_frame_stride_zero": lambda t, kf, sim, m, c: (
+        ["eval", "--dataset", kf, "--student", m[0], "--frame-stride", "0"],
+        ["--frame-stride", ">= 1"], []),
+    "export_frame_negative": lambda t, kf, sim, m, c: (
+        ["export", "--dataset", kf, "--frame=-1", "--out", t / "out", *_models(m)],
+        ["--frame -1", "0..0"], [t / "out"]),
+    "generate_zero_frames": lambda t, kf, sim, m, c: (
+        ["generate", "--out", t / "gen", "--preset", "tiny", "--frames", "0"],
+        ["--frames 0", "between 1"], [t / "gen"]),
+    "generate_negative_scenes": lambda t, kf, sim, m, c: (
+        ["generate", "--out", t / "gen", "--preset", "tiny", "--scenes=-2"],
+        ["--scenes -2", "between 1"], [t / "gen"]),
+    "train_steps_zero": lambda t, kf, sim, m, c: (
+        ["train", "--dataset", sim, "--out", t / "run", "--steps", "0"],
+        ["--steps", ">= 1"], [t / "run"]),
+    "models_steps_scale_zero": lambda t, kf, sim, m, c: (
+        ["models", "--out", t / "models", "--only", "student_kd", "--steps-scale", "0"],
+        ["--steps-scale 0", "0 < scale"], [t / "models"]),
+    "models_steps_scale_nan": lambda t, kf, sim, m, c: (
+        ["models", "--out", t / "models", "--steps-scale", "nan"],
+        ["--steps-scale nan"], [t / "models"]),
+    "models_unknown_name": lambda t, kf, sim, m, c: (
+        ["models", "--out", t / "models", "--only", "nosuch"],
+        ["unknown model", "nosuch"], [t / "models"]),
     "unknown_command": lambda t, kf, sim, m, c: (["fly"], ["invalid choice", "fly"], []),
 }
+
+
+COMMAND_NAMES = ("info", "train", "eval", "export", "generate", "convert", "export-model",
+                 "bench", "models")
+
+
+@pytest.fixture(scope="module")
+def keyframe_dgp(keyframe_root, tmp_path_factory) -> Path:
+    """The real keyframe written as a DGP (DDAD) folder, read only by the cases (copied)."""
+    from fsmde_gui.data.detect import open_dataset
+    from fsmde_gui.export.dgp_writer import write_dgp
+
+    out = tmp_path_factory.mktemp("hostile_dgp") / "dgp"
+    write_dgp(open_dataset(keyframe_root), out)
+    return out
 
 
 class _Ctx:
@@ -330,6 +669,19 @@ class _Ctx:
         p.write_text(content)
         return p
 
+    def kf(self, damage) -> Path:
+        """A writable copy of the real keyframe (``tmp/kf``), damaged by ``damage(root)``."""
+        root = writable_copy(self.request.getfixturevalue("keyframe_root"), self.tmp / "kf")
+        damage(root)
+        return root
+
+    def dgp(self, damage) -> Path:
+        """A writable copy of the keyframe converted to DGP (``tmp/dgp_src/dgp``), damaged."""
+        root = writable_copy(self.request.getfixturevalue("keyframe_dgp"),
+                             self.tmp / "dgp_src" / "dgp")
+        damage(root)
+        return root
+
 
 @pytest.mark.parametrize("case", list(CLI_CASES))
 def test_cli_bad_input_is_one_line(case, tmp_path, request, keyframe_root, tiny_sim_root,
@@ -340,7 +692,7 @@ def test_cli_bad_input_is_one_line(case, tmp_path, request, keyframe_root, tiny_
     argv, words, absent = CLI_CASES[case](tmp_path, keyframe_root, tiny_sim_root, tiny_models, ctx)
     rc, _, err = run_cli(argv, capfd)
     assert rc == 2, err[-3000:]
-    cmd = argv[0] if argv[0] in ("info", "train", "eval", "export", "generate", "convert") else ""
+    cmd = argv[0] if argv[0] in COMMAND_NAMES else ""
     one_error_line(err, f"fsmde {cmd}: error:" if cmd else "fsmde: error:", *map(str, words))
     for p in absent:
         assert not Path(p).exists(), f"{p} appeared"
@@ -378,6 +730,72 @@ def test_malicious_checkpoint_never_runs_and_message_has_no_torch_advice(tmp_pat
     assert "\n" not in msg and "evil.pt" in msg
     assert not marker.exists()
 
+
+
+@pytest.mark.parametrize("encode", [jpeg_claiming, png_claiming])
+def test_image_bomb_is_refused_before_any_decoding(encode, tmp_path, monkeypatch):
+    """A header claiming 50000x50000 pixels never reaches a decoder (which would allocate
+    7.5 GB): every reader refuses it from the header bytes alone."""
+    from fsmde_gui.core.errors import DatasetError
+    from fsmde_gui.data import images
+
+    def decoder_called(*args, **kwargs):
+        raise AssertionError("the image was handed to a decoder")
+
+    monkeypatch.setattr(images, "_decode_rgb", decoder_called)
+    monkeypatch.setattr(images.cv2, "imdecode", decoder_called)
+    monkeypatch.setattr(images.Image, "open", decoder_called)
+    bomb = tmp_path / "bomb.img"
+    bomb.write_bytes(encode(50000, 50000))
+    readers = [images.load_image, images.image_size_from_header]
+    if encode is png_claiming:
+        readers.append(lambda p: images.load_png_raster(p, (16, 16), "depth GT"))
+    for read in readers:
+        with pytest.raises(DatasetError, match=r"bomb\.img: .*50000x50000 pixels.*not decoded"):
+            read(bomb)
+    fine = tmp_path / "fine.img"
+    fine.write_bytes(encode(16, 16))
+    assert images.image_size_from_header(fine) == (16, 16)
+
+
+def run_cli_process(argv: list, timeout: int = APP_TIMEOUT_S) -> subprocess.CompletedProcess:
+    """``fsmde ...`` in a fresh interpreter with Python's default warning filters (pytest's
+    own capture of warnings would hide the ones the user sees)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONWARNINGS", "FSMDE_DEBUG")}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return subprocess.run([sys.executable, "-m", "fsmde_gui.cli", *map(str, argv)],
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+
+
+NOISE = ("warning", "corrupt jpeg", "libjpeg", "libpng", "premature end", "extraneous bytes")
+
+
+def _body_bytes_scrambled(root: Path) -> None:
+    """A JPEG whose entropy-coded data is damaged after its headers: it still decodes (with
+    wrong pixels), and libjpeg reports 'Corrupt JPEG data: premature end of data segment'."""
+    p = file_of(root, "CAM_BACK")
+    data = bytearray(p.read_bytes())
+    data[20000:20400] = np.random.default_rng(1).integers(0, 256, 400, np.uint8).tobytes()
+    p.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", [None, _body_bytes_scrambled], ids=["real", "corrupt_body"])
+def test_no_warnings_reach_stderr_on_real_frames(damage, keyframe_root, tiny_models, tmp_path):
+    """The real keyframe (and a copy with a damaged but decodable JPEG body) through eval and
+    export: nothing from libjpeg or numpy's RuntimeWarnings on stderr."""
+    root = writable_copy(keyframe_root, tmp_path / "kf")
+    if damage is not None:
+        damage(root)
+    r = run_cli_process(["eval", "--dataset", root, *_models(tiny_models), "--no-progress",
+                         "--json", tmp_path / "eval.json"])
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stderr == "", r.stderr[-3000:]
+    assert json.loads((tmp_path / "eval.json").read_text())["frames"] == 1
+    r = run_cli_process(["export", "--dataset", root, "--out", tmp_path / "out",
+                         *_models(tiny_models)])
+    assert r.returncode == 0, r.stderr[-3000:]
+    noisy = [ln for ln in r.stderr.splitlines() if any(w in ln.lower() for w in NOISE)]
+    assert not noisy, r.stderr[-3000:]
 
 # ------------------------------------------------------------------ atomic writes
 @pytest.fixture
@@ -700,7 +1118,22 @@ APP_CASES = {
         ["--dataset", root, "--screenshot", t], "is a folder"),
     "frame_out_of_range": lambda root, t: (["--dataset", root, "--frame", "999"], "--frame 999"),
     "bad_window_size": lambda root, t: (["--dataset", root, "--size", "huge"], "--size"),
+    "frame_negative": lambda root, t: (["--dataset", root, "--frame=-1"], "--frame -1"),
+    "scene_out_of_range": lambda root, t: (["--dataset", root, "--scene", "3"], "--scene 3"),
+    "dataset_without_samples": lambda root, t: (
+        ["--dataset", _damaged(root, no_samples)], "no samples"),
+    "intrinsics_for_other_image_size": lambda root, t: (
+        ["--dataset", _damaged(root, resize_images_keep_intrinsics)], "calibrated_sensor.json"),
+    "student_is_a_teacher": lambda root, t: (
+        ["--dataset", root, "--student", SHIPPED / "teacher_sim.pt"], "not a student"),
+    "teacher_is_the_semantic_net": lambda root, t: (
+        ["--dataset", root, "--teacher", SHIPPED / "semantic_sim.pt"], "not a teacher"),
 }
+
+
+def _damaged(root: Path, damage) -> Path:
+    damage(root)
+    return root
 
 
 @needs_display
@@ -714,9 +1147,73 @@ def test_app_screenshot_never_hangs(case, keyframe_root, tiny_models, tmp_path):
     shot = tmp_path / "shots" / "app.png"
     if "--screenshot" not in args:
         args = [*args, "--screenshot", shot]
-    r = run_app([*args, "--student", tiny_models[0], "--teacher", tiny_models[1]], tmp_path)
+    models = [a for slot, path in (("--student", tiny_models[0]), ("--teacher", tiny_models[1]))
+              if slot not in args for a in (slot, path)]
+    r = run_app([*args, *models], tmp_path)
     assert r.returncode == 2, r.stderr[-3000:]
     line = one_error_line(r.stderr, "fsmde-gui: error:", word)
-    if case == "frame_out_of_range":
+    if case in ("frame_out_of_range", "frame_negative"):
         assert "0..0" in line
     assert not shot.exists() and not leftovers(tmp_path / "shots")
+
+
+# The interactive app (no --screenshot) under a watcher in the same process: it waits for the
+# error dialog and a drawn frame, reports both on stdout and closes the window.
+INTERACTIVE_WATCHER = r"""
+import sys, time
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+import fsmde_gui.app  # (before the QApplication: shared GL contexts)
+from fsmde_gui.app import launch
+from fsmde_gui.app.main_window import MainWindow
+
+app = QApplication(sys.argv[:1])
+t0 = time.monotonic()
+
+def look():
+    windows = [w for w in app.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+    dialog = windows[0].findChild(QMessageBox, "error_dialog") if windows else None
+    if dialog is not None and dialog.isVisible() and windows[0].displayed is not None:
+        print("DIALOG:", " ".join(dialog.text().split()))
+        print("SHOWN:", windows[0].displayed, flush=True)
+    elif time.monotonic() - t0 < 100:
+        QTimer.singleShot(200, look)
+        return
+    for w in windows:
+        w.close()
+    app.quit()
+
+QTimer.singleShot(200, look)
+sys.exit(launch.main(sys.argv[1:]))
+"""
+
+INTERACTIVE_CASES = {
+    "frame_out_of_range": (["--frame", "999"], ["--frame 999", "0..0"]),
+    "student_is_a_teacher": (["--student", SHIPPED / "teacher_sim.pt"],
+                             ["--student", "teacher_sim.pt", "not a student"]),
+}
+
+
+@needs_display
+@pytest.mark.parametrize("case", list(INTERACTIVE_CASES))
+def test_interactive_app_shows_the_error_and_stays_up(case, keyframe_root, tiny_models,
+                                                      tmp_path):
+    """A bad --frame or a wrong-role model: the one line on stderr, the same text in a dialog,
+    and the window goes on to show the dataset (the nearest frame); exit 2 when closed."""
+    args, words = INTERACTIVE_CASES[case]
+    models = [a for slot, path in (("--student", tiny_models[0]), ("--teacher", tiny_models[1]))
+              if slot not in args for a in (slot, path)]
+    env = dict(os.environ, FSMDE_SETTINGS_FILE=str(tmp_path / "s.ini"))
+    env.pop("FSMDE_DEBUG", None)
+    try:
+        r = subprocess.run([sys.executable, "-c", INTERACTIVE_WATCHER, "--dataset",
+                            str(keyframe_root), *map(str, args), *map(str, models)],
+                           capture_output=True, text=True, timeout=APP_TIMEOUT_S, env=env,
+                           cwd=REPO)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the interactive app did not come up: {exc.stderr}")
+    assert r.returncode == 2, r.stderr[-3000:]
+    line = one_error_line(r.stderr, "fsmde-gui: error:", *map(str, words))
+    shown = dict(ln.split(": ", 1) for ln in r.stdout.splitlines() if ": " in ln)
+    assert shown.get("DIALOG") == line.removeprefix("fsmde-gui: error: "), r.stdout
+    assert shown.get("SHOWN") == "(0, 0)", r.stdout

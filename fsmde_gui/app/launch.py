@@ -139,6 +139,13 @@ def check_frame_options(session, scene: int, frame: int) -> None:
                          f"has frames 0..{n - 1}")
 
 
+def clamped_position(session, scene: int, frame: int) -> tuple[int, int]:
+    """The nearest (scene, frame) that exists (where the interactive app opens after a bad
+    ``--scene`` / ``--frame``)."""
+    scene = min(max(scene, 0), len(session.scenes) - 1)
+    return scene, min(max(frame, 0), session.num_frames(scene) - 1)
+
+
 def _error_line(exc: BaseException) -> str:
     """One line for the user: project errors and OSErrors as they are, others with a hint."""
     if isinstance(exc, FsmdeError):
@@ -218,10 +225,21 @@ def _run_window(args, app, settings, size, probe, out) -> int:
         if out is not None:
             raise
         open_error = exc  # interactive: the window shows it and stays up
+    start_error = None  # interactive: shown in a dialog, the window stays up
     if open_error is None:
-        check_frame_options(session, args.scene, args.frame)
-    session.set_model("student", args.student or DEFAULT_STUDENT)
-    session.set_model("teacher", args.teacher or DEFAULT_TEACHER)
+        try:
+            check_frame_options(session, args.scene, args.frame)
+        except FsmdeError as exc:
+            if out is not None:
+                raise
+            start_error = exc
+    for slot, given, default in (("student", args.student, DEFAULT_STUDENT),
+                                 ("teacher", args.teacher, DEFAULT_TEACHER)):
+        if not session.set_model(slot, given or default) and given and start_error is None:
+            # a model the user named must load (a missing default is only a note)
+            start_error = FsmdeError(f"--{slot} {given}: {session.notes[slot]}")
+            if out is not None:
+                raise start_error
     window = MainWindow(session, settings, headless=out is not None)
     window.resize(*size)
     if args.mode:
@@ -238,6 +256,12 @@ def _run_window(args, app, settings, size, probe, out) -> int:
     if open_error is not None:
         print(f"fsmde-gui: error: {_error_line(open_error)}", file=sys.stderr)
         window.show_error(f"Cannot open {dataset}", open_error)
+        app.exec()
+        return 2
+    if start_error is not None:  # a bad --scene/--frame/model: the dialog, then the data
+        print(f"fsmde-gui: error: {_error_line(start_error)}", file=sys.stderr)
+        window.show_error("Cannot start as asked", start_error)
+        window.show_dataset(dataset, *clamped_position(session, args.scene, args.frame))
         app.exec()
         return 2
     window.show_dataset(dataset, args.scene, args.frame)

@@ -17,6 +17,7 @@ from ..data.detect import open_dataset
 from ..models.inference import DepthEstimator
 from ..models.reflection_model import default_reflection_model_path, predict_reflection
 from ..paths import SAMPLE_SCENES  # noqa: F401  (the app's default dataset)
+from ..models.roles import ROLES
 from .analysis import FrameAnalysis, _reason, analyse_frame
 
 DEFAULT_STUDENT = ("student_kd", "student_supervised")
@@ -86,13 +87,15 @@ class Session:
     # ------------------------------------------------------------------ models
     def set_model(self, slot: str, spec) -> bool:
         """Load a model into ``slot`` ("student"/"teacher") from a registry name, a tuple of
-        names (first that loads) or a checkpoint path. Returns False and records a note."""
+        names (first that loads) or a checkpoint path; a model of the other kind (a teacher
+        as student, the semantic net) does not load. Returns False and records a note."""
         specs = list(spec) if isinstance(spec, (tuple, list)) else [spec]
+        role = slot if slot in ROLES else None
         last = "not available: no model given"
         for s in specs:
             p = Path(str(s))
             try:
-                est = DepthEstimator.from_name(str(s))
+                est = DepthEstimator.from_name(str(s), role=role)
             except Exception as exc:  # CheckpointError, a broken file, ...
                 last = _reason(exc)
                 continue

@@ -52,7 +52,7 @@ def run(args) -> int:
     if args.name == "speed":
         student = None
         if getattr(args, "student", None):  # load first: a bad name fails before the bench
-            student = DepthEstimator.from_name(args.student, device=args.device)
+            student = DepthEstimator.from_name(args.student, device=args.device, role="student")
         result = speed.run_speed(quick=not args.full, device=args.device)
         if student is not None:
             result["student_model"] = speed.time_estimator(student)

@@ -8,6 +8,8 @@ with 3D boxes the error by object class is printed and written as ``per_category
 """
 from __future__ import annotations
 
+import warnings
+
 from ..core.errors import FsmdeError
 from ..data.detect import open_dataset
 from ..training.evaluate import evaluate_dataset, format_table, load_estimator, write_json
@@ -44,20 +46,31 @@ def run(args) -> int:
     if args.frame_stride < 1:
         raise FsmdeError(f"--frame-stride must be >= 1, got {args.frame_stride}")
     dataset = open_dataset(args.dataset, **dataset_options(args))
+    estimators = {role: load_estimator(name, role=role)  # a wrong model fails before any eval
+                  for role, name in (("student", args.student), ("teacher", args.teacher))
+                  if name}
     results = {}
     for role, name in (("student", args.student), ("teacher", args.teacher)):
         if not name:
             continue
-        est = load_estimator(name)
+        est = estimators[role]
         bar = None if args.no_progress else ProgressBar(f"eval {role}")
         try:
-            res = evaluate_dataset(dataset, est, max_depth=args.max_depth,
-                                   max_frames=args.max_frames,
-                                   consistency=not args.no_consistency,
-                                   frame_stride=args.frame_stride, progress=bar)
-        finally:
+            with warnings.catch_warnings():
+                # a camera pair without overlap matches in any frame has no consistency
+                # figure: NaN by design (null in the JSON), not a warning on stderr
+                warnings.filterwarnings("ignore", message="Mean of empty slice",
+                                        category=RuntimeWarning)
+                res = evaluate_dataset(dataset, est, max_depth=args.max_depth,
+                                       max_frames=args.max_frames,
+                                       consistency=not args.no_consistency,
+                                       frame_stride=args.frame_stride, progress=bar)
+        except BaseException:
             if bar is not None:
-                bar.close()
+                bar.close(erase=True)  # the error line takes the bar's place
+            raise
+        if bar is not None:
+            bar.close()
         res["model"] = str(name)
         res["role"] = role
         print(format_table(res, f"{role}: {name} on {args.dataset} "

@@ -63,8 +63,11 @@ def run(args) -> int:
     if not args.all_frames and not 0 <= args.frame < n:
         raise FsmdeError(f"--frame {args.frame}: out of range, scene {scene} "
                          f"({session.scenes[scene].name}) has frames 0..{n - 1}")
-    session.set_model("student", args.student or DEFAULT_STUDENT)
-    session.set_model("teacher", args.teacher or DEFAULT_TEACHER)
+    for slot, given, default in (("student", args.student, DEFAULT_STUDENT),
+                                 ("teacher", args.teacher, DEFAULT_TEACHER)):
+        if not session.set_model(slot, given or default) and given:
+            # a model the user named must load (a default may be missing: a note)
+            raise FsmdeError(f"--{slot} {given}: {session.notes[slot]}")
     for slot, note in session.notes.items():
         print(f"{slot}: {note}", file=sys.stderr)
     if args.all_frames:

@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+from ..core.errors import FsmdeError
 from ..training.model_zoo import build_all, specs
 
 
@@ -36,6 +37,9 @@ def run(args) -> int:
             print(f"{s.name:<24} recipe={s.recipe:<12} data={data:<8} "
                   f"steps={s.config.get('steps')}{dep}")
         return 0
+    if not 0 < args.steps_scale <= 100:  # NaN fails too
+        raise FsmdeError(f"--steps-scale {args.steps_scale:g}: must be a factor, "
+                         "0 < scale <= 100")
     build_all(args.out, args.only, args.data, args.runs, steps_scale=args.steps_scale,
               eval_only=args.eval_only, real_data=args.real_data)
     return 0

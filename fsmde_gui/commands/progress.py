@@ -41,8 +41,10 @@ class ProgressBar:
         self.stream.flush()
         self._drawn = len(text)
 
-    def close(self) -> None:
+    def close(self, erase: bool = False) -> None:
+        """End the bar's line; ``erase``: blank it instead (a command that fails then shows
+        its one error line alone, where the bar was)."""
         if self._drawn:
-            self.stream.write("\n")
+            self.stream.write("\r" + " " * self._drawn + "\r" if erase else "\n")
             self.stream.flush()
             self._drawn = 0

@@ -30,7 +30,8 @@ from .dgp_format import (intrinsics_from_json, match_cameras_by_yaw, pose_from_j
                          timestamp_from_json)
 from .images import image_size_from_header, load_image, resize_image, scale_intrinsics
 from .lidar import project_to_image, rasterize_depth, transform
-from .validate import load_json, require_fields
+from .validate import (check_intrinsic_fits_image, check_relative_path, load_json,
+                       require_fields)
 
 MIN_DIST = 1.0
 
@@ -57,8 +58,8 @@ def find_scene_files(root, strict: bool = True) -> list[Path]:
                 names = entry.get("filenames") if isinstance(entry, dict) else None
                 if not isinstance(names, list):
                     raise DatasetError(dj, f"scene_splits[{split}] must have a 'filenames' list")
-                for n in names:
-                    p = root / n
+                for j, n in enumerate(names):
+                    p = root / check_relative_path(dj, n, f"scene_splits[{split}].filenames[{j}]")
                     if not p.is_file():
                         raise DatasetError(p, f"scene file listed in {dj.name} is missing")
                     if p not in files:
@@ -115,11 +116,13 @@ class DDADDataset(SurroundDataset):
             require_fields(path, d["id"], {"name": str}, f"data[{i}].id")
             kinds = [k for k in ("image", "point_cloud") if isinstance(d["datum"].get(k), dict)]
             if kinds:
-                require_fields(path, d["datum"][kinds[0]], {"filename": str},
-                               f"data[{i}].datum.{kinds[0]}")
+                where = f"data[{i}].datum.{kinds[0]}"
+                require_fields(path, d["datum"][kinds[0]], {"filename": str}, where)
+                check_relative_path(path, d["datum"][kinds[0]]["filename"], where)
             datums[d["key"]] = d
         for i, s in enumerate(doc["samples"]):
             require_fields(path, s, {"datum_keys": list, "calibration_key": str}, f"samples[{i}]")
+            check_relative_path(path, s["calibration_key"], f"samples[{i}]", "calibration_key")
             for k in s["datum_keys"]:
                 if k not in datums:
                     raise DatasetError(path, f"samples[{i}] refers to datum key {k} which is "
@@ -136,11 +139,27 @@ class DDADDataset(SurroundDataset):
                     raise DatasetError(path, f"samples[{i}] has no image for camera "
                                              f"{', '.join(scene.cam_names[c] for c in missing)}")
                 cal = self._calibration(scene, s["calibration_key"])
+                cal_path = scene.dir / "calibration" / f"{s['calibration_key']}.json"
                 for n in scene.cam_names.values():
                     if cal.get(n.lower(), {}).get("K") is None:
-                        raise DatasetError(scene.dir / "calibration" / f"{s['calibration_key']}.json",
-                                           f"no camera intrinsics for {n} (used by samples[{i}])")
+                        raise DatasetError(cal_path, f"no camera intrinsics for {n} (used by "
+                                                     f"samples[{i}])")
+                self._check_intrinsics_fit(scene, s, cal, cal_path)
         return scene
+
+    def _check_intrinsics_fit(self, scene: _Scene, sample: dict, cal: dict,
+                              cal_path: Path) -> None:
+        """The intrinsics against the width/height the scene file gives each image."""
+        for key in sample["datum_keys"]:
+            datum = scene.datums[key]
+            rec = datum["datum"].get("image")
+            c = cal.get(datum["id"]["name"].lower())
+            if not isinstance(rec, dict) or c is None or c["K"] is None:
+                continue
+            wh = _stated_size(scene.file, rec, f"datum {key}")
+            if wh is not None:
+                check_intrinsic_fits_image(cal_path, c["K"], wh, f"{c['name']} (datum {key} of "
+                                                                 f"{scene.file.name})")
 
     @staticmethod
     def _datum_name(scene: _Scene, key: str) -> str:
@@ -195,7 +214,8 @@ class DDADDataset(SurroundDataset):
                 pts_s = load_npz_points(sc.dir / pc["filename"])
                 points_ego = transform(ext, pts_s).astype(np.float32)
                 pts_world = transform(pose_ws, pts_s)
-        views = [self._view(sc, by_name[sc.cam_names[c].lower()], c, cal, pts_world)
+        cal_path = sc.dir / "calibration" / f"{sample['calibration_key']}.json"
+        views = [self._view(sc, by_name[sc.cam_names[c].lower()], c, cal, cal_path, pts_world)
                  for c in CAMERA_NAMES]
         front = views[CAMERA_NAMES.index("CAM_FRONT")]
         frame = SurroundFrame(
@@ -211,7 +231,7 @@ class DDADDataset(SurroundDataset):
                 frame.neighbours[off] = partial(self.frame, scene, index + off, load_gt=False)
         return frame
 
-    def _view(self, sc: _Scene, datum: dict, ours: str, cal: dict,
+    def _view(self, sc: _Scene, datum: dict, ours: str, cal: dict, cal_path: Path,
               pts_world: Optional[np.ndarray]) -> CameraView:
         img_rec = datum["datum"].get("image")
         if not isinstance(img_rec, dict):
@@ -219,10 +239,11 @@ class DDADDataset(SurroundDataset):
                                         f"an image")
         c = cal[datum["id"]["name"].lower()]
         path = sc.dir / img_rec["filename"]
-        img = load_image(path, (int(img_rec.get("width") or 0), int(img_rec.get("height") or 0)))
+        img = load_image(path, _stated_size(sc.file, img_rec, f"datum {datum['key']}"))
         src_wh = (img.shape[1], img.shape[0])
         out_wh = self.image_size or src_wh
         K = c["K"]
+        check_intrinsic_fits_image(cal_path, K, src_wh, f"{c['name']} (image {path.name})")
         if out_wh != src_wh:
             img = resize_image(img, out_wh)
             K = scale_intrinsics(K, src_wh, out_wh)
@@ -247,7 +268,7 @@ class DDADDataset(SurroundDataset):
                     rec = d["datum"]["image"]
                     p = sc.dir / rec["filename"]
                     w, h = image_size_from_header(p)
-                    ew, eh = int(rec.get("width") or 0), int(rec.get("height") or 0)
+                    ew, eh = _stated_size(sc.file, rec, f"datum {d['key']}") or (0, 0)
                     if ew and eh and (w, h) != (ew, eh):
                         raise DatasetError(p, f"image is {w}x{h} but the scene file says {ew}x{eh}")
                 elif isinstance(d["datum"].get("point_cloud"), dict):
@@ -266,6 +287,20 @@ class DDADDataset(SurroundDataset):
         if self._scenes:
             info["camera_mapping"] = dict(self._scenes[0].cam_names)
         return info
+
+
+def _stated_size(path: Path, image_rec: dict, where: str) -> Optional[tuple[int, int]]:
+    """(W, H) an image datum states, or None when it states none (0 / absent)."""
+    wh = []
+    for key in ("width", "height"):
+        value = image_rec.get(key) or 0
+        if isinstance(value, str) and value.isdigit():  # proto3 JSON may quote integers
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise DatasetError(path, f"{where} image {key} must be a non-negative integer, "
+                                     f"got {value!r}")
+        wh.append(value)
+    return (wh[0], wh[1]) if wh[0] and wh[1] else None
 
 
 def load_npz_points(path) -> np.ndarray:

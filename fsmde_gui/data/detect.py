@@ -51,10 +51,21 @@ def open_dataset(path, image_size: Optional[tuple[int, int]] = None,
     version = version or path_version
     fmt = detect_format(path)
     if fmt in ("nuscenes", "simulator"):
-        return NuScenesDataset(root, image_size=image_size, version=version, scenes=scenes)
-    if fmt == "ddad":
+        dataset = NuScenesDataset(root, image_size=image_size, version=version, scenes=scenes)
+    elif fmt == "ddad":
         if version:
             raise DatasetError(path, f"--version {version} applies to nuScenes folders; "
                                      f"this is a DDAD/DGP folder")
-        return DDADDataset(path, image_size=image_size, scenes=scenes)
-    raise DatasetError(path, f"unrecognised dataset folder; {EXPECTED}")
+        dataset = DDADDataset(path, image_size=image_size, scenes=scenes)
+    else:
+        raise DatasetError(path, f"unrecognised dataset folder; {EXPECTED}")
+    require_samples(dataset, path)
+    return dataset
+
+
+def require_samples(dataset: SurroundDataset, path) -> None:
+    """A dataset with no frame to show, evaluate, export or train on is an error naming the
+    folder (every command and the app open datasets through :func:`open_dataset`)."""
+    if len(dataset) == 0:
+        raise DatasetError(path, f"the dataset has no samples ({len(dataset.scenes)} scenes, "
+                                 f"0 frames)")

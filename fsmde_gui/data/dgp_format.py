@@ -97,8 +97,15 @@ def timestamp_from_json(path, value, where: str) -> int:
     if value is None or value == "":
         return 0
     if isinstance(value, dict):
-        return int(value.get("seconds", 0)) * 1_000_000 + int(value.get("nanos", 0)) // 1000
+        parts = [value.get("seconds", 0), value.get("nanos", 0)]
+        if not all(isinstance(v, int) and not isinstance(v, bool)
+                   or isinstance(v, str) and v.isdigit() for v in parts):
+            raise DatasetError(path, f"{where} timestamp {value!r}: seconds and nanos must be "
+                                     f"integers")
+        return int(parts[0]) * 1_000_000 + int(parts[1]) // 1000
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise DatasetError(path, f"{where} timestamp {value!r} is not a finite number")
         return int(value)
     if isinstance(value, str):
         try:

@@ -1,16 +1,22 @@
 """Reading images and GT rasters with clear errors, and resizing a view consistently."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Optional
 
 import cv2
 import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..core.errors import DatasetError
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
+# what an image header may claim before anything is decoded (a 50000x50000 header would
+# otherwise make the decoder allocate gigabytes): 16384 px a side, 64 Mpixel in all
+MAX_IMAGE_SIDE = 16384
+MAX_IMAGE_PIXELS = 64 * 1024 * 1024
 
 
 def _read_bytes(path: Path, what: str) -> bytes:
@@ -38,26 +44,86 @@ def _check_container(path: Path, data: bytes) -> None:
         raise DatasetError(path, "not a JPEG or PNG file (unrecognised header bytes)")
 
 
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # frame headers (not DHT/JPG/DAC)
+HEADER_BYTES = 1 << 20  # read for a header-only size check (EXIF, ICC and other APPn first)
+
+
+def _png_size(data: bytes) -> Optional[tuple[int, int]]:
+    if len(data) < 24 or data[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def _jpeg_size(data: bytes) -> Optional[tuple[int, int]]:
+    """(W, H) from the first frame header (SOFn) of a JPEG, walking the marker segments."""
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # segments without a length
+            i += 2
+            continue
+        if marker == 0xDA:  # scan data before any frame header
+            return None
+        if marker in _JPEG_SOF:
+            if i + 9 > len(data):
+                return None
+            return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
+        i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+    return None
+
+
+def _header_size(path: Path, head: bytes, what: str) -> tuple[int, int]:
+    """(W, H) a JPEG/PNG header claims, read by walking its bytes (nothing is decoded or
+    allocated for the pixels) and checked against the caps."""
+    size = _png_size(head) if head.startswith(_PNG_MAGIC) else \
+        _jpeg_size(head) if head.startswith(_JPEG_MAGIC) else None
+    if size is None:
+        raise DatasetError(path, f"corrupt {what}: not a readable JPEG/PNG header")
+    w, h = size
+    if w <= 0 or h <= 0:
+        raise DatasetError(path, f"corrupt {what}: header says {w}x{h} pixels")
+    if max(w, h) > MAX_IMAGE_SIDE or w * h > MAX_IMAGE_PIXELS:
+        raise DatasetError(path, f"{what} header claims {w}x{h} pixels, more than the limit "
+                                 f"({MAX_IMAGE_SIDE} px a side, {MAX_IMAGE_PIXELS} in all); "
+                                 f"not decoded")
+    return w, h
+
+
 def image_size_from_header(path, what: str = "image") -> tuple[int, int]:
     """(W, H) of a JPEG/PNG read from its header only (no full decode)."""
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     if not path.is_file():
         raise DatasetError(path, f"{what} file is missing")
     if path.stat().st_size == 0:
         raise DatasetError(path, f"{what} file is empty (0 bytes)")
-    try:
-        with Image.open(path) as im:
-            size = int(im.size[0]), int(im.size[1])
-    except (UnidentifiedImageError, OSError, SyntaxError):
-        raise DatasetError(path, f"corrupt {what}: not a readable JPEG/PNG header") from None
     with open(path, "rb") as f:  # head and tail only: catches truncation without decoding
-        head = f.read(8)
+        head = f.read(HEADER_BYTES)
         f.seek(max(0, path.stat().st_size - 64))
         tail = f.read()
-    _check_container(path, head + tail)
+    size = _header_size(path, head, what)
+    _check_container(path, head[:8] + tail)
     return size
+
+
+def _decode_rgb(path: Path, data: bytes) -> np.ndarray:
+    """RGB uint8 pixels of a JPEG/PNG, decoded by Pillow (libjpeg-turbo, the same pixels as
+    OpenCV's decoder): Pillow keeps libjpeg's and libpng's warnings ("Corrupt JPEG data: ...")
+    off stderr, where OpenCV prints them. EXIF orientation is applied, as OpenCV does."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            if im.mode != "RGB":
+                im = im.convert("RGB")
+            return np.array(im, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
+            Image.DecompressionBombError):
+        raise DatasetError(path, "corrupt image (cannot be decoded)") from None
 
 
 def load_image(path, expected_wh: Optional[tuple[int, int]] = None) -> np.ndarray:
@@ -65,10 +131,8 @@ def load_image(path, expected_wh: Optional[tuple[int, int]] = None) -> np.ndarra
     path = Path(path)
     data = _read_bytes(path, "image")
     _check_container(path, data)
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise DatasetError(path, "corrupt image (cannot be decoded)")
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    _header_size(path, data, "image")
+    rgb = _decode_rgb(path, data)
     if expected_wh is not None and expected_wh[0] > 0 and expected_wh[1] > 0:
         h, w = rgb.shape[:2]
         if (w, h) != tuple(expected_wh):
@@ -85,6 +149,7 @@ def load_png_raster(path, expected_hw: tuple[int, int], what: str, channels: int
     if not data.startswith(_PNG_MAGIC):
         raise DatasetError(path, f"{what} must be a PNG file")
     _check_container(path, data)
+    _header_size(path, data, what)
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None:
         raise DatasetError(path, f"corrupt {what} PNG (cannot be decoded)")

@@ -28,7 +28,8 @@ from .images import (image_size_from_header, load_image, resize_image, resize_ne
                      scale_intrinsics)
 from .lidar import check_nuscenes_pcd_bin_header, load_nuscenes_pcd_bin, rasterize_depth
 from .nuscenes_tables import find_version_dir, list_versions, load_tables
-from .validate import check_box_size, check_quaternion, check_translation
+from .validate import (check_box_size, check_intrinsic_fits_image, check_quaternion,
+                       check_translation)
 
 LIDAR_CHANNEL = "LIDAR_TOP"
 MIN_DIST = 1.0
@@ -224,6 +225,8 @@ class NuScenesDataset(SurroundDataset):
         src_wh = (img.shape[1], img.shape[0])
         out_wh = self.image_size or src_wh
         K = np.asarray(cs["camera_intrinsic"], dtype=np.float64)
+        check_intrinsic_fits_image(self.table_dir / "calibrated_sensor.json", K, src_wh,
+                                   f"calibration {cs['token']} ({channel}, image {path.name})")
         if out_wh != src_wh:
             img = resize_image(img, out_wh)
             K = scale_intrinsics(K, src_wh, out_wh)

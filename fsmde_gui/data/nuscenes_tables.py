@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.errors import DatasetError
-from .validate import (check_intrinsic, check_quaternion, check_translation, load_json,
-                       require_fields)
+import numpy as np
+
+from .validate import (check_intrinsic, check_intrinsic_fits_image, check_quaternion,
+                       check_relative_path, check_translation, load_json, require_fields)
 
 VERSION_PREFERENCE = ("v1.0-mini", "v1.0-trainval", "v1.0-test")
 
@@ -98,7 +100,55 @@ def load_tables(version_dir: Path) -> dict[str, list[dict]]:
         tables[name] = data
     _check_calibration(version_dir, tables)
     _check_references(version_dir, tables)
+    _check_filenames(version_dir, tables)
+    _check_intrinsics_fit_images(version_dir, tables)
     return tables
+
+
+def _check_filenames(vdir: Path, t: dict[str, list[dict]]) -> None:
+    """Every file a table names lies inside the dataset folder (no absolute path, no '..')."""
+    path = vdir / "sample_data.json"
+    for i, sd in enumerate(t["sample_data"]):
+        check_relative_path(path, sd["filename"], f"record {i} (token {sd['token']})")
+    path = vdir / "map.json"
+    for i, m in enumerate(t["map"]):
+        if m["filename"]:
+            check_relative_path(path, m["filename"], f"record {i} (token {m['token']})")
+
+
+def _image_size(path: Path, i: int, sd: dict) -> tuple[int, int]:
+    """(W, H) a sample_data record states (0 when it states none)."""
+    wh = []
+    for key in ("width", "height"):
+        value = sd.get(key, 0)
+        if value is None:
+            value = 0
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise DatasetError(path, f"record {i} (token {sd['token']}) field '{key}' must be "
+                                     f"a non-negative integer, got {value!r}")
+        wh.append(value)
+    return wh[0], wh[1]
+
+
+def _check_intrinsics_fit_images(vdir: Path, t: dict[str, list[dict]]) -> None:
+    """Each camera calibration against the image size of the sample_data that use it."""
+    sensors = {s["token"]: s for s in t["sensor"]}
+    calibs = {cs["token"]: (i, cs) for i, cs in enumerate(t["calibrated_sensor"])}
+    sd_path = vdir / "sample_data.json"
+    sizes: dict[tuple[str, int, int], None] = {}
+    for i, sd in enumerate(t["sample_data"]):
+        w, h = _image_size(sd_path, i, sd)
+        if w and h:
+            sizes.setdefault((sd["calibrated_sensor_token"], w, h), None)
+    path = vdir / "calibrated_sensor.json"
+    for token, w, h in sizes:
+        i, cs = calibs[token]
+        sensor = sensors[cs["sensor_token"]]
+        if sensor["modality"] != "camera":
+            continue
+        where = f"record {i} (token {token}) ({sensor['channel']}, images of sample_data.json)"
+        check_intrinsic_fits_image(path, np.asarray(cs["camera_intrinsic"], np.float64), (w, h),
+                                   where)
 
 
 def _check_calibration(vdir: Path, t: dict[str, list[dict]]) -> None:

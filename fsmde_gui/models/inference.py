@@ -52,6 +52,7 @@ from .checkpoint import load_checkpoint
 from .depth_anything import DepthAnythingTeacher
 from .onnx_runtime import OnnxStudentModel
 from .reflection import reflection_outputs
+from .roles import check_role
 from .teacher_base import is_teacher
 
 
@@ -146,14 +147,17 @@ class DepthEstimator:
     # ------------------------------------------------------------------ constructors
     @classmethod
     def from_checkpoint(cls, path: str | Path, device=None, fuse: bool = True,
-                        **kwargs) -> "DepthEstimator":
+                        role: str | None = None, **kwargs) -> "DepthEstimator":
         """Load a checkpoint. ``fuse``: fold BatchNorm into the convolutions and use
-        channels-last weights (inference only; the estimator owns this model copy)."""
+        channels-last weights (inference only; the estimator owns this model copy).
+        ``role`` (``student`` / ``teacher``): refuse a model of another kind
+        (:func:`~fsmde_gui.models.roles.check_role`)."""
         if registry.is_onnx(path):  # an exported student: ONNX Runtime backend
-            return cls.from_onnx(registry.onnx_file(path), **kwargs)
+            return cls.from_onnx(registry.onnx_file(path), role=role, **kwargs)
         model, meta = load_checkpoint(path)
         if not isinstance(model, nn.Module) or not callable(getattr(model, "forward", None)):
             raise CheckpointError(path, "checkpoint does not hold a depth model")
+        check_role(model, role, path)
         trained_parameters = int(sum(p.numel() for p in model.parameters()))
         if fuse:  # (parameters counted before folding BN: the trained model's size)
             optimize_for_inference_(model.eval())
@@ -163,12 +167,14 @@ class DepthEstimator:
         return est
 
     @classmethod
-    def from_onnx(cls, path: str | Path, providers=None, **kwargs) -> "DepthEstimator":
+    def from_onnx(cls, path: str | Path, providers=None, role: str | None = None,
+                  **kwargs) -> "DepthEstimator":
         """An exported student (``fsmde export-model``) run by ONNX Runtime: the same frame
         pre/post-processing and ``DepthResult`` as the torch path. ``providers``: ONNX Runtime
         execution providers (default: TensorRT / CUDA when listed by
         ``onnxruntime.get_available_providers()``, then CPU). Tensors stay on the CPU."""
         model = OnnxStudentModel(path, providers=providers, threads=apply_thread_setting())
+        check_role(model, role, path)
         kwargs.pop("device", None)
         kwargs.setdefault("name", Path(path).stem)
         meta = {"arch": model.arch, "backend": "onnxruntime", "path": str(path),
@@ -178,18 +184,21 @@ class DepthEstimator:
         return est
 
     @classmethod
-    def from_name(cls, name: str, device=None, **kwargs) -> "DepthEstimator":
+    def from_name(cls, name: str, device=None, role: str | None = None,
+                  **kwargs) -> "DepthEstimator":
         """A registered name (``student_kd`` ...), ``dav2:<folder>``, ``onnx:<file>`` (or a
-        ``.onnx`` path: ONNX Runtime), or a checkpoint path."""
+        ``.onnx`` path: ONNX Runtime), or a checkpoint path. ``role``: see
+        :meth:`from_checkpoint`."""
         if registry.is_onnx(name):
-            return cls.from_onnx(registry.onnx_file(name), **kwargs)
+            return cls.from_onnx(registry.onnx_file(name), role=role, **kwargs)
         if registry.is_dav2(name):
             teacher = DepthAnythingTeacher.from_pretrained(registry.dav2_folder(name))
+            check_role(teacher, role, registry.dav2_folder(name))
             kwargs.setdefault("name", name)
             return cls(teacher, device=device, meta={"arch": "dav2", "source": name}, **kwargs)
         path = registry.require_model(name)
         kwargs.setdefault("name", path.stem)
-        return cls.from_checkpoint(path, device=device, **kwargs)
+        return cls.from_checkpoint(path, device=device, role=role, **kwargs)
 
     # ------------------------------------------------------------------ running
     def _sync(self):

@@ -43,6 +43,7 @@ from ..core.rig import load_rig
 from ..core.atomic_io import atomic_write
 from .blocks import fuse_conv_bn_
 from .inference import DepthEstimator
+from .roles import check_role
 
 INPUT_NAME = "images"
 NUM_VIEWS = 6
@@ -69,7 +70,8 @@ def load_student(spec: str | Path) -> tuple[nn.Module, dict, Path]:
                                                           StudentNet):
         meta = dict(meta, exported_part="student (the reflection head is not exported)")
         model = model.student
-    if not isinstance(model, StudentNet):
+    check_role(model, "student", path)
+    if not isinstance(model, StudentNet):  # a metric-depth model of another kind
         arch = meta.get("arch", getattr(model, "arch", type(model).__name__))
         raise OnnxExportError(path, f"holds a {arch!r} model, not a student; export-model "
                                     f"exports students (e.g. models/student_kd.pt)")

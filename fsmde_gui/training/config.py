@@ -152,6 +152,8 @@ class TrainConfig:
 def _parse_value(text: str) -> Any:
     try:
         return json.loads(text)
+    except RecursionError:
+        raise TrainingError(f"--set value {text[:20]}...: nested too deeply") from None
     except json.JSONDecodeError:
         low = text.lower()
         if low in ("true", "false"):

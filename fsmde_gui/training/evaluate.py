@@ -43,9 +43,10 @@ PREFETCH = 2
 """Frames loaded (decoded, LiDAR projected) ahead of the one being evaluated, in a thread."""
 
 
-def load_estimator(name_or_path: str):
-    """A DepthEstimator from a checkpoint path or a registered model name."""
-    return DepthEstimator.from_name(name_or_path)
+def load_estimator(name_or_path: str, role: str | None = None):
+    """A DepthEstimator from a checkpoint path or a registered model name; ``role``
+    (``student`` / ``teacher``) refuses a model of another kind."""
+    return DepthEstimator.from_name(name_or_path, role=role)
 
 
 def _nanmean(values: list[float]) -> float:

@@ -307,7 +307,6 @@ def build_all(out_dir: str | Path = REPO / "models", only: list[str] | None = No
               say: Callable[[str], None] = print, cancel=None, steps_scale: float = 1.0,
               eval_only: bool = False, real_data: str | Path | None = None) -> list[dict]:
     out_dir, data_root, runs_root = Path(out_dir), Path(data_root), Path(runs_root)
-    out_dir.mkdir(parents=True, exist_ok=True)
     todo = specs()
     if only:
         names = {s.name for s in todo}
@@ -321,6 +320,7 @@ def build_all(out_dir: str | Path = REPO / "models", only: list[str] | None = No
             say(f"skipping {', '.join(skipped)} (fine-tuned on real data: pass --real-data DIR)")
         todo = [s for s in todo if not s.real_data]
     real_data = Path(real_data) if real_data else None
+    out_dir.mkdir(parents=True, exist_ok=True)
     cards = []
     t0 = time.perf_counter()
     for spec in todo:
