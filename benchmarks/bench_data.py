@@ -23,7 +23,7 @@ def _time(fn, n: int) -> float:
 def main(out_dir: Path) -> dict:
     from fsmde_gui.data.detect import open_dataset
     from fsmde_gui.data.simulator.generate import generate_dataset
-    from fsmde_gui.export.dgp_writer import write_dgp
+    from fsmde_gui.data.dgp_writer import write_dgp
 
     rows = []
     tmp = Path(tempfile.mkdtemp(prefix="bench_data_"))

@@ -15,7 +15,7 @@ from fsmde_gui.data.ddad_adapter import DDADDataset
 from fsmde_gui.data.detect import detect_format, open_dataset
 from fsmde_gui.data.dgp_format import (match_cameras_by_yaw, pose_from_json, pose_to_json,
                                        timestamp_from_json, timestamp_to_json)
-from fsmde_gui.export.dgp_writer import write_dgp
+from fsmde_gui.data.dgp_writer import write_dgp
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,7 @@ import pytest
 
 from fsmde_gui.core.errors import DatasetError
 from fsmde_gui.data.detect import detect_format, open_dataset
-from fsmde_gui.export.dgp_writer import write_dgp
+from fsmde_gui.data.dgp_writer import write_dgp
 
 from _data_helpers import writable_copy
 

@@ -11,7 +11,7 @@ from fsmde_gui.cli import main
 from fsmde_gui.core.errors import DatasetError
 from fsmde_gui.core.rig import load_rig, make_pose
 from fsmde_gui.data.detect import detect_format, open_dataset
-from fsmde_gui.export.nuscenes_writer import CameraRecord, NuScenesWriter
+from fsmde_gui.data.nuscenes_writer import CameraRecord, NuScenesWriter
 
 from _data_helpers import writable_copy
 

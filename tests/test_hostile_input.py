@@ -622,7 +622,7 @@ COMMAND_NAMES = ("info", "train", "eval", "export", "generate", "convert", "expo
 def keyframe_dgp(keyframe_root, tmp_path_factory) -> Path:
     """The real keyframe written as a DGP (DDAD) folder, read only by the cases (copied)."""
     from fsmde_gui.data.detect import open_dataset
-    from fsmde_gui.export.dgp_writer import write_dgp
+    from fsmde_gui.data.dgp_writer import write_dgp
 
     out = tmp_path_factory.mktemp("hostile_dgp") / "dgp"
     write_dgp(open_dataset(keyframe_root), out)

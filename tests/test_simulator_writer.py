@@ -1,4 +1,4 @@
-"""The generic nuScenes writer (fsmde_gui/export/nuscenes_writer.py) on synthetic frames."""
+"""The generic nuScenes writer (fsmde_gui/data/nuscenes_writer.py) on synthetic frames."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ import pytest
 from fsmde_gui.core.errors import DatasetError
 from fsmde_gui.core.rig import load_rig, make_pose, quaternion_to_matrix
 from fsmde_gui.core.types import CAMERA_NAMES
-from fsmde_gui.export.nuscenes_writer import (TABLES, BoxRecord, CameraRecord, LidarRecord,
+from fsmde_gui.data.nuscenes_writer import (TABLES, BoxRecord, CameraRecord, LidarRecord,
                                               NuScenesWriter)
 
 

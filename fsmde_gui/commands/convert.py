@@ -10,7 +10,7 @@ import sys
 
 from ..core.errors import DatasetError
 from ..data.detect import open_dataset
-from ..export.dgp_writer import write_dgp
+from ..data.dgp_writer import write_dgp
 from .info import parse_size
 
 

@@ -23,7 +23,7 @@ from fsmde_gui.core.atomic_io import final_name
 from fsmde_gui.core.errors import DatasetError
 from fsmde_gui.core.rig import load_rig
 from fsmde_gui.core.types import CAMERA_NAMES
-from fsmde_gui.export.nuscenes_writer import (BoxRecord, CameraRecord, LidarRecord,
+from fsmde_gui.data.nuscenes_writer import (BoxRecord, CameraRecord, LidarRecord,
                                               NuScenesWriter, write_bytes_atomic)
 
 from .classes import classes_document

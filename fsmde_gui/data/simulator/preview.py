@@ -14,7 +14,7 @@ import numpy as np
 from fsmde_gui.core.errors import DatasetError
 from fsmde_gui.core.types import CAMERA_NAMES
 
-from fsmde_gui.export.nuscenes_writer import write_bytes_atomic
+from fsmde_gui.data.nuscenes_writer import write_bytes_atomic
 from .classes import CLASS_COLORS, CLASS_NAMES
 
 KINDS = ("image", "depth", "semantic", "reflection", "albedo", "shading", "specular")

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..core.atomic_io import atomic_write_bytes, atomic_write_text, final_name
 from ..core.errors import DatasetError
-from ..data.dgp_format import (DDAD_CAMERA_FOR, LIDAR_NAME, intrinsics_to_json, pose_to_json,
+from .dgp_format import (DDAD_CAMERA_FOR, LIDAR_NAME, intrinsics_to_json, pose_to_json,
                                timestamp_to_json)
 
 DATASET_FILE = "scene_dataset_v1.0.json"
