@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic_io import atomic_write_bytes
+from .colormaps import CAMERA_COLORS as CAMERA_COLORS_RGB8
 from .errors import FsmdeError
 from .geometry import backproject, transform_points
 
@@ -20,14 +21,7 @@ __all__ = [
     "to_open3d", "write_ply", "read_ply",
 ]
 
-CAMERA_COLORS = np.array([  # one colour per camera (CAMERA_NAMES order), 0..1
-    [0.90, 0.30, 0.25],  # FL red
-    [0.20, 0.45, 0.85],  # F blue
-    [0.20, 0.70, 0.35],  # FR green
-    [0.65, 0.40, 0.85],  # BL purple
-    [0.95, 0.85, 0.20],  # B yellow
-    [0.25, 0.80, 0.85],  # BR cyan
-], dtype=np.float32)
+CAMERA_COLORS = (CAMERA_COLORS_RGB8.astype(np.float32) / 255.0)  # the app's palette, 0..1
 """Colours used when no images are given (and by the app's colour-by-camera mode)."""
 
 
