@@ -75,6 +75,19 @@ class ConsistencyPanel(QWidget):
     def select_pair(self, index: int) -> None:
         self.table.selectRow(index)
 
+    def show_pair(self, pair) -> None:
+        """Select the row of ``pair`` (None: no row) without emitting ``pair_selected``."""
+        row = self.pairs.index(tuple(pair)) if pair is not None and tuple(pair) in self.pairs else None
+        current = {i.row() for i in self.table.selectedItems()}
+        if (row is None and not current) or current == {row}:
+            return
+        self.table.blockSignals(True)
+        if row is None:
+            self.table.clearSelection()
+        else:
+            self.table.selectRow(row)
+        self.table.blockSignals(False)
+
     def _selected(self) -> None:
         rows = {i.row() for i in self.table.selectedItems()}
         pair = self.pairs[min(rows)] if rows and min(rows) < len(self.pairs) else None
