@@ -25,7 +25,7 @@ def record(state: ViewerState) -> list[tuple[str, object]]:
 def test_the_model_layer_imports_no_qt():
     """In a fresh interpreter (pytest plugins may import Qt into this one)."""
     code = ("import sys; import fsmde_gui.app_model.viewer, fsmde_gui.app_model.tiles, "
-            "fsmde_gui.app_model.session; "
+            "fsmde_gui.app_model.session, fsmde_gui.app_model.jobs; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'PySide6', 'pyqtgraph'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
