@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayo
                                QVBoxLayout, QWidget)
 
 from ..app_model.jobs import Job, JobQueue, ProgressParser, runs_dir
+from ..app_model.results import CameraMetrics
 from ..models.registry import list_models
 from ..paths import PROJECT_ROOT
 from ..training.config import apply_overrides
@@ -313,9 +314,10 @@ class JobsPanel(QWidget):
         if job is not None and job.final:
             self.load_student.emit(job.final)
 
-    def show_comparison(self, before: Optional[dict], after: Optional[dict], label: str) -> None:
+    def show_comparison(self, before: Optional[CameraMetrics], after: Optional[CameraMetrics],
+                        label: str) -> None:
         def fmt(m):
-            return "—" if not m else f"AbsRel {m['abs_rel']:.3f}, RMSE {m['rmse']:.2f} m, δ1 {m['a1']:.3f}"
+            return "—" if m is None else f"AbsRel {m.abs_rel:.3f}, RMSE {m.rmse:.2f} m, δ1 {m.a1:.3f}"
 
         self.compare.setText(f"<b>student ← {label}</b><br>before: {fmt(before)}<br>after: &nbsp;{fmt(after)}")
 

@@ -602,13 +602,13 @@ class MainWindow(QMainWindow):
 
     def load_student_checkpoint(self, path: str) -> None:
         """Jobs panel: load a finished job's checkpoint as student; show before/after metrics."""
-        before = (self.analysis.metrics.get("student", {}).get("mean") if self.analysis else None)
+        before = self.analysis.metric_row("student", "mean") if self.analysis else None
         if not self.load_model("student", path):
             return
 
         def after(scene, index):
             a = self.analysis
-            self.jobs.show_comparison(before, a.metrics.get("student", {}).get("mean") if a else None,
+            self.jobs.show_comparison(before, a.metric_row("student", "mean") if a else None,
                                       Path(path).name)
             self.frame_displayed.disconnect(after)
 

@@ -100,9 +100,9 @@ def model_depth_tile(c: TileContext, mode: str) -> TileImage:
     if d is None:
         return c.placeholder(a.note(mode) or f"not available: no {mode}", mode)
     cap = f"{c.short}  {a.results[mode].model_name or mode}"
-    m = a.metrics.get(mode, {}).get(view.name)
-    if m:
-        cap += f"  AbsRel {m['abs_rel']:.3f}"
+    m = a.metric_row(mode, view.name)
+    if m is not None:
+        cap += f"  AbsRel {m.abs_rel:.3f}"
     al = a.results[mode].alignment
     if mode == "teacher" and al is not None:
         s, t = al[cam]
@@ -139,8 +139,8 @@ def error_tile(c: TileContext, mode: str) -> TileImage:
         rgb = _sparse_overlay(view.image, err, valid, 0.0, emax, "inferno", False)
     else:
         rgb = colorize(err, 0.0, emax, "inferno", valid=valid)
-    m = a.metrics.get("student", {}).get(view.name)
-    cap = f"{c.short}  |student − GT|" + (f"  RMSE {m['rmse']:.2f} m" if m else "")
+    m = a.metric_row("student", view.name)
+    cap = f"{c.short}  |student − GT|" + (f"  RMSE {m.rmse:.2f} m" if m is not None else "")
     return TileImage(rgb, cap, (0.0, emax, "inferno", False, "m"))
 
 

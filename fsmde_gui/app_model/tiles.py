@@ -11,6 +11,7 @@ import numpy as np
 from ..core.colormaps import colorize
 from .analysis import FrameAnalysis
 from .box_overlay import draw_boxes
+from .results import FrameConsistency
 from .modes import all_modes, get_mode, visible_modes
 from .tile_renderers import DEPTH_CMAP, TileContext, TileImage, placeholder
 
@@ -46,16 +47,15 @@ def render_tile(a: FrameAnalysis, cam: int, mode: str, depth_range=None,
 def _overlap_overlay(a: FrameAnalysis, cam: int, rgb: np.ndarray, heat: bool, highlight) -> np.ndarray:
     """Tint each overlap band of this camera by its pair's consistency (turbo, 0..max m);
     outline the highlighted pair's band in white."""
-    cons = a.consistency.get("student") or next(iter(a.consistency.values()), {})
-    vals = [v for k, v in cons.items() if k != "mean" and np.isfinite(v)]
-    vmax = max(vals + [1e-3])
+    cons = a.consistency.get("student") or next(iter(a.consistency.values()), FrameConsistency())
+    vmax = max(cons.finite_values() + [1e-3])
     out = rgb.astype(np.float32)
     for pair, masks in a.overlaps.items():
         if cam not in pair:
             continue
         m = masks[0] if pair[0] == cam else masks[1]
         if heat:
-            v = cons.get(a.pair_name(pair))
+            v = cons.value(a.pair_name(pair))
             if v is not None and np.isfinite(v):
                 col = colorize(np.array([[v]]), 0.0, vmax, "turbo")[0, 0].astype(np.float32)
                 out[m] = out[m] * 0.55 + col * 0.45
