@@ -200,7 +200,7 @@ class CloudView(QWidget):
             lo, hi = a.depth_range
             rgb = colorize(np.asarray(pc.depth)[None, :], lo, hi, "turbo", reverse=True)[0] / 255.0
         elif scheme in ("error", "consistency", "overlap"):
-            rgb = a.cloud_colors.get((name, scheme))
+            rgb = a.cloud_color(name, scheme)
             if rgb is None:
                 self.note.setText(f"colour by {scheme}: not available for {name} "
                                   f"({a.note('consistency' if scheme == 'consistency' else 'metrics') or 'no data'})")

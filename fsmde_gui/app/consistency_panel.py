@@ -56,7 +56,7 @@ class ConsistencyPanel(QWidget):
             self.table.setItem(r, 0, QTableWidgetItem(label))
             for c, m in enumerate(MODELS):
                 key = "mean" if pair == "mean" else a.pair_name(pair)
-                v = a.consistency.get(m, {}).get(key)
+                v = a.consistency_value(m, key)
                 item = QTableWidgetItem("—" if v is None else (f"{v:.2f}" if np.isfinite(v) else "n/a"))
                 item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.table.setItem(r, c + 1, item)
@@ -64,7 +64,7 @@ class ConsistencyPanel(QWidget):
         self.bars.clear()
         x = np.arange(len(self.pairs))
         for k, (m, colour) in enumerate(zip(MODELS, ("#f0a030", "#50c8ff"))):
-            vals = [a.consistency.get(m, {}).get(a.pair_name(p)) for p in self.pairs]
+            vals = [a.consistency_value(m, a.pair_name(p)) for p in self.pairs]
             if any(v is None for v in vals) or not vals:
                 continue
             vals = [v if np.isfinite(v) else 0.0 for v in vals]  # NaN: no valid overlap pixels
@@ -74,6 +74,19 @@ class ConsistencyPanel(QWidget):
 
     def select_pair(self, index: int) -> None:
         self.table.selectRow(index)
+
+    def show_pair(self, pair) -> None:
+        """Select the row of ``pair`` (None: no row) without emitting ``pair_selected``."""
+        row = self.pairs.index(tuple(pair)) if pair is not None and tuple(pair) in self.pairs else None
+        current = {i.row() for i in self.table.selectedItems()}
+        if (row is None and not current) or current == {row}:
+            return
+        self.table.blockSignals(True)
+        if row is None:
+            self.table.clearSelection()
+        else:
+            self.table.selectRow(row)
+        self.table.blockSignals(False)
 
     def _selected(self) -> None:
         rows = {i.row() for i in self.table.selectedItems()}

@@ -1,14 +1,13 @@
 """Background fine-tuning jobs: `fsmde train --progress jsonl` in a subprocess (QProcess),
 so the GUI thread never blocks. Queue, progress + ETA, live loss curves, cancel (SIGTERM:
-the trainer saves a checkpoint and stops), and one click to load the result as the student."""
+the trainer saves a checkpoint and stops), and one click to load the result as the student.
+
+The jobs, their state machine and the progress parser are ``app_model.jobs`` (Qt-free); this
+panel is the form, the QProcess glue and the widgets that show the queue's events."""
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -18,8 +17,10 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayo
                                QProgressBar, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
+from ..app_model.jobs import Job, JobQueue, ProgressParser, runs_dir
+from ..app_model.results import CameraMetrics
 from ..models.registry import list_models
-from ..paths import PROJECT_ROOT, RUNS_DIR
+from ..paths import PROJECT_ROOT
 from ..training.config import apply_overrides
 from ..training.recipes import recipe_names
 
@@ -39,37 +40,6 @@ def available_recipes() -> tuple[list[str], Optional[str]]:
     return list(recipe_names()), None
 
 
-def runs_dir() -> Path:
-    return Path(os.environ.get("FSMDE_RUNS_DIR", RUNS_DIR / "app"))
-
-
-@dataclass
-class Job:
-    id: int
-    recipe: str
-    options: dict
-    dataset: str
-    out: str
-    status: str = "queued"  # queued | running | done | cancelled | failed
-    step: int = 0
-    total: int = 0
-    eta_s: Optional[float] = None
-    losses: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
-    checkpoint: Optional[str] = None  # training state (resume), kept on cancel
-    final: Optional[str] = None  # the trained model (models.checkpoint format), when done
-    message: str = ""
-    started: float = 0.0
-    cancel_requested_at: Optional[float] = None
-    stopped_at: Optional[float] = None
-
-    def arguments(self) -> list[str]:
-        args = ["-m", "fsmde_gui.cli", "train", "--recipe", self.recipe, "--dataset", self.dataset,
-                "--out", self.out, "--progress", "jsonl"]
-        for k, v in self.options.items():
-            args += ["--set", f"{k}={json.dumps(v) if not isinstance(v, str) else v}"]
-        return args
-
-
 class JobsPanel(QWidget):
     load_student = Signal(str)  # checkpoint path
     job_state = Signal(int, str)  # job id, status
@@ -77,10 +47,11 @@ class JobsPanel(QWidget):
     def __init__(self, dataset_root: Callable[[], Optional[str]], parent=None):
         super().__init__(parent)
         self.dataset_root = dataset_root
-        self.jobs: list[Job] = []
+        self.queue = JobQueue()  # the jobs and their state machine (Qt-free)
+        self.queue.events.status.connect(lambda e: self._job_status(e.value))
+        self.queue.events.progress.connect(lambda e: self._job_progress(e.value))
         self.process: Optional[QProcess] = None
-        self.running: Optional[Job] = None
-        self._buffer = b""
+        self._parser = ProgressParser()
         self._curves: dict[str, pg.PlotDataItem] = {}
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
@@ -207,26 +178,26 @@ class JobsPanel(QWidget):
         except Exception as exc:
             self.note.setText(f"bad options: {exc}")
             return None
-        jid = len(self.jobs) + 1
-        out = runs_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}_{jid}_{self.recipe.currentText()}"
-        job = Job(jid, self.recipe.currentText(), opts, str(root), str(out))
-        self.jobs.append(job)
+        job = self.queue.add(self.recipe.currentText(), opts, str(root), runs_dir())
         self.note.setText("")
         self._refresh_table()
         self._start_next()
         return job
 
     # ------------------------------------------------------------------ process
+    @property
+    def jobs(self) -> list[Job]:
+        return self.queue.jobs
+
+    @property
+    def running(self) -> Optional[Job]:
+        return self.queue.running
+
     def _start_next(self) -> None:
-        if self.running is not None:
-            return
-        job = next((j for j in self.jobs if j.status == "queued"), None)
+        job = self.queue.start_next()
         if job is None:
             return
-        self.running = job
-        job.status = "running"
-        job.started = time.perf_counter()
-        self._buffer = b""
+        self._parser.reset()
         self.loss_plot.clear()
         self._curves = {}
         proc = QProcess(self)
@@ -248,63 +219,29 @@ class JobsPanel(QWidget):
             proc.start(sys.executable, job.arguments())
         self.progress.setValue(0)
         self.eta.setText(f"job {job.id} ({job.recipe}) starting…")
-        self.job_state.emit(job.id, job.status)
-        self._refresh_table()
 
     def _read_stderr(self, proc: QProcess) -> None:
-        text = bytes(proc.readAllStandardError()).decode(errors="replace").strip()
-        if text and self.running is not None:
-            self.running.message = text.splitlines()[-1][:300]
+        text = bytes(proc.readAllStandardError()).decode(errors="replace")
+        self.queue.note_stderr(self.running, text)
 
     def _read_output(self) -> None:
         if self.process is None:
             return
         try:
-            self._buffer += bytes(self.process.readAllStandardOutput())
+            data = bytes(self.process.readAllStandardOutput())
         except RuntimeError:  # the QProcess was already deleted (window closing)
             return
-        *lines, self._buffer = self._buffer.split(b"\n")
-        for line in lines:
-            try:
-                event = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                continue
-            if isinstance(event, dict):
-                self._on_event(self.running, event)
+        for event in self._parser.feed(data):
+            self.queue.apply_event(self.running, event)
 
-    def _on_event(self, job: Optional[Job], ev: dict) -> None:
-        if job is None:
-            return
-        kind = ev.get("event")
-        if kind in ("done", "cancelled") and job.status == "running":
-            # the trainer has stopped and saved (checkpoint / final model); the process may
-            # take a few more seconds to exit (interpreter teardown): the job is over now
-            job.status = kind
-            job.stopped_at = time.perf_counter()
-            self.job_state.emit(job.id, job.status)
-        if kind == "error":
-            job.message = str(ev.get("message", ""))
-        if kind == "info":
-            job.message = str(ev.get("message", ""))[:300]
-        if ev.get("step") is not None:
-            job.step = int(ev["step"])
-        if ev.get("total"):
-            job.total = int(ev["total"])
-        if ev.get("eta_s") is not None:
-            job.eta_s = float(ev["eta_s"])
-        if ev.get("checkpoint"):
-            job.checkpoint = str(ev["checkpoint"])
-        if ev.get("final"):
-            job.final = str(ev["final"])
-        for name, value in (ev.get("losses") or {}).items():
-            try:
-                job.losses.setdefault(name, []).append((job.step, float(value)))
-            except (TypeError, ValueError):
-                continue
-        if job.total:
-            self.progress.setValue(int(100 * job.step / job.total))
-        eta = f", ETA {job.eta_s:.0f} s" if job.eta_s is not None else ""
-        self.eta.setText(f"job {job.id} ({job.recipe}): step {job.step}/{job.total}{eta}")
+    def _job_status(self, job: Job) -> None:
+        self.job_state.emit(job.id, job.status)
+        self._refresh_table()
+
+    def _job_progress(self, job: Job) -> None:
+        if job.percent is not None:
+            self.progress.setValue(job.percent)
+        self.eta.setText(job.progress_text())
         self._plot_losses(job)
         self._refresh_table()
 
@@ -328,23 +265,11 @@ class JobsPanel(QWidget):
         if job is not self.running:
             return
         self._read_output()
-        if job.status == "running":  # the process ended without a final event
-            job.stopped_at = time.perf_counter()
-            if job.cancel_requested_at is not None:
-                job.status = "cancelled"
-            elif code == 0:
-                job.status = "done"
-            else:
-                job.status = "failed"
-        elif job.status == "done" and code != 0:
-            job.status = "failed"
+        self.process = None
+        self.queue.finish(job, code)  # -> status event: table, job_state
         if job.status == "done":
             self.progress.setValue(100)
-        self.eta.setText(f"job {job.id} {job.status}" + (f": {job.message}" if job.status == "failed" else ""))
-        self.running = None
-        self.process = None
-        self.job_state.emit(job.id, job.status)
-        self._refresh_table()
+        self.eta.setText(job.status_text())
         self._start_next()
 
     # ------------------------------------------------------------------ user actions
@@ -356,21 +281,17 @@ class JobsPanel(QWidget):
 
     def cancel_selected(self) -> None:
         job = self.selected_job()
-        if job is None:
-            return
-        if job.status == "queued":
-            job.status = "cancelled"
-            self._refresh_table()
-            return
         if job is self.running and self.process is not None:
             self.cancel_job()
+        elif job is not None and job.status == "queued":
+            self.queue.cancel(job)  # dropped before it ran
 
     def cancel_job(self) -> None:
         """SIGTERM the running job (its trainer saves a checkpoint); kill it if it hangs."""
         job, proc = self.running, self.process
         if job is None or proc is None:
             return
-        job.cancel_requested_at = time.perf_counter()
+        self.queue.cancel(job)
         self.eta.setText(f"job {job.id}: cancelling…")
         proc.terminate()
 
@@ -389,21 +310,20 @@ class JobsPanel(QWidget):
     def _load_clicked(self) -> None:
         job = self.selected_job()
         if job is None or not job.final:
-            job = next((j for j in reversed(self.jobs) if j.final), None)
+            job = self.queue.latest_final()
         if job is not None and job.final:
             self.load_student.emit(job.final)
 
-    def show_comparison(self, before: Optional[dict], after: Optional[dict], label: str) -> None:
+    def show_comparison(self, before: Optional[CameraMetrics], after: Optional[CameraMetrics],
+                        label: str) -> None:
         def fmt(m):
-            return "—" if not m else f"AbsRel {m['abs_rel']:.3f}, RMSE {m['rmse']:.2f} m, δ1 {m['a1']:.3f}"
+            return "—" if m is None else f"AbsRel {m.abs_rel:.3f}, RMSE {m.rmse:.2f} m, δ1 {m.a1:.3f}"
 
         self.compare.setText(f"<b>student ← {label}</b><br>before: {fmt(before)}<br>after: &nbsp;{fmt(after)}")
 
     def shutdown(self) -> None:
         """Stop any running job when the window closes (no orphan trainers)."""
-        for j in self.jobs:
-            if j.status == "queued":
-                j.status = "cancelled"
+        self.queue.cancel_queued()
         if self.process is not None:
             self.cancel_job()
             if not self.process.waitForFinished(KILL_AFTER_MS):

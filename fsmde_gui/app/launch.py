@@ -294,10 +294,10 @@ def _run_window(args, app, settings, size, probe, out) -> int:
                     window.session.reflection(window.analysis)  # a screenshot waits for the mask
                     window.redraw_tiles()
                 if probe is not None:
-                    window._clicked(*probe)
+                    window.select_pixel(*probe)
                 else:
                     h0, w0 = window.analysis.hw
-                    window._clicked(1, w0 // 2, int(h0 * 0.62))
+                    window.select_pixel(1, w0 // 2, int(h0 * 0.62))
                 if args.pair is not None and window.consistency.pairs:
                     window.consistency.select_pair(args.pair % len(window.consistency.pairs))
             for _ in range(5):

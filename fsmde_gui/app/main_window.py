@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDockWidget, 
                                QVBoxLayout, QWidget)
 
 from ..app_model.tiles import MODE_LABELS, MODE_TIPS, MODES
+from ..app_model.viewer import ViewerState
 from ..core.errors import FsmdeError
 from ..export.frame_export import export_frame
 from ..export.sequence_export import export_sequence
@@ -25,11 +26,12 @@ from .consistency_panel import ConsistencyPanel
 from .jobs_panel import JobsPanel
 from .metrics_panel import MetricsPanel
 from .settings import add_recent_folder, app_settings, recent_folders
+from .state_binding import StateBinding
 from .tile_fit import fit_tiles
 from .tile_grid import TileGrid
 
 
-class MainWindow(QMainWindow):
+class MainWindow(StateBinding, QMainWindow):
     frame_displayed = Signal(int, int)  # scene, index: everything for that frame is drawn
     error_shown = Signal(str)
 
@@ -41,15 +43,12 @@ class MainWindow(QMainWindow):
         self.pool = workers.frame_pool()
         self.aux_pool = workers.frame_pool()  # on-demand extras (reflection masks)
         self._reflection_tasks: dict = {}
-        self.scene = 0
-        self.index = 0
-        self.mode = "student"
+        self.state = ViewerState()  # scene, frame, mode, split, ...: the widgets follow it
         self.analysis = None
         self.displayed = None
         self._display_token = 0
         self._layout_done = False
         self._fit_pending = False  # size the docks to the tiles at the next frame shown
-        self.highlight_pair = None
         self.last_error: Optional[str] = None
         self._pending: dict[tuple, workers.Task] = {}
         self._export_task: Optional[workers.Task] = None
@@ -63,6 +62,11 @@ class MainWindow(QMainWindow):
         self._build_statusbar()
         self.play_timer = QTimer(self)
         self.play_timer.timeout.connect(self._play_tick)
+        self.state.interval_ms = int(1000 / self.rate.value())
+        self.state.boxes = str(self.settings.value("view/boxes", "false")).lower() == "true"
+        saved_mode = self.settings.value("view/mode")
+        self.state.mode = str(saved_mode) if saved_mode in MODES else "student"
+        self._connect_state()
         self.resize(1600, 1000)
         geo = self.settings.value("window/geometry")
         if isinstance(geo, QByteArray):
@@ -70,8 +74,24 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window/state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
-        self.set_mode(str(self.settings.value("view/mode", "student")) if self.settings.value("view/mode") in MODES
-                      else "student")
+        self._sync_widgets()
+
+    # ================================================================== the viewer state
+    @property
+    def scene(self) -> int:
+        return self.state.scene
+
+    @property
+    def index(self) -> int:
+        return self.state.frame
+
+    @property
+    def mode(self) -> str:
+        return self.state.mode
+
+    @property
+    def highlight_pair(self):
+        return self.state.highlight_pair
 
     # ================================================================== construction
     def _build_central(self):
@@ -80,7 +100,7 @@ class MainWindow(QMainWindow):
         self.teacher_grid.setVisible(False)
         for g in (self.grid, self.teacher_grid):
             g.hovered.connect(self._hovered)
-            g.clicked.connect(self._clicked)
+            g.clicked.connect(self.select_pixel)
         split = QSplitter(Qt.Vertical)  # student above teacher: tiles keep their width
         split.addWidget(self.grid)
         split.addWidget(self.teacher_grid)
@@ -115,7 +135,7 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.cloud_dock, self.bins_dock, Qt.Vertical)
         self.splitDockWidget(self.metrics_dock, self.cons_dock, Qt.Horizontal)
         self.splitDockWidget(self.cons_dock, self.jobs_dock, Qt.Horizontal)
-        self.consistency.pair_selected.connect(self._pair_selected)
+        self.consistency.pair_selected.connect(self._pair_selected)  # -> state.highlight_pair
         self.bins.pins_changed.connect(self._update_markers)
         self.jobs.load_student.connect(self.load_student_checkpoint)
 
@@ -154,7 +174,7 @@ class MainWindow(QMainWindow):
         self.rate.setValue(2.0)
         self.rate.setSuffix(" fps")
         self.rate.setToolTip("Playback rate")
-        self.rate.valueChanged.connect(lambda v: self.play_timer.setInterval(int(1000 / v)))
+        self.rate.valueChanged.connect(self._rate_changed)
         tb.addWidget(self.rate)
 
         mb = QToolBar("Modes")
@@ -180,18 +200,17 @@ class MainWindow(QMainWindow):
         self.split_box.setToolTip("Show the teacher's tiles beside the student's for the same frame;"
                                   " in reflection mode, the GT mask beside the prediction (S)")
         self.split_box.setShortcut(QKeySequence("S"))
-        self.split_box.toggled.connect(self.set_split)
+        self.split_box.toggled.connect(self.set_split)  # -> state.split
         mb.addWidget(self.split_box)
         self.heat_box = QCheckBox("Overlap heat")
         self.heat_box.setToolTip("Tint each overlap band by its pair's cross-view consistency (H)")
         self.heat_box.setShortcut(QKeySequence("H"))
-        self.heat_box.toggled.connect(lambda _: self.redraw_tiles())
+        self.heat_box.toggled.connect(lambda on: setattr(self.state, "overlap_heat", on))
         mb.addWidget(self.heat_box)
         self.boxes_box = QCheckBox("3D boxes")
         self.boxes_box.setToolTip("Draw the frame's 3D boxes (annotations) into the camera tiles,"
                                   " coloured by class, front face crossed (B)")
         self.boxes_box.setShortcut(QKeySequence("B"))
-        self.boxes_box.setChecked(str(self.settings.value("view/boxes", "false")).lower() == "true")
         self.boxes_box.toggled.connect(self._boxes_toggled)
         mb.addWidget(self.boxes_box)
 
@@ -222,8 +241,7 @@ class MainWindow(QMainWindow):
             vm.addAction(QAction(f"3D view: {name}", self, triggered=lambda _=False, n=name: self.cloud.set_preset(n)))
         vm.addSeparator()
         self.boxes_action = QAction("3D boxes in the camera tiles", self, checkable=True)
-        self.boxes_action.setChecked(self.boxes_box.isChecked())
-        self.boxes_action.toggled.connect(self.boxes_box.setChecked)
+        self.boxes_action.toggled.connect(self._boxes_toggled)
         vm.addAction(self.boxes_action)
         vm.addAction(QAction("Fit the tiles to the window", self,
                              triggered=lambda: fit_tiles(self)))
@@ -291,11 +309,9 @@ class MainWindow(QMainWindow):
             self.scene_box.addItem(f"{s.name} ({s.num_frames})")
         self.scene_box.blockSignals(False)
         self.setWindowTitle(f"FSMDE Studio — {Path(path).name} ({getattr(self.session.dataset, 'format_name', '')})")
-        scene = min(max(scene, 0), len(self.session.scenes) - 1)
-        self.scene_box.blockSignals(True)
-        self.scene_box.setCurrentIndex(scene)
-        self.scene_box.blockSignals(False)
-        self.go_to(scene, frame)
+        counts = [self.session.num_frames(i) for i in range(len(self.session.scenes))]
+        self.state.set_dataset(counts, scene, frame)  # position event: the frame is loaded
+        self._show_scene()
 
     def show_error(self, title: str, exc) -> None:
         text = str(exc) if isinstance(exc, FsmdeError) else f"{type(exc).__name__}: {exc}"
@@ -312,13 +328,21 @@ class MainWindow(QMainWindow):
 
     # ================================================================== frames
     def go_to(self, scene: int, index: int) -> None:
+        """Show frame ``index`` of ``scene`` (clamped into the scene): a state change, or a
+        reload of the frame when it is the current one (new models, a dropped prefetch)."""
         if self.session.dataset is None:
             return
-        n = self.session.num_frames(scene)
-        if n == 0:
+        if self.session.num_frames(scene) == 0:
             return
-        index = max(0, min(int(index), n - 1))
-        self.scene, self.index = scene, index
+        if not self.state.go_to(scene, int(index)):
+            self._load_current()
+
+    def _load_current(self) -> None:
+        """Draw the state's frame: at once from the cache, else when its analysis is ready."""
+        scene, index = self.state.position
+        n = self.state.num_frames
+        if self.session.dataset is None or n == 0:
+            return
         self._requested_at = time.perf_counter()
         self.slider.blockSignals(True)
         self.slider.setRange(0, n - 1)
@@ -378,7 +402,7 @@ class MainWindow(QMainWindow):
         self.bins.show_views(a.view_bin_mass(), a.note("student"))
         if self.bins.current is not None:
             cam, x, y, _ = self.bins.current
-            self._clicked(cam, x, y)
+            self.select_pixel(cam, x, y)
         self.cloud.set_analysis(a)
         self.displayed = (self.scene, self.index)
         ms = " · ".join(f"{m} {v:.0f} ms" for m, v in a.infer_ms.items()) or "no models"
@@ -396,11 +420,10 @@ class MainWindow(QMainWindow):
         self.go_to(self.scene, self.index + delta)
 
     def set_playing(self, on: bool) -> None:
-        self.play_button.setText("❚❚ Pause" if on else "▶ Play")
-        if on:
-            self.play_timer.start(int(1000 / self.rate.value()))
-        else:
-            self.play_timer.stop()
+        self.state.playing = on
+
+    def _rate_changed(self, fps: float) -> None:
+        self.state.interval_ms = int(1000 / fps)
 
     def _play_tick(self) -> None:
         if self.displayed != (self.scene, self.index):
@@ -410,46 +433,32 @@ class MainWindow(QMainWindow):
 
     # ================================================================== modes & drawing
     def set_mode(self, mode: str) -> None:
-        if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r}")
-        self.mode = mode
-        self.mode_buttons[mode].setChecked(True)
-        self.settings.setValue("view/mode", mode)
-        self.redraw_tiles()
+        """Show the tiles in ``mode`` (ValueError for a mode the registry does not have)."""
+        self.state.mode = mode
 
     def _toggle_student_teacher(self) -> None:
-        self.set_mode("teacher" if self.mode == "student" else "student")
+        self.state.toggle_student_teacher()
 
     def set_split(self, on: bool) -> None:
         """Side by side: student | teacher for the depth modes, prediction | GT for reflection."""
-        self.teacher_grid.setVisible(on)
-        if on and self.mode not in ("student", "teacher", "reflection"):
-            self.set_mode("student")
-        self.redraw_tiles()
-        fit_tiles(self)
+        self.state.split = on
 
     def _boxes_toggled(self, on: bool) -> None:
-        self.settings.setValue("view/boxes", on)
-        if hasattr(self, "boxes_action"):
-            self.boxes_action.setChecked(on)
-        self.redraw_tiles()
+        self.state.boxes = on
 
     def redraw_tiles(self) -> None:
         a = self.analysis
         if a is None:
             return
-        heat = self.heat_box.isChecked()
-        split = self.split_box.isChecked()
-        boxes = self.boxes_box.isChecked()
-        mode = "student" if split and self.mode == "teacher" else self.mode
-        if mode == "reflection" and a.reflection_pending:
+        st = self.state
+        left, right = st.panes()
+        if left == "reflection" and a.reflection_pending:
             self._request_reflection(a)
-        self.grid.show_analysis(a, mode, overlap_heat=heat, highlight_pair=self.highlight_pair,
-                                boxes=boxes)
-        if split:
-            right = "reflection_gt" if mode == "reflection" else "teacher"
-            self.teacher_grid.show_analysis(a, right, overlap_heat=heat,
-                                            highlight_pair=self.highlight_pair, boxes=boxes)
+        self.grid.show_analysis(a, left, overlap_heat=st.overlap_heat,
+                                highlight_pair=st.highlight_pair, boxes=st.boxes)
+        if right is not None:
+            self.teacher_grid.show_analysis(a, right, overlap_heat=st.overlap_heat,
+                                            highlight_pair=st.highlight_pair, boxes=st.boxes)
         self._update_markers()
 
     def _request_reflection(self, a) -> None:
@@ -496,16 +505,15 @@ class MainWindow(QMainWindow):
             parts.append(f"GT {'reflective' if v['reflective_gt'] else 'not reflective'}")
         self.hover_label.setText("   ".join(parts))
 
-    def _clicked(self, cam: int, x: int, y: int) -> None:
+    def select_pixel(self, cam: int, x: int, y: int) -> None:
+        """Show the bin distributions at pixel (x, y) of camera ``cam`` (a click on a tile)."""
         if self.analysis is None:
             return
         self.bins.show_pixel(cam, x, y, self.analysis.bins_at(cam, x, y), self.analysis.note("student"))
         self._update_markers()
 
     def _pair_selected(self, pair) -> None:
-        self.highlight_pair = pair
-        self.cloud.set_highlight_pair(pair)
-        self.redraw_tiles()
+        self.state.highlight_pair = pair
 
     # ================================================================== models
     def _checkpoint_dialog(self, slot: str, onnx: bool = False) -> None:
@@ -527,13 +535,13 @@ class MainWindow(QMainWindow):
 
     def load_student_checkpoint(self, path: str) -> None:
         """Jobs panel: load a finished job's checkpoint as student; show before/after metrics."""
-        before = (self.analysis.metrics.get("student", {}).get("mean") if self.analysis else None)
+        before = self.analysis.metric_row("student", "mean") if self.analysis else None
         if not self.load_model("student", path):
             return
 
         def after(scene, index):
             a = self.analysis
-            self.jobs.show_comparison(before, a.metrics.get("student", {}).get("mean") if a else None,
+            self.jobs.show_comparison(before, a.metric_row("student", "mean") if a else None,
                                       Path(path).name)
             self.frame_displayed.disconnect(after)
 
@@ -553,8 +561,7 @@ class MainWindow(QMainWindow):
             return None
         try:
             written = export_frame(self.analysis, Path(out_dir), mode=self.mode,
-                                   overlap_heat=self.heat_box.isChecked(),
-                                   boxes=self.boxes_box.isChecked())
+                                   overlap_heat=self.state.overlap_heat, boxes=self.state.boxes)
         except Exception as exc:
             self.show_error("Export failed", exc)
             return None
@@ -570,7 +577,7 @@ class MainWindow(QMainWindow):
         if self.session.dataset is None or self._export_task is not None:
             return None
         session, scene, mode = self.session, self.scene, self.mode
-        boxes = self.boxes_box.isChecked()
+        boxes = self.state.boxes
         export_pool = workers.frame_pool()
         self._export_pool = export_pool
 

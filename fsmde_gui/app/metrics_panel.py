@@ -59,7 +59,8 @@ class MetricsPanel(QWidget):
         self.header.setText(" &nbsp;|&nbsp; ".join(parts))
         for row, name in enumerate(list(CAMERA_NAMES) + ["mean"]):
             for col, (m, key, _) in enumerate(COLUMNS):
-                val = a.metrics.get(m, {}).get(name, {}).get(key)
+                row_metrics = a.metric_row(m, name)
+                val = None if row_metrics is None else getattr(row_metrics, key)
                 item = QTableWidgetItem("—" if val is None else (f"{val:.2f}" if key == "rmse" else f"{val:.3f}"))
                 item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.table.setItem(row, col, item)

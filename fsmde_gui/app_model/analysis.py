@@ -25,6 +25,7 @@ from ..core.geometry import frame_camera_poses
 from ..core.metrics import depth_metrics
 from ..core.types import CAMERA_NAMES, SHORT_NAMES, DepthResult, SurroundFrame
 from ..training.losses import ordinal_teacher_probs, soft_assign
+from .results import CameraMetrics, CloudRequest, FrameConsistency, FrameMetrics
 
 MODELS = ("student", "teacher")
 MAX_DEPTH = 80.0
@@ -37,14 +38,14 @@ class FrameAnalysis:
     results: dict[str, DepthResult] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
     infer_ms: dict[str, float] = field(default_factory=dict)  # wall ms of predict() per model
-    metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
-    consistency: dict[str, dict[str, float]] = field(default_factory=dict)
+    metrics: dict[str, FrameMetrics] = field(default_factory=dict)  # per model
+    consistency: dict[str, FrameConsistency] = field(default_factory=dict)  # per model
     pairs: list[tuple[int, int]] = field(default_factory=list)
     overlaps: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     entropy: Optional[np.ndarray] = None  # (6, H, W) student bin entropy, nats
     reflection: Optional[dict[str, Any]] = None  # {"mask", "score", "iou": [6] or None, "source"}
     clouds: dict[str, Any] = field(default_factory=dict)  # model -> core PointCloud
-    cloud_colors: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    cloud_colors: dict[CloudRequest, np.ndarray] = field(default_factory=dict)
     lidar_points: Optional[np.ndarray] = None  # (N, 3) ego
     depth_range: tuple[float, float] = (1.0, 60.0)
     compute_ms: float = 0.0
@@ -76,6 +77,20 @@ class FrameAnalysis:
 
     def note(self, key: str) -> Optional[str]:
         return self.unavailable.get(key)
+
+    def metric_row(self, model: str, name: str) -> Optional[CameraMetrics]:
+        """``model``'s metrics of camera ``name`` (or ``"mean"``); None when there are none."""
+        m = self.metrics.get(model)
+        return None if m is None else m.row(name)
+
+    def consistency_value(self, model: str, name: str) -> Optional[float]:
+        """``model``'s consistency of pair ``name`` ("CAM_A|CAM_B", or "mean"), metres."""
+        c = self.consistency.get(model)
+        return None if c is None else c.value(name)
+
+    def cloud_color(self, model: str, scheme: str) -> Optional[np.ndarray]:
+        """Per-point colours of ``model``'s fused cloud in ``scheme``, if computed."""
+        return self.cloud_colors.get(CloudRequest(model, scheme))
 
     def pair_name(self, pair: tuple[int, int]) -> str:
         return f"{CAMERA_NAMES[pair[0]]}|{CAMERA_NAMES[pair[1]]}"
@@ -296,11 +311,9 @@ def _metrics(a: FrameAnalysis) -> None:
                 continue
             m = _attempt(a, "metrics", lambda: depth_metrics(res.depth[c], gt, max_depth=MAX_DEPTH))
             if m is not None:
-                per[view.name] = {k: float(v) for k, v in m.items()}
+                per[view.name] = CameraMetrics.from_dict(m)
         if per:
-            keys = [k for k in next(iter(per.values())) if k != "count"]
-            per["mean"] = {k: float(np.mean([p[k] for p in per.values()])) for k in keys}
-        a.metrics[name] = per
+            a.metrics[name] = FrameMetrics.from_cameras(per)
 
 
 def _geometry(a: FrameAnalysis, pairs_cache: Optional[dict]) -> None:
@@ -328,8 +341,7 @@ def _geometry(a: FrameAnalysis, pairs_cache: Optional[dict]) -> None:
         pairs = a.pairs or None
         c = _attempt(a, "consistency", lambda: cross_view_consistency(res.depth, Ks, poses, pairs=pairs))
         if c is not None:
-            a.consistency[name] = {k: float(v) for k, v in c.items()
-                                   if isinstance(v, (int, float, np.floating))}
+            a.consistency[name] = FrameConsistency.from_dict(c)
 
 
 def _entropy(a: FrameAnalysis) -> None:
@@ -412,9 +424,9 @@ def _clouds(a: FrameAnalysis) -> None:
         cons = a.consistency.get(name)
         if cons and a.overlaps:
             img = np.full((6, h, w, 3), 0.3, np.float32)
-            vmax = max([v for k, v in cons.items() if k != "mean" and np.isfinite(v)] + [1e-3])
+            vmax = max(cons.finite_values() + [1e-3])
             for pair, (mi, mj) in a.overlaps.items():
-                val = cons.get(a.pair_name(pair))
+                val = cons.value(a.pair_name(pair))
                 if val is None or not np.isfinite(val):
                     continue
                 col = colorize(np.array([[val]]), 0.0, vmax, "turbo")[0, 0] / 255.0
@@ -425,4 +437,4 @@ def _clouds(a: FrameAnalysis) -> None:
             pc2 = _attempt(a, "fusion", lambda: fuse_depth_maps(res.depth, Ks, c2e, images=img,
                                                                   stride=stride, max_depth=MAX_DEPTH))
             if pc2 is not None and len(pc2.points) == len(pc.points):
-                a.cloud_colors[(name, scheme)] = np.asarray(pc2.colors, np.float32)
+                a.cloud_colors[CloudRequest(name, scheme)] = np.asarray(pc2.colors, np.float32)

@@ -87,16 +87,16 @@ def metrics_lines(a: FrameAnalysis) -> list[str]:
         if res is None:
             lines.append(f"{m}: {a.note(m) or 'not available'}")
             continue
-        mean = a.metrics.get(m, {}).get("mean")
+        mean = a.metric_row(m, "mean")
         ms = a.infer_ms.get(m)
         s = f"{m} ({res.model_name or m}):"
-        if mean:
-            s += f" AbsRel {mean['abs_rel']:.3f}  RMSE {mean['rmse']:.2f} m  d1 {mean['a1']:.3f}"
+        if mean is not None:
+            s += f" AbsRel {mean.abs_rel:.3f}  RMSE {mean.rmse:.2f} m  d1 {mean.a1:.3f}"
         else:
             s += f" {a.note('metrics') or 'no metrics'}"
         if ms is not None:
             s += f"  |  {ms:.0f} ms/frame"
-        cons = a.consistency.get(m, {}).get("mean")
+        cons = a.consistency_value(m, "mean")
         if cons is not None:
             s += f"  |  cross-view consistency {cons:.2f} m"
         lines.append(s)
@@ -111,9 +111,9 @@ def metrics_dict(a: FrameAnalysis) -> dict:
         "scene": f.scene_name, "frame_index": int(f.frame_index), "token": f.token,
         "source": f.source, "image_size": [int(a.hw[1]), int(a.hw[0])],
         "models": {m: (a.results[m].model_name or m) for m in a.results},
-        "metrics": a.metrics,
+        "metrics": {m: fm.to_dict() for m, fm in a.metrics.items()},
         "inference_ms": a.infer_ms,
-        "consistency": a.consistency,
+        "consistency": {m: c.to_dict() for m, c in a.consistency.items()},
         "adjacent_pairs": [a.pair_name(p) for p in a.pairs],
         "unavailable": a.unavailable,
     }

@@ -1,0 +1,102 @@
+"""A Session and the analysis of a tiny simulator frame without any window (no Qt): typed
+metrics (per camera and mean), consistency rows, cloud colourings, every mode's tile, and
+the export JSON layout of the typed results."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from app_testing import make_tiny_models
+from fsmde_gui.app_model.modes import all_modes
+from fsmde_gui.app_model.results import (CameraMetrics, CloudRequest, FrameConsistency, FrameMetrics,
+                                         PairConsistency, pair_of)
+from fsmde_gui.app_model.session import Session
+from fsmde_gui.app_model.tiles import render_tile
+from fsmde_gui.app_model.viewer import ViewerState
+from fsmde_gui.core.metrics import METRIC_NAMES
+from fsmde_gui.core.types import CAMERA_NAMES
+
+
+def test_camera_metrics_round_trip_and_mean():
+    d = {k: float(i + 1) for i, k in enumerate(METRIC_NAMES)}
+    a = CameraMetrics.from_dict({**d, "count": 10})
+    b = CameraMetrics.from_dict({**{k: 2 * v for k, v in d.items()}, "count": 30})
+    assert a.to_dict() == {**d, "count": 10}
+    fm = FrameMetrics.from_cameras({"CAM_FRONT": a, "CAM_BACK": b})
+    assert fm.mean.abs_rel == pytest.approx(1.5) and fm.mean.count is None
+    assert "count" not in fm.mean.to_dict() and "scale" not in fm.mean.to_dict()
+    assert fm.row("mean") is fm.mean and fm.row("CAM_FRONT") is a and fm.row("CAM_LEFT") is None
+    assert list(fm.to_dict()) == ["CAM_FRONT", "CAM_BACK", "mean"]
+    scaled = CameraMetrics.from_dict({**d, "count": 5, "scale": 2.0})
+    assert CameraMetrics.mean_of([scaled, scaled]).scale == 2.0
+    assert CameraMetrics.mean_of([scaled, a]).scale is None
+    with pytest.raises(ValueError):
+        CameraMetrics.mean_of([])
+
+
+def test_consistency_rows_from_the_core_layout():
+    name = f"{CAMERA_NAMES[0]}|{CAMERA_NAMES[1]}"
+    c = FrameConsistency.from_dict({name: 0.5, "X|Y": float("nan"), "mean": 0.5, "n": "skip"})
+    assert c.rows[0] == PairConsistency(name, 0.5, (0, 1))
+    assert c.rows[1].pair is None and not c.rows[1].finite
+    assert c.value(name) == 0.5 and c.value("mean") == 0.5 and c.value("nope") is None
+    assert c.finite_values() == [0.5] and [r.name for r in c] == [name, "X|Y"]
+    assert set(c.to_dict()) == {name, "X|Y", "mean"}
+    assert pair_of(f"{CAMERA_NAMES[2]}|{CAMERA_NAMES[4]}") == (2, 4) and pair_of("CAM_FRONT") is None
+    assert math.isnan(FrameConsistency().mean)
+
+
+@pytest.fixture(scope="module")
+def session(tiny_sim_root, tmp_path_factory):
+    student, teacher = make_tiny_models(tmp_path_factory.mktemp("tiny_models_model"))
+    s = Session(student=student, teacher=teacher)
+    assert s.notes == {}, s.notes
+    s.open(tiny_sim_root)
+    return s
+
+
+def test_session_analysis_without_a_window(session):
+    state = ViewerState([session.num_frames(i) for i in range(len(session.scenes))])
+    state.frame = 1
+    a = session.analysis(*state.position)
+    assert session.cached(*state.position) is a and a.frame.frame_index == 1
+    for model in ("student", "teacher"):
+        fm = a.metrics[model]
+        assert isinstance(fm, FrameMetrics) and set(fm.per_camera) == set(CAMERA_NAMES)
+        assert all(isinstance(m, CameraMetrics) and m.count > 0 for m in fm.per_camera.values())
+        assert fm.mean.abs_rel == pytest.approx(np.mean([m.abs_rel for m in fm.per_camera.values()]))
+        assert a.metric_row(model, "mean") is fm.mean
+        cons = a.consistency[model]
+        assert len(cons.rows) == len(a.pairs) == 6
+        assert {r.pair for r in cons} == set(a.pairs)  # each row names its pair of cameras
+        assert cons.value(a.pair_name(a.pairs[0])) == cons.rows[0].value
+        assert np.isfinite(cons.mean)
+    n = len(a.clouds["student"].points)
+    for scheme in ("overlap", "error", "consistency"):
+        assert a.cloud_color("student", scheme).shape == (n, 3)
+        assert CloudRequest("student", scheme) in a.cloud_colors
+    assert a.cloud_color("student", "nope") is None
+
+
+def test_every_mode_renders_with_models(session):
+    a = session.analysis(0, 0)
+    a.ensure_reflection()  # the deferred mask (or its "not available" note)
+    for mode in all_modes():
+        tile = render_tile(a, 2, mode.name, overlap_heat=True, boxes=True)
+        assert tile.rgb.shape == (*a.hw, 3) and tile.caption
+    assert "AbsRel" in render_tile(a, 0, "student").caption
+    assert "RMSE" in render_tile(a, 0, "error").caption
+
+
+def test_export_json_keeps_the_nested_layout(session):
+    from fsmde_gui.export.frame_export import metrics_dict, metrics_lines
+
+    a = session.analysis(0, 0)
+    d = metrics_dict(a)
+    assert set(d["metrics"]["student"]) == set(CAMERA_NAMES) | {"mean"}
+    assert d["metrics"]["student"]["mean"]["abs_rel"] == a.metrics["student"].mean.abs_rel
+    assert d["metrics"]["student"]["CAM_FRONT"]["count"] == a.metrics["student"].per_camera["CAM_FRONT"].count
+    assert d["consistency"]["teacher"]["mean"] == a.consistency["teacher"].mean
+    assert any("AbsRel" in line and "consistency" in line for line in metrics_lines(a))
