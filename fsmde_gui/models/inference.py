@@ -47,7 +47,7 @@ from ..core.errors import CheckpointError, FsmdeError, InferenceError
 from ..core.types import DepthResult, SurroundFrame
 from . import registry
 from .alignment import align_to_metric
-from .blocks import optimize_for_inference_
+from .fast_inference import optimize_for_inference_
 from .checkpoint import load_checkpoint
 from .depth_anything import DepthAnythingTeacher
 from .onnx_runtime import OnnxStudentModel
@@ -260,7 +260,7 @@ class DepthEstimator:
                                  model_name=self.name)
             if "bin_centers" in out:
                 result.bin_centers = out["bin_centers"][b].float().cpu().numpy()
-                result.bin_probs = out["bin_probs"][b].float().cpu().numpy()
+                result.bin_probs = np.ascontiguousarray(out["bin_probs"][b].float().cpu().numpy())
             if "residual" in out:  # reflection-aware model (models/intrinsic.py): P3 masks
                 cfg = getattr(self.model, "cfg", None)
                 result.reflection_mask, result.reflection_score = reflection_outputs(

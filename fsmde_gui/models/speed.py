@@ -44,7 +44,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..paths import IMPORT_ROOT
-from .blocks import optimize_for_inference_
+from .fast_inference import optimize_for_inference_
 from .depth_anything import build_depth_anything_v2_small
 from .inference import DepthEstimator
 from .student import StudentNet
