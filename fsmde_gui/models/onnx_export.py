@@ -129,7 +129,8 @@ def export_proto(model: nn.Module, size: tuple[int, int], opset: int = DEFAULT_O
             program = torch.onnx.export(
                 _StudentGraph(model).eval(), (example,), dynamo=True, opset_version=int(opset),
                 input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
-                dynamic_shapes={"images": {0: batch}}, verbose=False, report=False)
+                dynamic_shapes={"images": {0: batch}}, verbose=False, report=False,
+                optimize=True)  # onnxscript optimiser: constant folding, dead code
     except (FsmdeError, KeyboardInterrupt):
         raise
     except Exception as exc:  # exporter errors come in many types

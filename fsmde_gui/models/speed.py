@@ -44,7 +44,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..paths import IMPORT_ROOT
-from .fast_inference import optimize_for_inference_
+from .fast_inference import _POINTWISE, optimize_for_inference_
 from .depth_anything import build_depth_anything_v2_small
 from .inference import DepthEstimator
 from .student import StudentNet
@@ -70,13 +70,26 @@ def _cpu_sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, 
     return sdpa_flop_count(query_shape, key_shape, value_shape)
 
 
+def _mkldnn_conv_flops(x_shape, a_shape, b_shape, *args, out_shape=None, **kwargs) -> int:
+    """``mkldnn._convolution_pointwise`` (X, W, B, ...) and its ``.binary`` form
+    (X, other, W, B, ...): the fused convolutions of ``fast_inference.FusedConv``."""
+    from torch.utils.flop_counter import conv_flop_count
+
+    weight = b_shape if b_shape is not None and len(b_shape) == len(x_shape) else a_shape
+    return conv_flop_count(x_shape, weight, out_shape, transposed=False)
+
+
 def flop_counter() -> FlopCounterMode:
     """``FlopCounterMode`` that also counts the CPU flash-attention kernel (torch's registry
-    covers the CUDA attention kernels only, so CPU runs would miss the attention matmuls)."""
+    covers the CUDA attention kernels only, so CPU runs would miss the attention matmuls)
+    and the oneDNN fused convolutions the estimator runs (which torch's registry lacks)."""
     mapping = {}
     op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
     if op is not None:
         mapping[op] = _cpu_sdpa_flops
+    fused = _POINTWISE
+    if fused is not None:
+        mapping[fused] = _mkldnn_conv_flops
     return FlopCounterMode(display=False, custom_mapping=mapping)
 
 
