@@ -11,7 +11,8 @@ from fsmde_gui.data.detect import open_dataset
 from fsmde_gui.models import fast_inference
 from fsmde_gui.models.binning import DepthBinning, expected_depth, softmax_expectation_nhwc
 from fsmde_gui.models.blocks import ConvBNReLU
-from fsmde_gui.models.fast_inference import FusedConv, FusedInvertedResidual, optimize_for_inference_
+from fsmde_gui.models.fast_inference import (FusedConv, FusedInvertedResidual,
+                                             optimize_for_inference_)
 from fsmde_gui.models.inference import DepthEstimator
 from fsmde_gui.models.student import StudentConfig, StudentNet
 from fsmde_gui.models.teacher_sim import TeacherConfig, TeacherSimNet
@@ -61,7 +62,7 @@ def test_plain_conv_fallback_matches(pair, monkeypatch):
     x = torch.rand(1, 6, 3, 32, 64)
     with torch.inference_mode():
         fused = fast(x)["depth"]
-        monkeypatch.setattr(fast_inference, "_POINTWISE", None)
+        monkeypatch.setattr(fast_inference, "POINTWISE_CONV_OP", None)
         plain = fast(x)["depth"]
         ref = net(x)["depth"]
     torch.testing.assert_close(plain, ref, rtol=1e-4, atol=1e-4)

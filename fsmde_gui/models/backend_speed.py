@@ -23,10 +23,12 @@ Runtime uses its CUDA / TensorRT providers when installed; thread counts do not 
 """
 from __future__ import annotations
 
+import logging
 import os
 import statistics
 import tempfile
 import time
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -69,9 +71,6 @@ class _DAV2Graph(nn.Module):
 
 def export_dav2_onnx(teacher: nn.Module, images: torch.Tensor, path: Path) -> Path:
     """Export DA-V2 for a fixed input shape with ``torch.onnx.export`` (dynamo, opset 18)."""
-    import logging
-    import warnings
-
     require("onnxscript", path)
     loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "onnxscript")]
     levels = [lg.level for lg in loggers]
@@ -139,7 +138,8 @@ def _gflops(model: nn.Module, images: torch.Tensor) -> float:
 
 
 def run_backends(student: str = "student_kd", threads: Sequence[int] = (1, 2),
-                 rounds: int = 3, device: Optional[str] = None, size: Optional[tuple[int, int]] = None,
+                 rounds: int = 3, device: Optional[str] = None,
+                 size: Optional[tuple[int, int]] = None,
                  log: Callable[[str], None] = print, dav2: Optional[nn.Module] = None) -> dict:
     """Run the comparison; returns a JSON-able dict (``rows``, ``fastest``, ``targets``,
     ``onnx_vs_torch_keyframe_m``, ``load_average``...). ``size`` (W, H): default the

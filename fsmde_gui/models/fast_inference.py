@@ -36,7 +36,8 @@ def _pointwise_ops():
     return op
 
 
-_POINTWISE = _pointwise_ops()
+POINTWISE_CONV_OP = _pointwise_ops()
+"""``torch.ops.mkldnn._convolution_pointwise`` (private to torch, hence looked up, not assumed)."""
 
 
 class FusedConv(nn.Module):
@@ -58,22 +59,23 @@ class FusedConv(nn.Module):
         self.relu = bool(relu)
 
     def _fused(self, x: torch.Tensor) -> bool:
-        return (_POINTWISE is not None and x.device.type == "cpu" and x.dtype == torch.float32
-                and self.weight.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
+        return (POINTWISE_CONV_OP is not None and x.device.type == "cpu"
+                and x.dtype == torch.float32 and self.weight.dtype == torch.float32
+                and not torch.is_autocast_enabled("cpu")
                 and not (torch.is_grad_enabled() and x.requires_grad))
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        op = POINTWISE_CONV_OP
         if self._fused(x):
             if residual is None:
-                return _POINTWISE(x, self.weight, self.bias, self.padding, self.stride,
-                                  self.dilation, self.groups, "relu" if self.relu else "none",
-                                  [], "")
+                return op(x, self.weight, self.bias, self.padding, self.stride, self.dilation,
+                          self.groups, "relu" if self.relu else "none", [], "")
             same = (self.stride == [1, 1] and residual.shape[1] == self.weight.shape[0]
                     and residual.shape[-2:] == x.shape[-2:])
             if same and not self.relu:
-                return _POINTWISE.binary(x, residual, self.weight, self.bias, self.padding,
-                                         self.stride, self.dilation, self.groups, "add", 1.0,
-                                         None, [], None)
+                return op.binary(x, residual, self.weight, self.bias, self.padding,
+                                 self.stride, self.dilation, self.groups, "add", 1.0, None,
+                                 [], None)
         y = F.conv2d(x, self.weight.to(x.dtype), self.bias.to(x.dtype), self.stride,
                      self.padding, self.dilation, self.groups)
         if self.relu:

@@ -18,8 +18,9 @@
   :attr:`DepthEstimator.last_alignment_sources` says which source was used.
 * ``timings_ms``: ``preprocess``, ``inference``, ``postprocess``, ``total``.
 * Models loaded by :meth:`DepthEstimator.from_checkpoint` / ``from_name`` get their
-  BatchNorms folded into the convolutions and channels-last weights (fewer kernels, faster
-  oneDNN/cuDNN paths, same outputs up to rounding); a
+  BatchNorms folded into the convolutions, channels-last weights, fused oneDNN
+  convolution + bias + ReLU kernels on the CPU and the NHWC bin softmax
+  (``fast_inference.optimize_for_inference_``: fewer kernels, same outputs up to rounding); a
   model passed to the constructor (e.g. one being trained) is used as it is, only
   switched to eval mode.
 
