@@ -1,19 +1,26 @@
-"""Speed: student vs bundled teacher vs Depth Anything V2-Small (random weights, real config).
+"""Speed: the student vs Depth Anything V2-Small (random weights, real config), torch eager vs
+ONNX Runtime at 1 and 2 threads, plus the model table (bundled teacher, 518 px anchor, memory).
 
-``python -m benchmarks.run_all speed`` (full mode: DA-V2-Small also at its real 518 px
-setting; several minutes on a 2-core CPU) - ``fsmde bench speed`` is the quick variant.
-Set ``FSMDE_BENCH_QUICK=1`` to run the quick variant here too.
+``python -m benchmarks.run_all speed``: the backend table (``fsmde bench speed``: interleaved
+runs, medians, load average; the student's speed-up in its fastest backend and its ratio to
+the FLOP ratio; the row ``onnx_vs_torch_keyframe_m``, ONNX Runtime vs torch max |depth|
+difference of the shipped student on the bundled real nuScenes keyframe, target <= 1 cm),
+then the model table in full mode (several minutes on a 2-core CPU). Set
+``FSMDE_BENCH_QUICK=1`` for the model table's quick mode.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+from fsmde_gui.models.backend_speed import run_backends
+from fsmde_gui.models.inference import apply_thread_setting
+from fsmde_gui.models.speed import run_speed
+
 
 def main(out_dir: Path) -> dict:
-    from fsmde_gui.models.inference import apply_thread_setting
-    from fsmde_gui.models.speed import run_speed
-
     apply_thread_setting()
     quick = os.environ.get("FSMDE_BENCH_QUICK", "") not in ("", "0")
-    return run_speed(quick=quick)
+    result = run_backends(rounds=5)
+    result["models"] = run_speed(quick=quick)
+    return result

@@ -66,21 +66,36 @@ def test_bench_cli_unknown_benchmark(capsys):
 
 
 def test_bench_cli_writes_json(monkeypatch, tmp_path, capsys):
+    import fsmde_gui.models.backend_speed as backend_speed
     import fsmde_gui.models.speed as speed
 
-    calls = []
+    calls, backends = [], []
 
     def fake_run_speed(quick=True, device=None, **kw):
         calls.append((quick, device))
         return {"student_ms": 1.5, "speedups": {"dav2_small_vs_student": 12.0}}
 
+    def fake_run_backends(threads=(1, 2), rounds=3, device=None, **kw):
+        backends.append((list(threads), rounds, device))
+        return {"speedup": 21.0, "rows": {}}
+
     monkeypatch.setattr(speed, "run_speed", fake_run_speed)
+    monkeypatch.setattr(backend_speed, "run_backends", fake_run_backends)
     out = tmp_path / "sub" / "speed.json"
     assert cli_main(["bench", "speed", "--json", str(out), "--device", "cpu"]) == 0
-    assert calls == [(True, "cpu")]
-    assert json.loads(out.read_text())["speedups"]["dav2_small_vs_student"] == 12.0
+    assert backends == [([1, 2], 3, "cpu")] and calls == []  # default: the backend table
+    assert json.loads(out.read_text())["speedup"] == 21.0
     assert not list(out.parent.glob(".*tmp"))
-    assert cli_main(["bench", "speed", "--full"]) == 0 and calls[-1] == (False, None)
+    assert cli_main(["bench", "speed", "--models", "--threads", "1", "--rounds", "7"]) == 0
+    assert backends[-1] == ([1], 7, None) and calls == [(True, None)]
+    assert cli_main(["bench", "speed", "--full", "--json", str(out)]) == 0
+    assert calls[-1] == (False, None)
+    assert json.loads(out.read_text())["models"]["speedups"]["dav2_small_vs_student"] == 12.0
+    capsys.readouterr()
+    for bad in (["--threads", "0"], ["--threads", "one"], ["--rounds", "0"]):
+        assert cli_main(["bench", "speed", *bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and bad[0] in err[0], err
 
 
 def test_flop_counter_counts_cpu_attention():

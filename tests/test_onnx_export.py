@@ -186,3 +186,30 @@ def test_bad_inputs_exit_2_naming_the_file(tmp_path, tiny_sim_root, tiny_cli, mo
     assert "onnxruntime" in _one_error_line(capsys, out) and not out.exists()
     with pytest.raises(OnnxDependencyError):
         DepthEstimator.from_onnx(good)
+
+
+def test_deploy_path_bad_inputs_onnx_spec_and_bench(tmp_path, tiny_sim_root, tiny_cli,
+                                                    monkeypatch, capsys):
+    """`onnx:FILE` (corrupt, missing) for eval and bench, a non-student checkpoint for
+    export-model, and onnxruntime missing for bench: one line naming the file, exit 2."""
+    semantic = REPO / "models" / "semantic_sim.pt"
+    out = tmp_path / "s.onnx"
+    assert cli_main(["export-model", "--student", str(semantic), "--out", str(out)]) == 2
+    assert "not a student" in _one_error_line(capsys, semantic) and not out.exists()
+
+    garbage = tmp_path / "corrupt.onnx"
+    garbage.write_bytes(b"\x08\x07" + bytes(range(256)) * 8)
+    for argv in (["eval", "--dataset", str(tiny_sim_root), "--student", f"onnx:{garbage}"],
+                 ["bench", "speed", "--student", f"onnx:{garbage}"]):
+        assert cli_main(argv) == 2, argv
+        assert "not a readable ONNX model" in _one_error_line(capsys, garbage)
+    missing = tmp_path / "missing.onnx"
+    assert cli_main(["bench", "speed", "--student", f"onnx:{missing}"]) == 2
+    assert "not found" in _one_error_line(capsys, missing)
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` fails
+    good = tiny_cli[3]
+    assert cli_main(["bench", "speed", "--student", f"onnx:{good}"]) == 2
+    assert "onnxruntime" in _one_error_line(capsys, good)
+    assert cli_main(["bench", "speed", "--threads", "1"]) == 2  # the backend table needs it
+    assert "pip install" in _one_error_line(capsys, "student_kd")

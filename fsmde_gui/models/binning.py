@@ -22,6 +22,7 @@ that split is what cross-interaction KD distils into.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -56,13 +57,38 @@ def expected_depth(probs: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
     return (probs * centers[..., None, None]).sum(dim=-3, keepdim=True)
 
 
+def softmax_expectation_nhwc(logits: torch.Tensor, centers: torch.Tensor
+                             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bin softmax and expected depth of channels-last ``logits (N, K, h, w)``: the softmax
+    runs over the contiguous last axis of the NHWC view and the expectation is one batched
+    matrix-vector product (no ``(N, K, h, w)`` temporary), in float32 even under autocast.
+    Returns ``probs (N, K, h, w)`` (channels-last strides) and ``depth (N, 1, h, w)``."""
+    n, k, h, w = logits.shape
+    # (N, h*w, K): the flat view also keeps ONNX Runtime's transpose optimiser from moving
+    # the softmax back onto the channel axis
+    flat = logits.float().permute(0, 2, 3, 1).reshape(n, h * w, k)
+    probs = torch.softmax(flat, dim=-1)
+    device = probs.device.type
+    ctx = (torch.autocast(device, enabled=False) if torch.is_autocast_enabled(device)
+           else contextlib.nullcontext())
+    with ctx:
+        depth = torch.bmm(probs, centers.float()[:, :, None])  # (N, h*w, 1)
+    return probs.view(n, h, w, k).permute(0, 3, 1, 2), depth.view(n, 1, h, w)
+
+
 class DepthBinning(nn.Module):
     """The binning head. ``forward(global_feat, pixel_feat) -> dict``.
 
     ``global_feat``: ``(N, Cg, h', w')`` (bottleneck; average-pooled here), ``pixel_feat``:
     ``(N, Cp, h, w)`` (decoder output). Returns ``bin_centers (N, K)``, ``bin_logits`` /
     ``bin_probs`` ``(N, K, h, w)`` and ``depth (N, 1, h, w)``.
+
+    ``nhwc = True`` (inference and ONNX export; training keeps ``False``) computes the
+    softmax and expectation by :func:`softmax_expectation_nhwc`: same values, about a third
+    of the time of a softmax over the channel axis (torch and ONNX Runtime alike).
     """
+
+    nhwc = False
 
     def __init__(self, global_channels: int, pixel_channels: int, num_bins: int = 32,
                  min_depth: float = 0.5, max_depth: float = 80.0, hidden: int = 128,
@@ -99,6 +125,9 @@ class DepthBinning(nn.Module):
     def forward(self, global_feat: torch.Tensor, pixel_feat: torch.Tensor) -> dict:
         centers = self.centers(global_feat.mean(dim=(-2, -1)))
         logits = self.pixel_head(pixel_feat)
-        probs = torch.softmax(logits.float(), dim=1)
-        depth = expected_depth(probs, centers)
+        if self.nhwc:  # set for inference / export (fast_inference.optimize_for_inference_)
+            probs, depth = softmax_expectation_nhwc(logits, centers)
+        else:
+            probs = torch.softmax(logits.float(), dim=1)
+            depth = expected_depth(probs, centers)
         return {"bin_centers": centers, "bin_logits": logits, "bin_probs": probs, "depth": depth}

@@ -18,8 +18,9 @@
   :attr:`DepthEstimator.last_alignment_sources` says which source was used.
 * ``timings_ms``: ``preprocess``, ``inference``, ``postprocess``, ``total``.
 * Models loaded by :meth:`DepthEstimator.from_checkpoint` / ``from_name`` get their
-  BatchNorms folded into the convolutions and channels-last weights (fewer kernels, faster
-  oneDNN/cuDNN paths, same outputs up to rounding); a
+  BatchNorms folded into the convolutions, channels-last weights, fused oneDNN
+  convolution + bias + ReLU kernels on the CPU and the NHWC bin softmax
+  (``fast_inference.optimize_for_inference_``: fewer kernels, same outputs up to rounding); a
   model passed to the constructor (e.g. one being trained) is used as it is, only
   switched to eval mode.
 
@@ -47,7 +48,7 @@ from ..core.errors import CheckpointError, FsmdeError, InferenceError
 from ..core.types import DepthResult, SurroundFrame
 from . import registry
 from .alignment import align_to_metric
-from .blocks import optimize_for_inference_
+from .fast_inference import optimize_for_inference_
 from .checkpoint import load_checkpoint
 from .depth_anything import DepthAnythingTeacher
 from .onnx_runtime import OnnxStudentModel
@@ -269,7 +270,7 @@ class DepthEstimator:
                                  model_name=self.name)
             if "bin_centers" in out:
                 result.bin_centers = out["bin_centers"][b].float().cpu().numpy()
-                result.bin_probs = out["bin_probs"][b].float().cpu().numpy()
+                result.bin_probs = np.ascontiguousarray(out["bin_probs"][b].float().cpu().numpy())
             if "residual" in out:  # reflection-aware model (models/intrinsic.py): P3 masks
                 cfg = getattr(self.model, "cfg", None)
                 result.reflection_mask, result.reflection_score = reflection_outputs(

@@ -42,6 +42,7 @@ from ..data.detect import open_dataset
 from ..core.rig import load_rig
 from ..core.atomic_io import atomic_write
 from .blocks import fuse_conv_bn_
+from .fast_inference import use_nhwc_binning_
 from .inference import DepthEstimator
 from .roles import check_role
 
@@ -130,7 +131,8 @@ def export_proto(model: nn.Module, size: tuple[int, int], opset: int = DEFAULT_O
             program = torch.onnx.export(
                 _StudentGraph(model).eval(), (example,), dynamo=True, opset_version=int(opset),
                 input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
-                dynamic_shapes={"images": {0: batch}}, verbose=False, report=False)
+                dynamic_shapes={"images": {0: batch}}, verbose=False, report=False,
+                optimize=True)  # onnxscript optimiser: constant folding, dead code
     except (FsmdeError, KeyboardInterrupt):
         raise
     except Exception as exc:  # exporter errors come in many types
@@ -188,7 +190,7 @@ def export_student_onnx(student: str | Path, out: str | Path, size=None,
     if not 7 <= opset <= 30:
         raise FsmdeError(f"--opset {opset}: expected an ONNX opset between 7 and 30 "
                          f"(default {DEFAULT_OPSET})")
-    fuse_conv_bn_(model)  # as DepthEstimator.from_checkpoint runs it
+    use_nhwc_binning_(fuse_conv_bn_(model))  # as DepthEstimator.from_checkpoint runs it
     proto = export_proto(model, size, opset, where=source)
     onnx.helper.set_model_props(proto, _metadata(model, meta, source, size, opset, parameters))
     proto.doc_string = (f"FSMDE Studio student {source.stem}: images (B,6,3,{size[1]},"

@@ -21,7 +21,8 @@ input size: time ratio when timed, else ``null`` with the FLOP ratio in
 ``flop_ratios``).
 
 Student and teacher run as :class:`~fsmde_gui.models.inference.DepthEstimator` runs them
-(BatchNorm folded into the convolutions, channels-last weights). CUDA is used when available
+(:func:`~fsmde_gui.models.fast_inference.optimize_for_inference_`: BatchNorm folded, channels-last
+weights, fused oneDNN convolutions, NHWC bin softmax). CUDA is used when available
 (bf16 autocast, synchronised timing, ``torch.cuda.max_memory_allocated``); on the CPU the
 student's peak memory is the growth of the peak resident set size (``VmHWM``, reset through
 ``/proc/self/clear_refs``) of a fresh subprocess during one inference.
@@ -41,10 +42,10 @@ from typing import Callable, Optional
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 from ..paths import IMPORT_ROOT
-from .blocks import optimize_for_inference_
+from .fast_inference import POINTWISE_CONV_OP, optimize_for_inference_
 from .depth_anything import build_depth_anything_v2_small
 from .inference import DepthEstimator
 from .student import StudentNet
@@ -70,13 +71,23 @@ def _cpu_sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, 
     return sdpa_flop_count(query_shape, key_shape, value_shape)
 
 
+def _mkldnn_conv_flops(x_shape, a_shape, b_shape, *args, out_shape=None, **kwargs) -> int:
+    """``mkldnn._convolution_pointwise`` (X, W, B, ...) and its ``.binary`` form
+    (X, other, W, B, ...): the fused convolutions of ``fast_inference.FusedConv``."""
+    weight = b_shape if b_shape is not None and len(b_shape) == len(x_shape) else a_shape
+    return conv_flop_count(x_shape, weight, out_shape, transposed=False)
+
+
 def flop_counter() -> FlopCounterMode:
     """``FlopCounterMode`` that also counts the CPU flash-attention kernel (torch's registry
-    covers the CUDA attention kernels only, so CPU runs would miss the attention matmuls)."""
+    covers the CUDA attention kernels only, so CPU runs would miss the attention matmuls)
+    and the oneDNN fused convolutions the estimator runs (which torch's registry lacks)."""
     mapping = {}
     op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
     if op is not None:
         mapping[op] = _cpu_sdpa_flops
+    if POINTWISE_CONV_OP is not None:
+        mapping[POINTWISE_CONV_OP] = _mkldnn_conv_flops
     return FlopCounterMode(display=False, custom_mapping=mapping)
 
 

@@ -1,0 +1,282 @@
+"""`fsmde bench speed`: the student vs Depth Anything V2-Small, torch eager vs ONNX Runtime.
+
+One process, one random 6-view frame at the student's shipped input size (DA-V2-Small gets
+the same frame, resized by itself to the nearest multiple of its 14-px patches: the same
+pixel count within a few per cent). Candidates: {student, DA-V2-Small} x {torch eager, ONNX
+Runtime} x {1, 2} intra-op threads (``torch.set_num_threads`` / ``intra_op_num_threads``).
+Both models are exported to temp ``.onnx`` files here (the student through ``export-model``'s
+own path, DA-V2-Small by ``torch.onnx.export``; an export that fails is a row saying so).
+DA-V2-Small has random weights (its real architecture and size; speed does not depend on the
+values; nothing is downloaded).
+
+Timing: after a warm-up call each, the candidates run interleaved (A B C ... A B C ...),
+``rounds`` times, and each row is the median, so that load on a shared machine hits all
+alike; the 1-minute load average is printed with the table. ONNX Runtime's worker threads
+do not spin between runs (they would steal the CPU from the next candidate). Then the rows
+the deployment targets ask for: each model in its fastest backend here, the student's wall-
+time speed-up (target >= 20x) and that speed-up over the FLOP ratio (target >= 0.7), and
+ONNX Runtime vs torch max |depth| difference of the shipped student on the bundled real
+nuScenes keyframe (target <= 1 cm).
+
+On CUDA (when present, never required) the torch candidates run in bf16 autocast and ONNX
+Runtime uses its CUDA / TensorRT providers when installed; thread counts do not apply.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import tempfile
+import time
+import warnings
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..core.errors import FsmdeError
+from .depth_anything import build_depth_anything_v2_small, resize_to_patch_multiple
+from .inference import DepthEstimator
+from .onnx_export import check_frame, compare_on_frame, export_student_onnx
+from .onnx_runtime import (OnnxStudentModel, _first_line, default_providers, require,
+                           session_options)
+from .speed import flop_counter
+
+VIEWS = 6
+TARGET_SPEEDUP = 20.0
+TARGET_EFFICIENCY = 0.7
+TARGET_ONNX_DIFF_M = 0.01
+
+
+def load_average() -> Optional[float]:
+    try:
+        return float(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        return None
+
+
+class _DAV2Graph(nn.Module):
+    """DA-V2 as exported: ``images (1, 6, 3, H, W)`` -> ``relative (1, 6, 1, H, W)``."""
+
+    def __init__(self, teacher: nn.Module):
+        super().__init__()
+        self.teacher = teacher
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.teacher(images)["relative"]
+
+
+def export_dav2_onnx(teacher: nn.Module, images: torch.Tensor, path: Path) -> Path:
+    """Export DA-V2 for a fixed input shape with ``torch.onnx.export`` (dynamo, opset 18)."""
+    require("onnxscript", path)
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "onnxscript")]
+    levels = [lg.level for lg in loggers]
+    try:
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(_DAV2Graph(teacher).eval(), (images,), dynamo=True,
+                                        opset_version=18, input_names=["images"],
+                                        output_names=["relative"], optimize=True,
+                                        verbose=False, report=False)
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+    program.save(str(path))
+    return path
+
+
+class _OrtRunner:
+    """A plain ONNX Runtime session called like a model (DA-V2's exported graph)."""
+
+    def __init__(self, path: Path, threads: Optional[int], providers: Sequence[str]):
+        ort = require("onnxruntime", path)
+        self.session = ort.InferenceSession(str(path), session_options(ort, threads, False),
+                                            providers=list(providers))
+        self.name = self.session.get_inputs()[0].name
+
+    def __call__(self, images: torch.Tensor):
+        return self.session.run(None, {self.name: images.detach().cpu().numpy()})[0]
+
+
+def _torch_runner(model: nn.Module, threads: Optional[int], device: torch.device):
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
+                else nullcontext())
+
+    def run(images):
+        if threads and torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        with torch.inference_mode(), autocast:
+            out = model(images)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return out
+    return run
+
+
+def time_interleaved(candidates: dict, images: dict, rounds: int, warmup: int = 1) -> dict:
+    """``candidates``: name -> callable(images[name]); A B C ... A B C ..., median ms."""
+    ms: dict = {name: [] for name in candidates}
+    for i in range(warmup + rounds):
+        for name, run in candidates.items():
+            t = time.perf_counter()
+            run(images[name])
+            if i >= warmup:
+                ms[name].append((time.perf_counter() - t) * 1e3)
+    return {name: {"ms": statistics.median(v), "ms_min": min(v), "runs": len(v)}
+            for name, v in ms.items() if v}
+
+
+def _gflops(model: nn.Module, images: torch.Tensor) -> float:
+    with torch.inference_mode(), flop_counter() as counter:
+        model(images)
+    return counter.get_total_flops() / 1e9
+
+
+def run_backends(student: str = "student_kd", threads: Sequence[int] = (1, 2),
+                 rounds: int = 3, device: Optional[str] = None,
+                 size: Optional[tuple[int, int]] = None,
+                 log: Callable[[str], None] = print, dav2: Optional[nn.Module] = None) -> dict:
+    """Run the comparison; returns a JSON-able dict (``rows``, ``fastest``, ``targets``,
+    ``onnx_vs_torch_keyframe_m``, ``load_average``...). ``size`` (W, H): default the
+    student's input size. ``dav2``: a prebuilt DA-V2 teacher (tests pass a tiny one)."""
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    gpu = dev.type == "cuda"
+    ort = require("onnxruntime", student)
+    providers = default_providers(ort.get_available_providers())
+    if not gpu:
+        providers = ["CPUExecutionProvider"]
+    threads = [None] if gpu else [int(t) for t in threads]
+    if any(t is not None and t < 1 for t in threads):
+        raise FsmdeError(f"--threads must be positive integers, got {threads}")
+    torch_threads = torch.get_num_threads()
+    load_start = load_average()
+    t_start = time.perf_counter()
+    est = DepthEstimator.from_name(student, device=str(dev))
+    w, h = size or est.input_size
+    torch.manual_seed(0)
+    x = torch.rand(1, VIEWS, 3, h, w, device=dev)
+    teacher = dav2 if dav2 is not None else build_depth_anything_v2_small(random=True)
+    teacher = teacher.to(dev).eval()
+    teacher.short_side = min(h, w)
+    teacher.feature_layers = []  # depth only (no hidden states), as exported
+    dav2_hw = resize_to_patch_multiple(h, w, teacher.short_side, teacher.patch_size)
+    gflops = {"student": _gflops(est.model, x), "dav2_small": _gflops(teacher, x)}
+    rows: dict = {}
+    runners: dict = {}
+    notes: dict = {}
+    with tempfile.TemporaryDirectory(prefix="fsmde-bench-") as tmp:
+        t = time.perf_counter()
+        s_path, report = export_student_onnx(student, Path(tmp) / "student.onnx",
+                                             size=(w, h))
+        export_s = {"student": time.perf_counter() - t}
+        t = time.perf_counter()
+        d_path, d_error = Path(tmp) / "dav2_small.onnx", None
+        try:
+            export_dav2_onnx(teacher.cpu(), x.cpu(), d_path)
+        except Exception as exc:  # exporter errors come in many types: reported as a row
+            d_error = f"export failed: {type(exc).__name__}: {_first_line(exc)}"
+        teacher.to(dev)
+        export_s["dav2_small"] = time.perf_counter() - t
+        frame, frame_name = check_frame()
+        keyframe = compare_on_frame(DepthEstimator.from_name(student, device="cpu"),
+                                    DepthEstimator.from_onnx(s_path, providers=providers),
+                                    frame)
+        for n in threads:
+            tag = f"{n} thread{'s' if n != 1 else ''}" if n else "gpu"
+            runners[("student", "torch", tag)] = _torch_runner(est.model, n, dev)
+            runners[("student", "onnxruntime", tag)] = OnnxStudentModel(
+                s_path, providers=providers, threads=n, spinning=False)
+            runners[("dav2_small", "torch", tag)] = _torch_runner(teacher, n, dev)
+            if d_error is None:
+                try:
+                    runners[("dav2_small", "onnxruntime", tag)] = _OrtRunner(d_path, n, providers)
+                except Exception as exc:  # a graph ORT cannot load: say so in the row
+                    d_error = f"ONNX Runtime cannot load it: {_first_line(exc)}"
+            if d_error is not None:
+                notes[("dav2_small", "onnxruntime", tag)] = d_error
+        if d_error is None:
+            ref = runners[("dav2_small", "torch", tag)](x)["relative"].float().cpu().numpy()
+            got = runners[("dav2_small", "onnxruntime", tag)](x)
+            notes["dav2_onnx_max_abs_rel"] = float(np.abs(np.asarray(got) - ref).max())
+        names = {k: " / ".join(k) for k in runners}
+        timed = time_interleaved({names[k]: r for k, r in runners.items()},
+                                 {names[k]: x for k in runners}, rounds=rounds)
+    torch.set_num_threads(torch_threads)
+    for key, name in names.items():
+        model, backend, tag = key
+        rows[name] = {"model": model, "backend": backend, "threads": tag,
+                      "input_hw": [h, w] if model == "student" else list(dav2_hw),
+                      "gflops": gflops[model], **timed[name]}
+    for key, note in notes.items():
+        if isinstance(key, tuple):
+            rows[" / ".join(key)] = {"model": key[0], "backend": key[1], "threads": key[2],
+                                     "ms": None, "error": note, "gflops": gflops[key[0]]}
+    fastest = {m: min((r for r in rows.values() if r["model"] == m and r["ms"]),
+                      key=lambda r: r["ms"]) for m in ("student", "dav2_small")}
+    speedup = fastest["dav2_small"]["ms"] / fastest["student"]["ms"]
+    flop_ratio = gflops["dav2_small"] / gflops["student"]
+    result = {
+        "device": str(dev), "providers": providers, "torch": torch.__version__,
+        "onnxruntime": ort.__version__, "student": student, "views": VIEWS,
+        "input_hw": [h, w], "dav2_input_hw": list(dav2_hw), "rounds": rounds,
+        "rows": rows, "gflops": gflops,
+        "fastest": {m: f"{r['backend']}, {r['threads']}" for m, r in fastest.items()},
+        "speedup": speedup, "flop_ratio": flop_ratio, "efficiency": speedup / flop_ratio,
+        "onnx_vs_torch_keyframe_m": keyframe["depth"], "keyframe": frame_name,
+        "student_export_check_m": report["max_abs_depth_m"],
+        "dav2_onnx_max_abs_relative": notes.get("dav2_onnx_max_abs_rel"),
+        "export_s": export_s, "load_average": {"start": load_start, "end": load_average()},
+        "cpu_count": os.cpu_count(), "wall_s": time.perf_counter() - t_start,
+    }
+    result["targets"] = {
+        "speedup_ge_20x": speedup >= TARGET_SPEEDUP,
+        "efficiency_ge_0.7": result["efficiency"] >= TARGET_EFFICIENCY,
+        "onnx_diff_le_1cm": keyframe["depth"] <= TARGET_ONNX_DIFF_M}
+    log(format_backends(result))
+    return result
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def format_backends(r: dict) -> str:
+    la = r["load_average"]
+    h, w = r["input_hw"]
+    dh, dw = r["dav2_input_hw"]
+    lines = [f"speed: 6 views, student {h}x{w} ({h * w} px/view), DA-V2-Small {dh}x{dw} "
+             f"({dh * dw} px/view), {r['device']}, median of {r['rounds']} interleaved runs; "
+             f"load average (1 min) {la['start']:.2f} -> {la['end']:.2f} on "
+             f"{r['cpu_count']} CPUs",
+             f"{'model':<12}{'backend':<13}{'threads':<11}{'GFLOPs':>8}{'ms/frame':>10}"
+             f"{'min ms':>9}{'GFLOP/s':>9}"]
+    for row in r["rows"].values():
+        if row["ms"] is None:
+            lines.append(f"{row['model']:<12}{row['backend']:<13}{row['threads']:<11}"
+                         f"{row['gflops']:>8.1f}  {row['error']}")
+            continue
+        lines.append(f"{row['model']:<12}{row['backend']:<13}{row['threads']:<11}"
+                     f"{row['gflops']:>8.1f}{row['ms']:>10.1f}{row['ms_min']:>9.1f}"
+                     f"{row['gflops'] / row['ms'] * 1e3:>9.1f}")
+    t = r["targets"]
+    lines += [
+        f"fastest here: student {r['fastest']['student']}, DA-V2-Small "
+        f"{r['fastest']['dav2_small']}",
+        f"speed-up student vs DA-V2-Small (fastest each): {r['speedup']:.1f}x "
+        f"(target >= {TARGET_SPEEDUP:.0f}x: {_met(t['speedup_ge_20x'])})",
+        f"FLOP ratio {r['flop_ratio']:.1f}x; speed-up / FLOP ratio {r['efficiency']:.2f} "
+        f"(target >= {TARGET_EFFICIENCY}: {_met(t['efficiency_ge_0.7'])})",
+        f"ONNX Runtime vs torch, {r['student']} on {Path(r['keyframe']).name}: max |depth "
+        f"diff| {r['onnx_vs_torch_keyframe_m'] * 100:.4f} cm (target <= 1 cm: "
+        f"{_met(t['onnx_diff_le_1cm'])})"]
+    if r.get("dav2_onnx_max_abs_relative") is not None:
+        lines.append(f"DA-V2-Small ONNX vs torch: max |relative diff| "
+                     f"{r['dav2_onnx_max_abs_relative']:.2e}")
+    lines.append(f"exports: student {r['export_s']['student']:.0f} s, DA-V2-Small "
+                 f"{r['export_s']['dav2_small']:.0f} s; whole run {r['wall_s']:.0f} s")
+    return "\n".join(lines)

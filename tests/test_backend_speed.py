@@ -1,0 +1,93 @@
+"""`fsmde bench speed`'s backend table (torch vs ONNX Runtime): plumbing, not timings."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("onnx", reason="needs the deploy extra (pip install -e '.[deploy]')")
+pytest.importorskip("onnxruntime", reason="needs the deploy extra")
+pytest.importorskip("onnxscript", reason="needs the deploy extra")
+transformers = pytest.importorskip("transformers")
+
+from fsmde_gui.models import backend_speed  # noqa: E402
+from fsmde_gui.models.checkpoint import save_checkpoint  # noqa: E402
+from fsmde_gui.models.depth_anything import DepthAnythingTeacher  # noqa: E402
+from fsmde_gui.models.student import StudentConfig, StudentNet  # noqa: E402
+
+TINY = StudentConfig(widths=(8, 16, 16, 32, 32), depths=(1, 1, 1, 1),
+                     decoder_widths=(32, 16, 16, 16), num_bins=16, bin_hidden=16,
+                     input_size=(96, 64), bin_space="log", bin_floor=0.5)
+
+
+def tiny_dav2() -> DepthAnythingTeacher:
+    """The DA-V2 architecture at toy width (2 layers of 32): exports in seconds."""
+    backbone = transformers.Dinov2Config(hidden_size=32, num_hidden_layers=4,
+                                         num_attention_heads=2, intermediate_size=64,
+                                         patch_size=14, image_size=56,
+                                         out_features=["stage1", "stage2", "stage3", "stage4"],
+                                         reshape_hidden_states=False)
+    config = transformers.DepthAnythingConfig(
+        backbone_config=backbone, neck_hidden_sizes=[8, 16, 16, 32], fusion_hidden_size=16,
+        reassemble_hidden_size=32, depth_estimation_type="relative", head_hidden_size=8)
+    torch.manual_seed(0)
+    return DepthAnythingTeacher(transformers.DepthAnythingForDepthEstimation(config).eval())
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    return save_checkpoint(tmp_path_factory.mktemp("bs") / "tiny_student.pt",
+                           StudentNet(TINY).eval())
+
+
+@pytest.fixture(scope="module")
+def result(tiny_ckpt):
+    lines = []
+    r = backend_speed.run_backends(student=str(tiny_ckpt), threads=(1, 2), rounds=2,
+                                   device="cpu", log=lines.append, dav2=tiny_dav2())
+    return r, lines
+
+
+@pytest.mark.slow
+def test_rows_for_every_model_backend_and_thread_count(result):
+    r, lines = result
+    rows = r["rows"]
+    assert len(rows) == 8
+    keys = {(x["model"], x["backend"], x["threads"]) for x in rows.values()}
+    assert keys == {(m, b, t) for m in ("student", "dav2_small")
+                    for b in ("torch", "onnxruntime") for t in ("1 thread", "2 threads")}
+    assert all(x["ms"] > 0 and x["runs"] == 2 and x["ms_min"] <= x["ms"] for x in rows.values())
+    assert r["input_hw"] == [64, 96] and r["dav2_input_hw"] == [70, 98]  # 14-px multiples
+    assert 0 < r["gflops"]["student"]
+    assert r["flop_ratio"] == pytest.approx(r["gflops"]["dav2_small"] / r["gflops"]["student"])
+    best = min(x["ms"] for x in rows.values() if x["model"] == "student")
+    best_d = min(x["ms"] for x in rows.values() if x["model"] == "dav2_small")
+    assert r["speedup"] == pytest.approx(best_d / best)
+    assert r["efficiency"] == pytest.approx(r["speedup"] / r["flop_ratio"])
+    assert r["targets"]["speedup_ge_20x"] == (r["speedup"] >= 20)
+    assert r["onnx_vs_torch_keyframe_m"] < 1e-2 and "nuscenes-keyframe" in r["keyframe"]
+    assert r["dav2_onnx_max_abs_relative"] < 1e-3
+    assert r["load_average"]["start"] is not None
+    json.dumps(r)
+    text = "\n".join(lines)
+    assert "load average (1 min)" in text and "speed-up / FLOP ratio" in text
+    assert "max |depth diff|" in text and text.count("onnxruntime") >= 4
+
+
+@pytest.mark.slow
+def test_dav2_export_failure_is_a_row(tiny_ckpt, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("unsupported operator aten::frobnicate\nmore detail")
+
+    monkeypatch.setattr(backend_speed, "export_dav2_onnx", broken)
+    lines = []
+    r = backend_speed.run_backends(student=str(tiny_ckpt), threads=(1,), rounds=1,
+                                   device="cpu", log=lines.append, dav2=tiny_dav2())
+    row = r["rows"]["dav2_small / onnxruntime / 1 thread"]
+    assert row["ms"] is None and row["error"] == ("export failed: RuntimeError: unsupported "
+                                                  "operator aten::frobnicate")
+    assert r["fastest"]["dav2_small"] == "torch, 1 thread" and r["speedup"] > 0
+    assert any("export failed: RuntimeError" in ln for ln in lines[0].splitlines())
