@@ -101,8 +101,8 @@ def run_in_display(out_dir: Path) -> dict:
             cold.append((time.perf_counter() - t0) * 1000)
             cold_compute.append(w.analysis.compute_ms)
         # (a) warm: frames already analysed (what prefetch gives when stepping forward)
-        for i in range(n + 1):  # n + 1: stepping through 0..n-1 never prefetches
-            w.session.analysis(0, i)
+        for i in range(min(n + 1, w.session.num_frames(0))):  # n + 1: stepping
+            w.session.analysis(0, i)  # through 0..n-1 never prefetches
         warm = []
         for rep in range(1 if every else 3):
             for i in range(n):
