@@ -92,7 +92,7 @@ def _train_and_eval(job: tuple) -> dict:
     import torch
 
     from fsmde_gui.training.config import TrainConfig
-    from fsmde_gui.training.evaluate import evaluate_dataset, load_estimator
+    from fsmde_gui.evaluation.evaluate import evaluate_dataset, load_estimator
     from fsmde_gui.training.trainer import Trainer
 
     torch.set_num_threads(1)

@@ -28,7 +28,7 @@ def trained_on(name: str) -> str:
 
 def main(out_dir: Path) -> dict:
     from fsmde_gui.data.detect import open_dataset
-    from fsmde_gui.training.evaluate import evaluate_dataset, load_estimator
+    from fsmde_gui.evaluation.evaluate import evaluate_dataset, load_estimator
 
     folders = [REPO / "resources" / "nuscenes-keyframe"]
     folders += [Path(p) for p in os.environ.get("FSMDE_REAL_DATASETS", "").split(",") if p]

@@ -12,7 +12,7 @@ from fsmde_gui.commands.progress import ProgressBar
 from fsmde_gui.core.types import DepthResult
 from fsmde_gui.data.detect import open_dataset
 from fsmde_gui.models.checkpoint import build_model, save_checkpoint
-from fsmde_gui.training.evaluate import evaluate_dataset, format_table
+from fsmde_gui.evaluation.evaluate import evaluate_dataset, format_table
 
 TINY_STUDENT = {"widths": [8, 16, 24, 32, 48], "depths": [1, 1, 1, 1],
                 "decoder_widths": [32, 24, 16, 16], "bin_hidden": 32, "num_bins": 16,

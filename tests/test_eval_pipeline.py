@@ -11,7 +11,7 @@ import pytest
 from fsmde_gui.core.errors import FsmdeError
 from fsmde_gui.core.metrics import depth_metrics
 from fsmde_gui.training import model_zoo
-from fsmde_gui.training.evaluate import (CONSISTENCY_WIDTH, evaluate_dataset, image_metrics,
+from fsmde_gui.evaluation.evaluate import (CONSISTENCY_WIDTH, evaluate_dataset, image_metrics,
                                          prefetched_frames)
 
 
@@ -57,7 +57,7 @@ def test_frames_are_loaded_ahead_in_order_and_stop_with_the_consumer():
 
 
 def test_eval_on_the_real_keyframe_scores_every_view(keyframe_root):
-    from fsmde_gui.training.evaluate import load_estimator
+    from fsmde_gui.evaluation.evaluate import load_estimator
 
     res = evaluate_dataset(keyframe_root, load_estimator("student_kd"), max_depth=80.0)
     assert res["frames"] == 1 and res["overall"]["images"] == 6

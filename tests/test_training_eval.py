@@ -9,7 +9,7 @@ import pytest
 from fsmde_gui.core.types import CAMERA_NAMES, DepthResult
 from fsmde_gui.data.detect import open_dataset
 from fsmde_gui.models.checkpoint import build_model, save_checkpoint
-from fsmde_gui.training.evaluate import METRIC_KEYS, evaluate_dataset, format_table
+from fsmde_gui.evaluation.evaluate import METRIC_KEYS, evaluate_dataset, format_table
 
 TINY_STUDENT = {"widths": [8, 16, 24, 32, 48], "depths": [1, 1, 1, 1],
                 "decoder_widths": [32, 24, 16, 16], "bin_hidden": 32, "num_bins": 16,
@@ -74,7 +74,7 @@ def test_eval_cli_on_real_keyframe(keyframe_root, tmp_path):
 
 
 def test_write_json_is_strict_json(tmp_path):
-    from fsmde_gui.training.evaluate import write_json
+    from fsmde_gui.evaluation.evaluate import write_json
 
     path = write_json(tmp_path / "r.json", {"consistency": {"A|B": float("nan"), "mean": 1.5},
                                             "x": np.float32(2.0)})
@@ -85,7 +85,7 @@ def test_write_json_is_strict_json(tmp_path):
 
 
 def test_image_metrics_median_scaled_and_per_range_abs_rel():
-    from fsmde_gui.training.evaluate import EXTRA_KEYS, image_metrics
+    from fsmde_gui.evaluation.evaluate import EXTRA_KEYS, image_metrics
 
     gt = np.zeros((4, 6), np.float32)
     gt[0, :3] = [2.0, 5.0, 8.0]  # 0-10 m
@@ -106,7 +106,7 @@ def test_image_metrics_median_scaled_and_per_range_abs_rel():
 
 
 def test_evaluate_student_reports_dense_and_bin_sections(tiny_sim_root, tmp_path):
-    from fsmde_gui.training.evaluate import load_estimator
+    from fsmde_gui.evaluation.evaluate import load_estimator
 
     ckpt = save_checkpoint(tmp_path / "s.pt", build_model("student", TINY_STUDENT), meta={})
     res = evaluate_dataset(tiny_sim_root, load_estimator(str(ckpt)), max_depth=80.0,

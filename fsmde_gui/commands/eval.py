@@ -12,7 +12,7 @@ import warnings
 
 from ..core.errors import FsmdeError
 from ..data.detect import open_dataset
-from ..training.evaluate import evaluate_dataset, format_table, load_estimator, write_json
+from ..evaluation.evaluate import evaluate_dataset, format_table, load_estimator, write_json
 from .dataset_args import add_dataset_options, dataset_options
 from .progress import ProgressBar
 

@@ -29,7 +29,7 @@ from ..data.simulator.generate import generate_dataset
 from ..models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from ..paths import PROJECT_ROOT
 from .config import TrainConfig
-from .evaluate import evaluate_dataset, format_table, json_safe, load_estimator
+from ..evaluation.evaluate import evaluate_dataset, format_table, json_safe, load_estimator
 from .trainer import Trainer
 
 log = logging.getLogger(__name__)
