@@ -24,7 +24,7 @@ from ..core.fusion import fuse_depth_maps
 from ..core.geometry import frame_camera_poses
 from ..core.metrics import depth_metrics
 from ..core.types import CAMERA_NAMES, SHORT_NAMES, DepthResult, SurroundFrame
-from ..training.losses import ordinal_teacher_probs, soft_assign
+from ..models.bin_targets import ordinal_teacher_probs, soft_assign
 from .results import CameraMetrics, CloudRequest, FrameConsistency, FrameMetrics
 
 MODELS = ("student", "teacher")
