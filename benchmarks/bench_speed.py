@@ -13,9 +13,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fsmde_gui.models.backend_speed import run_backends
+from fsmde_gui.evaluation.backend_speed import run_backends
 from fsmde_gui.models.inference import apply_thread_setting
-from fsmde_gui.models.speed import run_speed
+from fsmde_gui.evaluation.speed import run_speed
 
 
 def main(out_dir: Path) -> dict:

@@ -12,7 +12,7 @@ pytest.importorskip("onnxruntime", reason="needs the deploy extra")
 pytest.importorskip("onnxscript", reason="needs the deploy extra")
 transformers = pytest.importorskip("transformers")
 
-from fsmde_gui.models import backend_speed  # noqa: E402
+from fsmde_gui.evaluation import backend_speed  # noqa: E402
 from fsmde_gui.models.checkpoint import save_checkpoint  # noqa: E402
 from fsmde_gui.models.depth_anything import DepthAnythingTeacher  # noqa: E402
 from fsmde_gui.models.student import StudentConfig, StudentNet  # noqa: E402

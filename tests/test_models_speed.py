@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from fsmde_gui.cli import main as cli_main
-from fsmde_gui.models.speed import format_table, run_speed, time_models
+from fsmde_gui.evaluation.speed import format_table, run_speed, time_models
 
 
 
@@ -66,8 +66,8 @@ def test_bench_cli_unknown_benchmark(capsys):
 
 
 def test_bench_cli_writes_json(monkeypatch, tmp_path, capsys):
-    import fsmde_gui.models.backend_speed as backend_speed
-    import fsmde_gui.models.speed as speed
+    import fsmde_gui.evaluation.backend_speed as backend_speed
+    import fsmde_gui.evaluation.speed as speed
 
     calls, backends = [], []
 
@@ -99,7 +99,7 @@ def test_bench_cli_writes_json(monkeypatch, tmp_path, capsys):
 
 
 def test_flop_counter_counts_cpu_attention():
-    from fsmde_gui.models.speed import flop_counter
+    from fsmde_gui.evaluation.speed import flop_counter
 
     q = k = v = torch.rand(1, 2, 16, 8)
     with flop_counter() as counter:

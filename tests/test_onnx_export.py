@@ -138,7 +138,7 @@ def test_dynamic_batch(tiny_cli, tiny_ckpt, keyframe_root, tiny_sim_root):
 
 def test_onnx_student_accepted_wherever_a_student_is(tiny_cli, tiny_sim_root, capsys):
     from fsmde_gui.app_model.session import Session
-    from fsmde_gui.models.speed import time_estimator
+    from fsmde_gui.evaluation.speed import time_estimator
     from fsmde_gui.evaluation.evaluate import load_estimator
 
     path = tiny_cli[3]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..core.atomic_io import atomic_write_json
 from ..core.errors import FsmdeError
-from ..models import backend_speed, speed
+from ..evaluation import backend_speed, speed
 from ..models.inference import DepthEstimator, apply_thread_setting
 from ..paths import BENCHMARKS_DIR, PROJECT_ROOT
 

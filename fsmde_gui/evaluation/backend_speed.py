@@ -38,10 +38,10 @@ import torch
 from torch import nn
 
 from ..core.errors import FsmdeError
-from .depth_anything import build_depth_anything_v2_small, resize_to_patch_multiple
-from .inference import DepthEstimator
-from .onnx_export import check_frame, compare_on_frame, export_student_onnx
-from .onnx_runtime import (OnnxStudentModel, _first_line, default_providers, require,
+from ..models.depth_anything import build_depth_anything_v2_small, resize_to_patch_multiple
+from ..models.inference import DepthEstimator
+from ..models.onnx_export import check_frame, compare_on_frame, export_student_onnx
+from ..models.onnx_runtime import (OnnxStudentModel, _first_line, default_providers, require,
                            session_options)
 from .speed import flop_counter
 

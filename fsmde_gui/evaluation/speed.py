@@ -45,11 +45,11 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 from ..paths import IMPORT_ROOT
-from .fast_inference import POINTWISE_CONV_OP, optimize_for_inference_
-from .depth_anything import build_depth_anything_v2_small
-from .inference import DepthEstimator
-from .student import StudentNet
-from .teacher_sim import TeacherSimNet
+from ..models.fast_inference import POINTWISE_CONV_OP, optimize_for_inference_
+from ..models.depth_anything import build_depth_anything_v2_small
+from ..models.inference import DepthEstimator
+from ..models.student import StudentNet
+from ..models.teacher_sim import TeacherSimNet
 
 INPUT_HW = (160, 288)
 ANCHOR_HW = (518, 924)
@@ -161,7 +161,7 @@ def student_peak_memory_mb(hw: tuple[int, int], device: torch.device) -> dict:
         torch.cuda.synchronize()
         return {"peak_mb": (torch.cuda.max_memory_allocated(device) - base) / 2**20,
                 "method": "torch.cuda.max_memory_allocated minus weights+input"}
-    code = ("import sys, json; from fsmde_gui.models.speed import _rss_probe; "
+    code = ("import sys, json; from fsmde_gui.evaluation.speed import _rss_probe; "
             f"print(json.dumps(_rss_probe({hw[0]}, {hw[1]}, {torch.get_num_threads()})))")
     env = dict(os.environ)
     root = str(IMPORT_ROOT)  # the child imports this same fsmde_gui (installed or not)
