@@ -125,7 +125,7 @@ def format_table(rows: list[dict]) -> str:
 
 def main(out_dir: Path) -> dict:
     from fsmde_gui.models.checkpoint import load_checkpoint
-    from fsmde_gui.models.reflection_model import evaluate_reflection_model
+    from fsmde_gui.evaluation.reflection_eval import evaluate_reflection_model
     from fsmde_gui.training.model_zoo import ensure_preset
 
     torch.set_num_threads(1)  # 2 threads on a busy 2-core machine spin (see TrainConfig)
