@@ -159,11 +159,10 @@ def training_folder(spec: ModelSpec, data_root: Path, real_data: Optional[Path],
     return Path(real_data)
 
 
-def build_model(spec: ModelSpec, out_dir: Path, data_root: Path, runs_root: Path,
-                say: Callable[[str], None] = print, cancel=None,
-                steps_scale: float = 1.0, real_data: Optional[Path] = None) -> dict:
-    """Train, evaluate and write one shipped model + card. Returns the card."""
-    train_root = training_folder(spec, data_root, real_data, say)
+def spec_train_config(spec: ModelSpec, out_dir: Path, data_root: Path, runs_root: Path,
+                      train_root: Path, say: Callable[[str], None],
+                      steps_scale: float = 1.0) -> TrainConfig:
+    """The spec's TrainConfig: its options, data, seed, teacher / start checkpoints."""
     opts = dict(spec.config)
     if spec.real_data:
         opts["cache_dir"] = str(runs_root / "sample_cache")
@@ -185,28 +184,13 @@ def build_model(spec: ModelSpec, out_dir: Path, data_root: Path, runs_root: Path
         if not dep.exists():
             raise FsmdeError(f"{dep}: {spec.name} needs {spec.depends_on} first")
         opts["teacher_checkpoint"] = str(dep)
-    cfg = TrainConfig.from_dict(TrainConfig().to_dict() | opts, f"spec {spec.name}")
-    run_dir = Path(cfg.out)
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    data_name = train_root.name if spec.real_data else spec.preset
-    say(f"training {spec.name}: recipe {spec.recipe}, {cfg.steps} steps at "
-        f"{cfg.image_size[0]}x{cfg.image_size[1]}, data {data_name}, seed {spec.seed}")
+    return TrainConfig.from_dict(TrainConfig().to_dict() | opts, f"spec {spec.name}")
 
-    def progress(ev):
-        if ev.get("event") in ("progress", "checkpoint") and ev["step"] % 250 == 0:
-            loss = ev["losses"].get("total", float("nan"))
-            say(f"  {spec.name} step {ev['step']}/{ev['total']} loss {loss:.4f} "
-                f"eta {ev['eta_s']:.0f}s")
 
-    t0 = time.perf_counter()
-    result = Trainer(cfg).run(progress=progress, cancel=cancel)
-    train_s = time.perf_counter() - t0
-    if result["event"] != "done":
-        raise FsmdeError(f"training of {spec.name} was {result['event']}")
-    payload = read_checkpoint(result["final"])
-    model, _ = load_checkpoint(result["final"])
-    card = {
+def model_card(spec: ModelSpec, cfg: TrainConfig, out_dir: Path, train_root: Path,
+               result: dict, train_s: float, payload: dict, model) -> dict:
+    """The card of a freshly trained spec (before its evaluation is added)."""
+    return {
         "name": spec.name,
         "description": spec.description,
         "arch": payload["arch"],
@@ -241,6 +225,35 @@ def build_model(spec: ModelSpec, out_dir: Path, data_root: Path, runs_root: Path
                    f"{cfg.num_threads} threads",
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def build_model(spec: ModelSpec, out_dir: Path, data_root: Path, runs_root: Path,
+                say: Callable[[str], None] = print, cancel=None,
+                steps_scale: float = 1.0, real_data: Optional[Path] = None) -> dict:
+    """Train, evaluate and write one shipped model + card. Returns the card."""
+    train_root = training_folder(spec, data_root, real_data, say)
+    cfg = spec_train_config(spec, out_dir, data_root, runs_root, train_root, say, steps_scale)
+    run_dir = Path(cfg.out)
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    data_name = train_root.name if spec.real_data else spec.preset
+    say(f"training {spec.name}: recipe {spec.recipe}, {cfg.steps} steps at "
+        f"{cfg.image_size[0]}x{cfg.image_size[1]}, data {data_name}, seed {spec.seed}")
+
+    def progress(ev):
+        if ev.get("event") in ("progress", "checkpoint") and ev["step"] % 250 == 0:
+            loss = ev["losses"].get("total", float("nan"))
+            say(f"  {spec.name} step {ev['step']}/{ev['total']} loss {loss:.4f} "
+                f"eta {ev['eta_s']:.0f}s")
+
+    t0 = time.perf_counter()
+    result = Trainer(cfg).run(progress=progress, cancel=cancel)
+    train_s = time.perf_counter() - t0
+    if result["event"] != "done":
+        raise FsmdeError(f"training of {spec.name} was {result['event']}")
+    payload = read_checkpoint(result["final"])
+    model, _ = load_checkpoint(result["final"])
+    card = model_card(spec, cfg, out_dir, train_root, result, train_s, payload, model)
     dest = out_dir / f"{spec.name}.pt"
     meta = dict(payload["meta"]) | {"name": spec.name, "card": f"{spec.name}.json"}
     meta.pop("train_config", None)

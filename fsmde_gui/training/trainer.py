@@ -25,6 +25,7 @@ from typing import Callable, Optional
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
 from ..core.atomic_io import atomic_write, atomic_write_text
@@ -183,6 +184,62 @@ class Trainer:
             D.teardown(info)
 
     def _run(self, cfg: TrainConfig, info: D.DistInfo, progress, cancel) -> dict:
+        recipe, dataset, sampler, optimizer, scheduler, start = self._setup(cfg, info, progress)
+        writer = self._open_outputs(cfg, info, start)
+        recipe.train()
+        t0 = time.perf_counter()
+        step, losses, status = start, {}, "done"
+        batches = iter(self._loader(dataset, sampler, start))
+        data_wait = 0.0  # seconds spent waiting for the loader (the rest is the step itself)
+
+        def wait_frac() -> float:
+            return round(data_wait / max(1e-9, time.perf_counter() - t0), 4)
+
+        try:
+            while step < cfg.steps:
+                if D.any_true(cancel.is_set(), info):
+                    status = "cancelled"
+                    break
+                t_wait = time.perf_counter()
+                batch = self._prepare(next(batches), step, info)
+                data_wait += time.perf_counter() - t_wait
+                losses = self._train_step(recipe, optimizer, scheduler, batch, step, info)
+                step += 1
+                ckpt = None
+                if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps:
+                    ckpt = self._save_last(recipe, optimizer, scheduler, step, info)
+                if info.is_main:
+                    lr = optimizer.param_groups[0]["lr"]
+                    for k, v in losses.items():
+                        writer.add_scalar(f"loss/{k}", v, step)
+                    writer.add_scalar("lr", lr, step)
+                    if ckpt or step % max(1, cfg.log_every) == 0 or step == cfg.steps \
+                            or step == start + 1:
+                        eta = (time.perf_counter() - t0) / (step - start) * (cfg.steps - step)
+                        self._emit(progress, info, {
+                            "event": "checkpoint" if ckpt else "progress", "step": step,
+                            "total": cfg.steps, "losses": losses, "eta_s": round(eta, 1),
+                            "lr": lr, "checkpoint": str(ckpt) if ckpt else None,
+                            "data_wait_frac": wait_frac()})
+            ckpt = self._save_last(recipe, optimizer, scheduler, step, info)
+            final = None
+            if status == "done":
+                final = self._save_final(recipe, step, time.perf_counter() - t0, losses, info)
+            result = {"event": status, "step": step, "total": cfg.steps, "losses": losses,
+                      "eta_s": 0.0, "lr": optimizer.param_groups[0]["lr"],
+                      "checkpoint": str(ckpt) if ckpt else None,
+                      "final": str(final) if final else None,
+                      "wall_s": round(time.perf_counter() - t0, 2),
+                      "data_wait_s": round(data_wait, 3), "data_wait_frac": wait_frac()}
+            self._emit(progress, info, result)
+            return result
+        finally:
+            if writer is not None:
+                writer.close()
+            D.barrier(info)
+
+    def _setup(self, cfg: TrainConfig, info: D.DistInfo, progress):
+        """Seeds, recipe, data, optimizer and schedule; the resumed step (0 when fresh)."""
         torch.set_num_threads(max(1, int(cfg.num_threads)))
         seed_everything(cfg.seed)
         recipe = get_recipe(cfg.recipe)(cfg, self.device)
@@ -204,89 +261,43 @@ class Trainer:
         if self.device.type == "cuda":  # channels-last convolutions (tensor cores)
             unwrap(recipe.model).to(memory_format=torch.channels_last)
         if info.enabled:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
-            recipe.model = DDP(recipe.model, find_unused_parameters=bool(
+            recipe.model = DistributedDataParallel(recipe.model, find_unused_parameters=bool(
                 cfg.extra.get("find_unused_parameters", False)))
-        writer = None
-        if info.is_main:
-            self.out.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.out / "config.json", json.dumps(cfg.to_dict(), indent=2))
-            from torch.utils.tensorboard import SummaryWriter
+        return recipe, dataset, sampler, optimizer, scheduler, start
 
-            writer = SummaryWriter(str(self.out / "tb"), purge_step=start or None)
-        recipe.train()
-        t0 = time.perf_counter()
-        step = start
-        losses: dict[str, float] = {}
-        status = "done"
-        batches = iter(self._loader(dataset, sampler, start))
-        data_wait = 0.0  # seconds spent waiting for the loader (the rest is the step itself)
-        try:
-            while step < cfg.steps:
-                if D.any_true(cancel.is_set(), info):
-                    status = "cancelled"
-                    break
-                t_wait = time.perf_counter()
-                batch = self._prepare(next(batches), step, info)
-                data_wait += time.perf_counter() - t_wait
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                    terms = recipe.step(batch)
-                values = {k: float(v.detach()) for k, v in terms.items()}
-                finite = all(math.isfinite(v) for v in values.values())
-                if not D.all_true(finite, info):
-                    bad = {k: v for k, v in values.items() if not math.isfinite(v)}
-                    raise TrainingError(
-                        f"non-finite loss at step {step + 1} ({bad or 'on another rank'}); "
-                        f"training stopped, {self._kept()}")
-                optimizer.zero_grad(set_to_none=True)
-                terms["total"].backward()
-                norm = torch.nn.utils.clip_grad_norm_(
-                    list(recipe.parameters()), cfg.grad_clip if cfg.grad_clip > 0 else 1e30)
-                if not D.all_true(bool(torch.isfinite(norm)), info):
-                    raise TrainingError(
-                        f"non-finite gradient at step {step + 1}; training stopped, "
-                        f"{self._kept()}")
-                optimizer.step()
-                scheduler.step()
-                step += 1
-                losses = values
-                ckpt = None
-                if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps:
-                    ckpt = self._save_last(recipe, optimizer, scheduler, step, info)
-                if info.is_main:
-                    lr = optimizer.param_groups[0]["lr"]
-                    for k, v in values.items():
-                        writer.add_scalar(f"loss/{k}", v, step)
-                    writer.add_scalar("lr", lr, step)
-                    if ckpt or step % max(1, cfg.log_every) == 0 or step == cfg.steps \
-                            or step == start + 1:
-                        done = step - start
-                        eta = (time.perf_counter() - t0) / done * (cfg.steps - step)
-                        self._emit(progress, info, {
-                            "event": "checkpoint" if ckpt else "progress", "step": step,
-                            "total": cfg.steps, "losses": values, "eta_s": round(eta, 1),
-                            "lr": lr, "checkpoint": str(ckpt) if ckpt else None,
-                            "data_wait_frac": round(
-                                data_wait / max(1e-9, time.perf_counter() - t0), 4)})
-            ckpt = self._save_last(recipe, optimizer, scheduler, step, info)
-            final = None
-            if status == "done":
-                final = self._save_final(recipe, step, time.perf_counter() - t0, losses, info)
-            result = {"event": status, "step": step, "total": cfg.steps, "losses": losses,
-                      "eta_s": 0.0, "lr": optimizer.param_groups[0]["lr"],
-                      "checkpoint": str(ckpt) if ckpt else None,
-                      "final": str(final) if final else None,
-                      "wall_s": round(time.perf_counter() - t0, 2),
-                      "data_wait_s": round(data_wait, 3),
-                      "data_wait_frac": round(
-                          data_wait / max(1e-9, time.perf_counter() - t0), 4)}
-            self._emit(progress, info, result)
-            return result
-        finally:
-            if writer is not None:
-                writer.close()
-            D.barrier(info)
+    def _open_outputs(self, cfg: TrainConfig, info: D.DistInfo, start: int):
+        """The run folder, its config.json and the TensorBoard writer (rank 0 only)."""
+        if not info.is_main:
+            return None
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.out / "config.json", json.dumps(cfg.to_dict(), indent=2))
+        from torch.utils.tensorboard import SummaryWriter  # heavy, only when training
+
+        return SummaryWriter(str(self.out / "tb"), purge_step=start or None)
+
+    def _train_step(self, recipe, optimizer, scheduler, batch: dict, step: int,
+                    info: D.DistInfo) -> dict[str, float]:
+        """One optimisation step; its loss terms as floats. Non-finite loss or gradient on any
+        rank stops the run (the checkpoint on disk stays the last good one)."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            terms = recipe.step(batch)
+        values = {k: float(v.detach()) for k, v in terms.items()}
+        finite = all(math.isfinite(v) for v in values.values())
+        if not D.all_true(finite, info):
+            bad = {k: v for k, v in values.items() if not math.isfinite(v)}
+            raise TrainingError(
+                f"non-finite loss at step {step + 1} ({bad or 'on another rank'}); "
+                f"training stopped, {self._kept()}")
+        optimizer.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        norm = torch.nn.utils.clip_grad_norm_(
+            list(recipe.parameters()), self.cfg.grad_clip if self.cfg.grad_clip > 0 else 1e30)
+        if not D.all_true(bool(torch.isfinite(norm)), info):
+            raise TrainingError(f"non-finite gradient at step {step + 1}; training stopped, "
+                                f"{self._kept()}")
+        optimizer.step()
+        scheduler.step()
+        return values
 
     def _kept(self) -> str:
         """What is left on disk after a failed step (said only when it is true)."""
