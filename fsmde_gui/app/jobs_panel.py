@@ -55,6 +55,14 @@ class JobsPanel(QWidget):
         self._curves: dict[str, pg.PlotDataItem] = {}
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
+        lay.addLayout(self._build_form())
+        self._build_controls(lay)
+        self._build_views(lay)
+        self._recipe_changed(self.recipe.currentText())
+        self._update_buttons()
+
+    def _build_form(self) -> QFormLayout:
+        """Recipe, start checkpoint, steps, lr, KD weights and free options."""
         form = QFormLayout()
         self.recipe = QComboBox()
         recipes, self.unavailable = available_recipes()
@@ -100,7 +108,10 @@ class JobsPanel(QWidget):
                 row.addWidget(w, 1)
             form.addRow(row)
         form.addRow("Options", self.extra)
-        lay.addLayout(form)
+        return form
+
+    def _build_controls(self, lay: QVBoxLayout) -> None:
+        """Start / cancel / load buttons and the progress bar."""
         buttons = QHBoxLayout()
         self.start_button = QPushButton("Start / queue")
         self.start_button.setToolTip("Run the job in a background process (queued behind running jobs)")
@@ -123,6 +134,9 @@ class JobsPanel(QWidget):
         prow.addWidget(self.progress, 1)
         prow.addWidget(self.eta)
         lay.addLayout(prow)
+
+    def _build_views(self, lay: QVBoxLayout) -> None:
+        """The job table, the loss plot, the comparison line and the note."""
         self.table = QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(["job", "status", "step", "checkpoint"])
         self.table.verticalHeader().setVisible(False)
@@ -145,8 +159,6 @@ class JobsPanel(QWidget):
         self.note.setStyleSheet("color: #f0b050;")
         self.note.setWordWrap(True)
         lay.addWidget(self.note)
-        self._recipe_changed(self.recipe.currentText())
-        self._update_buttons()
 
     # ------------------------------------------------------------------ job creation
     def _recipe_changed(self, recipe: str) -> None:

@@ -210,8 +210,29 @@ def _run(args) -> int:
 
 
 def _run_window(args, app, settings, size, probe, out) -> int:
-    from PySide6.QtCore import QTimer
+    session, dataset, open_error, start_error = _open_session(args, settings, out)
+    window = _make_window(args, session, settings, size, out)
+    window.show()
+    if open_error is not None:
+        print(f"fsmde-gui: error: {_error_line(open_error)}", file=sys.stderr)
+        window.show_error(f"Cannot open {dataset}", open_error)
+        app.exec()
+        return 2
+    if start_error is not None:  # a bad --scene/--frame/model: the dialog, then the data
+        print(f"fsmde-gui: error: {_error_line(start_error)}", file=sys.stderr)
+        window.show_error("Cannot start as asked", start_error)
+        window.show_dataset(dataset, *clamped_position(session, args.scene, args.frame))
+        app.exec()
+        return 2
+    window.show_dataset(dataset, args.scene, args.frame)
+    if out is None:
+        return app.exec()
+    return _run_screenshot(args, app, window, probe, out)
 
+
+def _open_session(args, settings, out):
+    """The session on the asked dataset (data first: a bad folder or --frame fails before
+    the models load) and its models; errors raised headless, returned for the dialog."""
     dataset = args.dataset
     if dataset is None:
         recent = recent_folders(settings)
@@ -240,6 +261,11 @@ def _run_window(args, app, settings, size, probe, out) -> int:
             start_error = FsmdeError(f"--{slot} {given}: {session.notes[slot]}")
             if out is not None:
                 raise start_error
+    return session, dataset, open_error, start_error
+
+
+def _make_window(args, session, settings, size, out):
+    """The main window with the display options of the command line."""
     window = MainWindow(session, settings, headless=out is not None)
     window.resize(*size)
     if args.mode:
@@ -252,21 +278,12 @@ def _run_window(args, app, settings, size, probe, out) -> int:
         window.boxes_box.setChecked(True)
     if args.view3d:
         window.cloud.set_preset(args.view3d)
-    window.show()
-    if open_error is not None:
-        print(f"fsmde-gui: error: {_error_line(open_error)}", file=sys.stderr)
-        window.show_error(f"Cannot open {dataset}", open_error)
-        app.exec()
-        return 2
-    if start_error is not None:  # a bad --scene/--frame/model: the dialog, then the data
-        print(f"fsmde-gui: error: {_error_line(start_error)}", file=sys.stderr)
-        window.show_error("Cannot start as asked", start_error)
-        window.show_dataset(dataset, *clamped_position(session, args.scene, args.frame))
-        app.exec()
-        return 2
-    window.show_dataset(dataset, args.scene, args.frame)
-    if out is None:
-        return app.exec()
+    return window
+
+
+def _run_screenshot(args, app, window, probe, out) -> int:
+    """Headless: wait for the frame, probe a pixel, save the PNG, quit; never hang."""
+    from PySide6.QtCore import QTimer
 
     t0 = time.perf_counter()
     status = {"rc": 0}
