@@ -186,19 +186,8 @@ def run_backends(student: str = "student_kd", threads: Sequence[int] = (1, 2),
         keyframe = compare_on_frame(DepthEstimator.from_name(student, device="cpu"),
                                     DepthEstimator.from_onnx(s_path, providers=providers),
                                     frame)
-        for n in threads:
-            tag = f"{n} thread{'s' if n != 1 else ''}" if n else "gpu"
-            runners[("student", "torch", tag)] = _torch_runner(est.model, n, dev)
-            runners[("student", "onnxruntime", tag)] = OnnxStudentModel(
-                s_path, providers=providers, threads=n, spinning=False)
-            runners[("dav2_small", "torch", tag)] = _torch_runner(teacher, n, dev)
-            if d_error is None:
-                try:
-                    runners[("dav2_small", "onnxruntime", tag)] = _OrtRunner(d_path, n, providers)
-                except Exception as exc:  # a graph ORT cannot load: say so in the row
-                    d_error = f"ONNX Runtime cannot load it: {_first_line(exc)}"
-            if d_error is not None:
-                notes[("dav2_small", "onnxruntime", tag)] = d_error
+        tag, d_error = _build_runners(runners, notes, threads, est.model, teacher, s_path,
+                                      d_path, d_error, providers, dev)
         if d_error is None:
             ref = runners[("dav2_small", "torch", tag)](x)["relative"].float().cpu().numpy()
             got = runners[("dav2_small", "onnxruntime", tag)](x)
@@ -207,15 +196,7 @@ def run_backends(student: str = "student_kd", threads: Sequence[int] = (1, 2),
         timed = time_interleaved({names[k]: r for k, r in runners.items()},
                                  {names[k]: x for k in runners}, rounds=rounds)
     torch.set_num_threads(torch_threads)
-    for key, name in names.items():
-        model, backend, tag = key
-        rows[name] = {"model": model, "backend": backend, "threads": tag,
-                      "input_hw": [h, w] if model == "student" else list(dav2_hw),
-                      "gflops": gflops[model], **timed[name]}
-    for key, note in notes.items():
-        if isinstance(key, tuple):
-            rows[" / ".join(key)] = {"model": key[0], "backend": key[1], "threads": key[2],
-                                     "ms": None, "error": note, "gflops": gflops[key[0]]}
+    rows.update(_rows(names, timed, notes, gflops, [h, w], list(dav2_hw)))
     fastest = {m: min((r for r in rows.values() if r["model"] == m and r["ms"]),
                       key=lambda r: r["ms"]) for m in ("student", "dav2_small")}
     speedup = fastest["dav2_small"]["ms"] / fastest["student"]["ms"]
@@ -239,6 +220,43 @@ def run_backends(student: str = "student_kd", threads: Sequence[int] = (1, 2),
         "onnx_diff_le_1cm": keyframe["depth"] <= TARGET_ONNX_DIFF_M}
     log(format_backends(result))
     return result
+
+
+def _build_runners(runners: dict, notes: dict, threads, student: nn.Module, teacher: nn.Module,
+                   s_path: Path, d_path: Path, d_error: Optional[str], providers, dev):
+    """Fill ``runners`` (model, backend, threads) -> callable; a DA-V2 ONNX graph that cannot
+    be exported or loaded becomes a note for its rows. Returns (last tag, DA-V2 error)."""
+    tag = None
+    for n in threads:
+        tag = f"{n} thread{'s' if n != 1 else ''}" if n else "gpu"
+        runners[("student", "torch", tag)] = _torch_runner(student, n, dev)
+        runners[("student", "onnxruntime", tag)] = OnnxStudentModel(
+            s_path, providers=providers, threads=n, spinning=False)
+        runners[("dav2_small", "torch", tag)] = _torch_runner(teacher, n, dev)
+        if d_error is None:
+            try:
+                runners[("dav2_small", "onnxruntime", tag)] = _OrtRunner(d_path, n, providers)
+            except Exception as exc:  # a graph ORT cannot load: say so in the row
+                d_error = f"ONNX Runtime cannot load it: {_first_line(exc)}"
+        if d_error is not None:
+            notes[("dav2_small", "onnxruntime", tag)] = d_error
+    return tag, d_error
+
+
+def _rows(names: dict, timed: dict, notes: dict, gflops: dict, student_hw: list,
+          dav2_hw: list) -> dict:
+    """One row per candidate: timings, or the note saying why it has none."""
+    rows = {}
+    for key, name in names.items():
+        model, backend, tag = key
+        rows[name] = {"model": model, "backend": backend, "threads": tag,
+                      "input_hw": student_hw if model == "student" else dav2_hw,
+                      "gflops": gflops[model], **timed[name]}
+    for key, note in notes.items():
+        if isinstance(key, tuple):
+            rows[" / ".join(key)] = {"model": key[0], "backend": key[1], "threads": key[2],
+                                     "ms": None, "error": note, "gflops": gflops[key[0]]}
+    return rows
 
 
 def _met(ok: bool) -> str:

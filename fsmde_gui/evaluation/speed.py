@@ -238,21 +238,8 @@ def run_speed(quick: bool = True, device: Optional[str] = None,
     for name, r in rows.items():
         log(f"  {name:<12}{r['ms']:9.1f} ms")
 
-    xa = torch.rand(1, VIEWS, 3, *anchor_hw, device=dev)
-    dav2.short_side = anchor_short_side
-    anchor_jobs = {"student": (student, xa)}
-    if full:
-        anchor_jobs["dav2_small"] = (dav2, xa)
-    anchor = time_models(anchor_jobs, rounds=rounds if gpu else 2, warmup=1)
-    if not full:
-        # FLOPs only, counted on the meta device: too slow to time on a small CPU quickly
-        meta_dav2 = build_depth_anything_v2_small(random=True, init="meta")
-        meta_dav2.short_side = anchor_short_side
-        anchor.update(time_models({"dav2_small": (meta_dav2, torch.empty(
-            1, VIEWS, 3, *anchor_hw, device="meta"))}, rounds=0, warmup=1))
-    for name, r in anchor.items():
-        log(f"  anchor {name:<12}{r['ms'] if r['ms'] is not None else float('nan'):9.1f} ms")
-    del xa
+    anchor = _time_anchor(student, dav2, anchor_hw, anchor_short_side, dev, full,
+                          rounds if gpu else 2, log)
 
     peak = matmul_peak_gflops(dev, n=matmul_n)
     s = rows["student"]
@@ -293,16 +280,7 @@ def run_speed(quick: bool = True, device: Optional[str] = None,
                         "dav2_small_vs_student": ratio(rows["dav2_small"]["gflops"], s["gflops"]),
                         "dav2_small_518_vs_student": ratio(anchor["dav2_small"]["gflops"],
                                                            s["gflops"])},
-        "anchor": {
-            "student_ms": anchor["student"]["ms"],
-            "student_gflops": anchor["student"]["gflops"],
-            "dav2_small_ms": anchor["dav2_small"]["ms"],
-            "student_ms_min": anchor["student"]["ms_min"],
-            "dav2_small_gflops": anchor["dav2_small"]["gflops"],
-            "dav2_small_vs_student": ratio(anchor["dav2_small"]["ms"], anchor["student"]["ms"]),
-            "reference_h100_bf16_ms": {"dav2_small": 18, "dav2_base": 30, "dav2_large": 66},
-            "student_target_h100_ms": 3.0,
-        },
+        "anchor": _anchor_summary(anchor, ratio),
         "matmul_peak_gflops": peak,
         "student_gflops_per_s": achieved,
         "student_peak_fraction": achieved / peak,
@@ -313,6 +291,39 @@ def run_speed(quick: bool = True, device: Optional[str] = None,
     }
     log(format_table(result))
     return result
+
+
+def _time_anchor(student, dav2, anchor_hw, anchor_short_side: int, dev, full: bool,
+                 rounds: int, log: Callable[[str], None]) -> dict:
+    """Student (and, in full mode, DA-V2-Small) at DA-V2's own 518 px setting; in quick mode
+    DA-V2's FLOPs only, counted on the meta device (too slow to time on a small CPU)."""
+    xa = torch.rand(1, VIEWS, 3, *anchor_hw, device=dev)
+    dav2.short_side = anchor_short_side
+    anchor_jobs = {"student": (student, xa)}
+    if full:
+        anchor_jobs["dav2_small"] = (dav2, xa)
+    anchor = time_models(anchor_jobs, rounds=rounds, warmup=1)
+    if not full:
+        meta_dav2 = build_depth_anything_v2_small(random=True, init="meta")
+        meta_dav2.short_side = anchor_short_side
+        anchor.update(time_models({"dav2_small": (meta_dav2, torch.empty(
+            1, VIEWS, 3, *anchor_hw, device="meta"))}, rounds=0, warmup=1))
+    for name, r in anchor.items():
+        log(f"  anchor {name:<12}{r['ms'] if r['ms'] is not None else float('nan'):9.1f} ms")
+    return anchor
+
+
+def _anchor_summary(anchor: dict, ratio) -> dict:
+    return {
+        "student_ms": anchor["student"]["ms"],
+        "student_gflops": anchor["student"]["gflops"],
+        "dav2_small_ms": anchor["dav2_small"]["ms"],
+        "student_ms_min": anchor["student"]["ms_min"],
+        "dav2_small_gflops": anchor["dav2_small"]["gflops"],
+        "dav2_small_vs_student": ratio(anchor["dav2_small"]["ms"], anchor["student"]["ms"]),
+        "reference_h100_bf16_ms": {"dav2_small": 18, "dav2_base": 30, "dav2_large": 66},
+        "student_target_h100_ms": 3.0,
+    }
 
 
 def time_estimator(spec, rounds: int = 5, warmup: int = 1,
