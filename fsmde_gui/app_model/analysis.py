@@ -26,9 +26,10 @@ from ..core.metrics import depth_metrics
 from ..core.types import CAMERA_NAMES, SHORT_NAMES, DepthResult, SurroundFrame
 from ..models.bin_targets import ordinal_teacher_probs, soft_assign
 from .results import CameraMetrics, CloudRequest, FrameConsistency, FrameMetrics
+from ..core.types import MAX_DEPTH_M
 
 MODELS = ("student", "teacher")
-MAX_DEPTH = 80.0
+MAX_DEPTH = MAX_DEPTH_M
 CLOUD_POINT_BUDGET = 60_000  # per model, keeps software-GL drawing and orbiting fluid
 
 

@@ -15,6 +15,7 @@ from ..data.detect import open_dataset
 from ..evaluation.evaluate import evaluate_dataset, format_table, load_estimator, write_json
 from .dataset_args import add_dataset_options, dataset_options
 from .progress import ProgressBar
+from ..core.types import MAX_DEPTH_M
 
 
 def register(subparsers) -> None:
@@ -24,7 +25,7 @@ def register(subparsers) -> None:
     p.add_argument("--student", default=None, help="student checkpoint path or model name")
     p.add_argument("--teacher", default=None,
                    help="teacher checkpoint path or model name (aligned to GT per image)")
-    p.add_argument("--max-depth", type=float, default=80.0, help="depth cap in metres (80 nuScenes)")
+    p.add_argument("--max-depth", type=float, default=MAX_DEPTH_M, help="depth cap in metres (80 nuScenes)")
     p.add_argument("--max-frames", type=int, default=0, help="evaluate only the first N frames")
     p.add_argument("--frame-stride", type=int, default=1,
                    help="evaluate every K-th frame (consecutive frames are near-duplicates)")

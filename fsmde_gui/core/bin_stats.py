@@ -13,6 +13,7 @@ GT depths (metres, 0 = none):
 from __future__ import annotations
 
 import numpy as np
+from .types import MAX_DEPTH_M
 
 BIN_STAT_KEYS = ("distinct", "nearest_rel", "mass_use")
 
@@ -53,7 +54,7 @@ def mass_use(probs: np.ndarray) -> float:
 
 
 def bin_stats(centers: np.ndarray, probs: np.ndarray | None, gt: np.ndarray | None,
-              max_depth: float = 80.0) -> dict:
+              max_depth: float = MAX_DEPTH_M) -> dict:
     """The three figures of one image (``nearest_rel`` nan without GT, ``mass_use`` without
     probabilities); GT beyond ``max_depth`` is ignored."""
     out = {"distinct": distinct_fraction(centers), "nearest_rel": float("nan"),

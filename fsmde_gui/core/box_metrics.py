@@ -14,6 +14,7 @@ import numpy as np
 
 from .boxes import box_class, box_of_points
 from .geometry import frame_camera_poses
+from .types import MAX_DEPTH_M
 
 BACKGROUND = "background"
 
@@ -30,7 +31,7 @@ def _lift(gt: np.ndarray, K: np.ndarray, cam_to_ego: np.ndarray, valid: np.ndarr
 class BoxDepthErrors:
     """Accumulates per-class errors over frames: ``add(frame, depth)``, then ``result()``."""
 
-    def __init__(self, max_depth: float = 80.0, min_depth: float = 1e-3):
+    def __init__(self, max_depth: float = MAX_DEPTH_M, min_depth: float = 1e-3):
         self.max_depth, self.min_depth = float(max_depth), float(min_depth)
         self._sums: dict[str, np.ndarray] = {}  # class -> [n, sum AbsRel, sum sq err, n δ<1.25]
         self._boxes: dict[str, set[str]] = {}  # annotations (one object in one frame)
@@ -91,7 +92,7 @@ class BoxDepthErrors:
         return out
 
 
-def box_depth_errors(frame, depth: np.ndarray, max_depth: float = 80.0,
+def box_depth_errors(frame, depth: np.ndarray, max_depth: float = MAX_DEPTH_M,
                      min_depth: float = 1e-3) -> dict[str, dict]:
     """Per-class figures of one frame (see :class:`BoxDepthErrors`)."""
     acc = BoxDepthErrors(max_depth, min_depth)

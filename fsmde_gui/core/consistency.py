@@ -22,6 +22,7 @@ from .adjacency import camera_adjacency
 from .geometry import (EPS_Z, backproject, inside_image, project, relative_transform,
                        transform_points)
 from .types import CAMERA_NAMES
+from .types import MAX_DEPTH_M
 
 __all__ = ["PairConsistency", "pair_consistency", "cross_view_consistency",
            "cross_view_consistency_details", "consistency_maps", "pair_name"]
@@ -91,7 +92,7 @@ def _one_way(depth_i, depth_j, K_i, K_j, T_i_to_j, occlusion_tol, edge_tol, max_
 
 def pair_consistency(depth_i: np.ndarray, depth_j: np.ndarray, K_i, K_j, T_i_to_j,
                      occlusion_tol: float = 0.05, edge_tol: float = 0.05,
-                     max_depth: float = 80.0, stride: int = 1) -> PairConsistency:
+                     max_depth: float = MAX_DEPTH_M, stride: int = 1) -> PairConsistency:
     """Consistency of two views given their depth maps, intrinsics and ``T_i_to_j`` (4x4,
     camera i -> camera j). ``stride`` subsamples the *source* pixels (speed)."""
     T_i_to_j = np.asarray(T_i_to_j, dtype=np.float64)
@@ -123,7 +124,7 @@ def _rig_inputs(depths, Ks, cam_to_ego, pairs):
 
 def cross_view_consistency_details(depths: np.ndarray, Ks, cam_to_ego, pairs=None,
                                    names=CAMERA_NAMES, occlusion_tol: float = 0.05,
-                                   edge_tol: float = 0.05, max_depth: float = 80.0,
+                                   edge_tol: float = 0.05, max_depth: float = MAX_DEPTH_M,
                                    stride: int = 1) -> dict[str, PairConsistency]:
     """:class:`PairConsistency` per adjacent pair, keyed ``"CAM_A|CAM_B"``.
 
@@ -142,7 +143,7 @@ def cross_view_consistency_details(depths: np.ndarray, Ks, cam_to_ego, pairs=Non
 
 def cross_view_consistency(depths: np.ndarray, Ks, cam_to_ego, pairs=None, names=CAMERA_NAMES,
                            occlusion_tol: float = 0.05, edge_tol: float = 0.05,
-                           max_depth: float = 80.0, stride: int = 1) -> dict[str, float]:
+                           max_depth: float = MAX_DEPTH_M, stride: int = 1) -> dict[str, float]:
     """Mean 3D distance (metres) between the two views' points of the same surface, one entry
     per adjacent pair ``"CAM_A|CAM_B"``, plus ``"mean"`` (mean over the pairs with matches;
     nan if none). Medians and counts: :func:`cross_view_consistency_details`."""
@@ -156,7 +157,7 @@ def cross_view_consistency(depths: np.ndarray, Ks, cam_to_ego, pairs=None, names
 
 def consistency_maps(depths: np.ndarray, Ks, cam_to_ego, pairs=None,
                      occlusion_tol: float = 0.05, edge_tol: float = 0.05,
-                     max_depth: float = 80.0) -> np.ndarray:
+                     max_depth: float = MAX_DEPTH_M) -> np.ndarray:
     """Per-pixel cross-view distance ``(V, H, W)`` float32, metres: for each pixel of each view
     the mean, over the adjacent views that see the same surface, of the distance between its
     point and theirs; NaN where no neighbour matched (outside the overlaps, occluded, no

@@ -15,6 +15,7 @@ from .atomic_io import atomic_write_bytes
 from .colormaps import CAMERA_COLORS as CAMERA_COLORS_RGB8
 from .errors import FsmdeError
 from .geometry import backproject, transform_points
+from .types import MAX_DEPTH_M
 
 __all__ = [
     "CAMERA_COLORS", "PointCloud", "fuse_depth_maps", "voxel_downsample", "remove_outliers",
@@ -86,7 +87,7 @@ def _colors_from_images(images: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 
 def fuse_depth_maps(depths: np.ndarray, Ks: np.ndarray, cam_to_ego: np.ndarray,
                     images: np.ndarray | None = None, stride: int = 1,
-                    max_depth: float = 80.0, min_depth: float = 1e-3) -> PointCloud:
+                    max_depth: float = MAX_DEPTH_M, min_depth: float = 1e-3) -> PointCloud:
     """Back-project ``depths (V, H, W)`` with ``Ks (V, 3, 3)`` and ``cam_to_ego (V, 4, 4)``.
 
     Pixels with depth outside ``(min_depth, max_depth]`` or non-finite are skipped. ``stride``

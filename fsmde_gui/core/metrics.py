@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .types import CAMERA_NAMES
+from .types import MAX_DEPTH_M
 
 __all__ = ["METRIC_NAMES", "LOWER_IS_BETTER", "depth_metrics", "depth_metrics_per_view",
            "average_metrics"]
@@ -19,7 +20,7 @@ LOWER_IS_BETTER = {"abs_rel": True, "sq_rel": True, "rmse": True, "rmse_log": Tr
                    "a1": False, "a2": False, "a3": False}
 
 
-def depth_metrics(pred: np.ndarray, gt: np.ndarray, max_depth: float = 80.0,
+def depth_metrics(pred: np.ndarray, gt: np.ndarray, max_depth: float = MAX_DEPTH_M,
                   min_depth: float = 1e-3, median_scaling: bool = False) -> dict:
     """AbsRel, SqRel, RMSE, RMSElog, δ<1.25, δ<1.25², δ<1.25³ of ``pred`` against ``gt``
     (same shape, metres). Returns those keys plus ``count`` (valid pixels) and, with

@@ -18,6 +18,10 @@ from typing import Callable, Optional
 
 import numpy as np
 
+MAX_DEPTH_M = 80.0
+"""The depth range's far end (metres): the evaluation cap of P1 / SurroundDepth on nuScenes and
+the default of every depth-range argument (training uses ``TrainConfig.max_depth``)."""
+
 CAMERA_NAMES: tuple[str, ...] = (
     "CAM_FRONT_LEFT",
     "CAM_FRONT",

@@ -28,6 +28,7 @@ from ..models.inference import DepthEstimator
 from ..core.metrics import depth_metrics
 from ..data.detect import open_dataset
 from ..core.atomic_io import atomic_write_text
+from ..core.types import MAX_DEPTH_M
 
 METRIC_KEYS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")
 DEPTH_RANGES = ((0.0, 10.0), (10.0, 30.0), (30.0, 80.0))
@@ -139,7 +140,7 @@ class FrameScores:
         return True
 
 
-def evaluate_dataset(dataset, estimator, max_depth: float = 80.0, min_depth: float = 1e-3,
+def evaluate_dataset(dataset, estimator, max_depth: float = MAX_DEPTH_M, min_depth: float = 1e-3,
                      max_frames: int = 0, consistency: bool = True,
                      progress: Optional[Callable[[int, int], None]] = None,
                      cancel=None, frame_stride: int = 1) -> dict:

@@ -10,6 +10,7 @@ import numpy as np
 from ..core.errors import DatasetError
 from ..data.detect import open_dataset
 from ..models.intrinsic import run_decomposition
+from ..core.types import MAX_DEPTH_M
 
 
 def scale_invariant_mse(pred: np.ndarray, gt: np.ndarray, valid: Optional[np.ndarray] = None
@@ -36,7 +37,7 @@ def _abs_rel(pred: np.ndarray, gt: np.ndarray, sel: np.ndarray) -> tuple[float, 
 
 
 def evaluate_reflection_model(model, root: str | Path, max_frames: int = 0,
-                              max_depth: float = 80.0) -> dict:
+                              max_depth: float = MAX_DEPTH_M) -> dict:
     """Held-out evaluation of a ``reflection_ssl`` model on a simulator dataset.
 
     Runs at the model's input size (GT loaded at that size). Returns AbsRel on GT-reflective

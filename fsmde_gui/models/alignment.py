@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..core.errors import FsmdeError
+from ..core.types import MAX_DEPTH_M
 
 
 class AlignmentError(FsmdeError):
@@ -97,7 +98,7 @@ def _as_maps(depth, rel: torch.Tensor, single: bool, name: str) -> torch.Tensor 
 
 
 def align_to_metric(relative, gt_depth=None, *, kind: str = "disparity", reference=None,
-                    min_depth: float = 0.5, max_depth: float = 80.0,
+                    min_depth: float = 0.5, max_depth: float = MAX_DEPTH_M,
                     min_points: int = 10) -> Alignment:
     """Align ``relative`` ``(N, H, W)`` (or ``(H, W)``, numpy or torch) to metric depth.
 

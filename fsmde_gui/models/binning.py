@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from .blocks import SeparableConv
+from ..core.types import MAX_DEPTH_M
 
 BIN_SPACES = ("log", "linear")
 
@@ -91,7 +92,7 @@ class DepthBinning(nn.Module):
     nhwc = False
 
     def __init__(self, global_channels: int, pixel_channels: int, num_bins: int = 32,
-                 min_depth: float = 0.5, max_depth: float = 80.0, hidden: int = 128,
+                 min_depth: float = 0.5, max_depth: float = MAX_DEPTH_M, hidden: int = 128,
                  space: str = "linear", floor: float = 0.0):
         super().__init__()
         if num_bins < 2:

@@ -55,6 +55,7 @@ from .onnx_runtime import OnnxStudentModel
 from .reflection import reflection_outputs
 from .roles import check_role
 from .teacher_base import is_teacher
+from ..core.types import MAX_DEPTH_M
 
 
 def _where(frame: SurroundFrame, v: int | None = None) -> str:
@@ -136,7 +137,7 @@ class DepthEstimator:
         self.min_depth = float(min_depth if min_depth is not None
                                else getattr(cfg, "min_depth", 0.5))
         self.max_depth = float(max_depth if max_depth is not None
-                               else getattr(cfg, "max_depth", 80.0))
+                               else getattr(cfg, "max_depth", MAX_DEPTH_M))
         self.is_teacher = is_teacher(model)
         self.output_kind = "metric" if not self.is_teacher else getattr(model, "output_kind",
                                                                           "disparity")

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..core.errors import CheckpointError, FsmdeError, InferenceError
+from ..core.types import MAX_DEPTH_M
 
 OUTPUT_NAMES = ("depth", "bin_centers", "bin_probs")
 INSTALL_HINT = "pip install onnx onnxruntime onnxscript \"numpy<2\" (or pip install -e '.[deploy]')"
@@ -136,7 +137,7 @@ class OnnxStudentModel(nn.Module):
         md = self.metadata
         self.cfg = SimpleNamespace(
             input_size=size, min_depth=float(md.get("fsmde.min_depth", 0.5)),
-            max_depth=float(md.get("fsmde.max_depth", 80.0)),
+            max_depth=float(md.get("fsmde.max_depth", MAX_DEPTH_M)),
             num_bins=int(md["fsmde.num_bins"]) if "fsmde.num_bins" in md else None,
             bin_space=md.get("fsmde.bin_space"))
         self.providers = list(self.session.get_providers())

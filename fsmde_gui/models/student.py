@@ -27,6 +27,7 @@ from torch import nn
 from .binning import DepthBinning
 from .net_config import EncoderDecoderConfig
 from .blocks import run_encoder, ConvBNReLU, InvertedResidual, Normalize, UpFuse, fold_views, unfold_views
+from ..core.types import MAX_DEPTH_M
 
 
 @dataclass
@@ -37,7 +38,7 @@ class StudentConfig(EncoderDecoderConfig):
     bin_space: str = "log"  # "log" (spread floor, docs/METHOD.md) or "linear" (first release)
     bin_floor: float = 0.5  # share of the (log) range spread evenly over the bins
     min_depth: float = 0.5
-    max_depth: float = 80.0
+    max_depth: float = MAX_DEPTH_M
     widths: tuple[int, ...] = (16, 32, 64, 128, 256)  # stem (1/2), stages at 1/4 .. 1/32
     depths: tuple[int, ...] = (2, 2, 3, 2)  # inverted-residual blocks per stage
     decoder_widths: tuple[int, ...] = (128, 64, 48, 32)  # at 1/16, 1/8, 1/4, 1/2

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..core.errors import TrainingError
 from ..paths import SAMPLE_SCENES
+from ..core.types import MAX_DEPTH_M
 
 DEFAULT_DATASET = SAMPLE_SCENES
 
@@ -43,7 +44,7 @@ class TrainConfig:
     log_every: int = 10
     color_jitter: float = 0.1  # brightness/contrast/saturation amplitude; 0 disables
     min_depth: float = 0.5
-    max_depth: float = 80.0
+    max_depth: float = MAX_DEPTH_M
     # loss weights
     gt_weight: float = 1.0
     bin_chamfer_weight: float = 0.1  # AdaBins bin-centre chamfer (log depth) vs the image's GT

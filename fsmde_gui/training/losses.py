@@ -16,6 +16,7 @@ from ..models.alignment import align_to_metric
 from ..models.bin_targets import (CKD_MODES, CKD_NORMS, linear_assign,  # noqa: F401
                                   ordinal_positions, ordinal_teacher_probs, soft_assign,
                                   two_hot)
+from ..core.types import MAX_DEPTH_M
 
 EPS = 1e-6
 
@@ -49,7 +50,7 @@ def l1_loss_on_valid(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
 
 # ------------------------------------------------------------------ teacher -> metric
 def align_disparity_to_depth(relative: torch.Tensor, gt: torch.Tensor,
-                             min_depth: float = 1e-3, max_depth: float = 80.0,
+                             min_depth: float = 1e-3, max_depth: float = MAX_DEPTH_M,
                              reference: torch.Tensor | None = None
                              ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-image least-squares scale+shift of a relative *disparity* to GT, in inverse depth.

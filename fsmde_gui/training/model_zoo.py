@@ -31,6 +31,7 @@ from ..paths import PROJECT_ROOT
 from .config import TrainConfig
 from ..evaluation.evaluate import evaluate_dataset, format_table, json_safe, load_estimator
 from .trainer import Trainer
+from ..core.types import MAX_DEPTH_M
 
 log = logging.getLogger(__name__)
 REPO = PROJECT_ROOT
@@ -72,7 +73,7 @@ class ModelSpec:
 
 SPECS: list[ModelSpec] = [
     ModelSpec("teacher_sim", "teacher", "teacher", seed=0,
-              config=COMMON | {"steps": 1000, "lr": 1e-3, "max_depth": 80.0},
+              config=COMMON | {"steps": 1000, "lr": 1e-3, "max_depth": MAX_DEPTH_M},
               description="bundled relative-depth (disparity) teacher: larger net, more varied "
                           "scenes, DENSE GT, scale-and-shift-invariant + gradient loss",
               half_storage=True),
@@ -289,20 +290,20 @@ def evaluate_model(spec: ModelSpec, out_dir: Path, data_root: Path,
     else:
         eval_root = ensure_preset(data_root, spec.eval_preset, say)
         eval_name = f"data/{spec.eval_preset}"
-    res = evaluate_dataset(eval_root, load_estimator(str(dest)), max_depth=80.0)
+    res = evaluate_dataset(eval_root, load_estimator(str(dest)), max_depth=MAX_DEPTH_M)
     say(format_table(res, f"{spec.name} on {eval_name} ({res['frames']} frames)"))
     if spec.init_from:
         start = evaluate_dataset(eval_root, load_estimator(str(out_dir / f"{spec.init_from}.pt")),
-                                 max_depth=80.0)["overall"]
+                                 max_depth=MAX_DEPTH_M)["overall"]
         card["eval_init"] = {"model": spec.init_from, "dataset": eval_name,
                              "overall": start, "abs_rel_gain": round(
                                  1.0 - res["overall"]["abs_rel"] / start["abs_rel"], 4)}
     if real_data is not None:
-        train_res = evaluate_dataset(real_data, load_estimator(str(dest)), max_depth=80.0)
+        train_res = evaluate_dataset(real_data, load_estimator(str(dest)), max_depth=MAX_DEPTH_M)
         card["eval_train_folder"] = {"dataset": Path(real_data).name, "held_out": False,
                                      "frames": train_res["frames"],
                                      "overall": train_res["overall"]}
-    card["eval"] = {"dataset": eval_name, "max_depth": 80.0,
+    card["eval"] = {"dataset": eval_name, "max_depth": MAX_DEPTH_M,
                     "frames": res["frames"], "overall": res["overall"],
                     "per_camera": res["per_camera"],
                     "consistency": res.get("consistency", {}),

@@ -27,10 +27,11 @@ from ..core.errors import TrainingError
 from ..models.checkpoint import load_checkpoint
 from ..models.registry import resolve_model
 from .photometric import masked_mean
+from ..core.types import MAX_DEPTH_M
 
 
 def align_disparity_to_depth(disparity: torch.Tensor, depth: torch.Tensor, weight: torch.Tensor,
-                             min_depth: float = 0.5, max_depth: float = 80.0,
+                             min_depth: float = 0.5, max_depth: float = MAX_DEPTH_M,
                              min_pixels: int = 32, quantiles: tuple[float, float] = (0.2, 0.8)
                              ) -> torch.Tensor:
     """Per-image affine map ``s * disparity + t ~= 1 / depth`` fitted on ``weight`` pixels.
@@ -124,7 +125,7 @@ class PseudoDepthTeacher:
 
     def pseudo_depth(self, images: torch.Tensor, student_depth: torch.Tensor,
                      reliable: torch.Tensor, keys: Optional[list[int]] = None,
-                     min_depth: float = 0.5, max_depth: float = 80.0) -> torch.Tensor:
+                     min_depth: float = 0.5, max_depth: float = MAX_DEPTH_M) -> torch.Tensor:
         """(B, V, 1, H, W) metric pseudo depth (disparity teachers aligned to the student on
         ``reliable`` pixels, (B, V, 1, H, W) bool)."""
         raw = self.raw(images, keys)
