@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
@@ -85,92 +86,132 @@ def write_dgp(dataset, out, progress: Optional[Callable[[int, int], None]] = Non
     return summary
 
 
+@dataclass
+class _Counts:
+    """Frames, images and point clouds written so far."""
+
+    frames: int = 0
+    images: int = 0
+    clouds: int = 0
+
+
 def _write(dataset, root: Path, progress, cancel) -> dict:
+    """Write every scene and then the dataset file into ``root``; returns the summary."""
     total = len(dataset)
-    done = 0
+    counts = _Counts()
     scene_files = []
-    n_images = n_clouds = 0
     now = timestamp_to_json(int(datetime.now(timezone.utc).timestamp() * 1e6))
     for si, info in enumerate(dataset.scenes):
-        sdir_name = f"{si:06d}"
-        sdir = root / sdir_name
-        data: list[dict] = []
-        samples: list[dict] = []
-        prev_keys: dict[str, str] = {}
-        written_cal: set[str] = set()
-        for fi in range(info.num_frames):
-            if cancel is not None and cancel.is_set():  # nothing is written to OUT
-                return {"format": "dgp", "cancelled": True, "frames": done, "total": total}
-            frame = dataset.frame(si, fi, load_gt=True)
-            names, intr, extr = [], [], []
-            keys = []
-            for v in frame.views:
-                dname = DDAD_CAMERA_FOR[v.name]
-                rel = f"rgb/{dname}/{fi:06d}.png"
-                ok, buf = cv2.imencode(".png", cv2.cvtColor(v.image, cv2.COLOR_RGB2BGR))
-                if not ok:  # imwrite would not report a short write: encode, then write checked
-                    raise DatasetError(sdir / rel, "PNG encoding failed")
-                atomic_write_bytes(sdir / rel, buf.tobytes())
-                n_images += 1
-                ego = v.ego_to_world if v.ego_to_world is not None else frame.ego_to_world
-                h, w = v.hw
-                datum = {"id": _datum_id(info.name, dname, v.timestamp or frame.timestamp, fi),
-                         "datum": {"image": {"filename": rel, "height": h, "width": w,
-                                             "channels": 3, "annotations": {}, "metadata": {},
-                                             "pose": pose_to_json(ego @ v.cam_to_ego)}}}
-                data.append(datum)
-                keys.append((dname, datum))
-                names.append(dname)
-                intr.append(intrinsics_to_json(v.K))
-                extr.append(pose_to_json(v.cam_to_ego))
-            if frame.lidar_points_ego is not None:
-                rel = f"point_cloud/{LIDAR_NAME}/{fi:06d}.npz"
-                npz = io.BytesIO()
-                np.savez_compressed(npz, data=np.asarray(frame.lidar_points_ego, dtype=np.float32))
-                atomic_write_bytes(sdir / rel, npz.getvalue())
-                n_clouds += 1
-                datum = {"id": _datum_id(info.name, LIDAR_NAME, frame.timestamp, fi),
-                         "datum": {"point_cloud": {"filename": rel, "point_format": ["X", "Y", "Z"],
-                                                   "annotations": {}, "metadata": {},
-                                                   "point_fields": [],
-                                                   "pose": pose_to_json(frame.ego_to_world)}}}
-                data.append(datum)
-                keys.append((LIDAR_NAME, datum))
-                names.append(LIDAR_NAME)
-                intr.append({"fx": 0.0, "fy": 0.0, "cx": 0.0, "cy": 0.0, "skew": 0.0})
-                extr.append(pose_to_json(np.eye(4)))
-            calib = {"names": names, "intrinsics": intr, "extrinsics": extr}
-            cal_key = _sha1(calib)
-            if cal_key not in written_cal:
-                _dump(sdir / "calibration" / f"{cal_key}.json", calib)
-                written_cal.add(cal_key)
-            datum_keys = []
-            for dname, datum in keys:
-                key = _sha1({"scene": si, "frame": fi, "id": datum["id"]})
-                datum["key"] = key
-                datum["prev_key"] = prev_keys.get(dname, "")
-                datum["next_key"] = ""
-                if dname in prev_keys:
-                    prev = next(d for d in reversed(data) if d.get("key") == prev_keys[dname])
-                    prev["next_key"] = key
-                prev_keys[dname] = key
-                datum_keys.append(key)
-            samples.append({"id": _datum_id(info.name, "", frame.timestamp, fi),
-                            "datum_keys": datum_keys, "calibration_key": cal_key, "metadata": {}})
-            done += 1
-            if progress is not None:
-                progress(done, total)
-        scene = {"name": info.name, "description": f"converted from {dataset.format_name}",
-                 "log": info.name, "samples": samples, "data": data, "metadata": {},
-                 "creation_date": now, "ontologies": {}}
-        sfile = f"scene_{_sha1(scene)}.json"
-        _dump(sdir / sfile, scene)
-        scene_files.append(f"{sdir_name}/{sfile}")
-    meta = {"metadata": {"name": Path(str(dataset.root)).name, "version": "1.0",
+        sfile = _write_scene(dataset, root, si, info, now, counts, total, progress, cancel)
+        if sfile is None:  # cancelled: nothing is written to OUT
+            return {"format": "dgp", "cancelled": True, "frames": counts.frames, "total": total}
+        scene_files.append(sfile)
+    _dump(root / DATASET_FILE, _dataset_document(dataset, now, scene_files))
+    return {"format": "dgp", "scenes": len(scene_files), "frames": counts.frames,
+            "images": counts.images, "point_clouds": counts.clouds}
+
+
+def _dataset_document(dataset, now: str, scene_files: list[str]) -> dict:
+    return {"metadata": {"name": Path(str(dataset.root)).name, "version": "1.0",
                          "creation_date": now[:10], "creator": "fsmde convert",
                          "description": f"{dataset.format_name} dataset written by FSMDE Studio",
                          "origin": "INTERNAL", "available_annotation_types": []},
             "scene_splits": {"0": {"filenames": scene_files}}}
-    _dump(root / DATASET_FILE, meta)
-    return {"format": "dgp", "scenes": len(scene_files), "frames": done, "images": n_images,
-            "point_clouds": n_clouds}
+
+
+def _write_scene(dataset, root: Path, si: int, info, now, counts: _Counts, total: int,
+                 progress, cancel) -> Optional[str]:
+    """Write scene ``si`` (files, calibrations, scene JSON); returns the scene file's path
+    relative to ``root``, or None when ``cancel`` was set."""
+    sdir_name = f"{si:06d}"
+    sdir = root / sdir_name
+    data: list[dict] = []
+    samples: list[dict] = []
+    prev_keys: dict[str, str] = {}
+    written_cal: set[str] = set()
+    for fi in range(info.num_frames):
+        if cancel is not None and cancel.is_set():
+            return None
+        frame = dataset.frame(si, fi, load_gt=True)
+        keys, calib = _write_frame_datums(sdir, info.name, frame, fi, counts)
+        data.extend(datum for _, datum in keys)
+        cal_key = _sha1(calib)
+        if cal_key not in written_cal:
+            _dump(sdir / "calibration" / f"{cal_key}.json", calib)
+            written_cal.add(cal_key)
+        datum_keys = _link_datums(keys, data, prev_keys, si, fi)
+        samples.append({"id": _datum_id(info.name, "", frame.timestamp, fi),
+                        "datum_keys": datum_keys, "calibration_key": cal_key, "metadata": {}})
+        counts.frames += 1
+        if progress is not None:
+            progress(counts.frames, total)
+    scene = {"name": info.name, "description": f"converted from {dataset.format_name}",
+             "log": info.name, "samples": samples, "data": data, "metadata": {},
+             "creation_date": now, "ontologies": {}}
+    sfile = f"scene_{_sha1(scene)}.json"
+    _dump(sdir / sfile, scene)
+    return f"{sdir_name}/{sfile}"
+
+
+def _write_frame_datums(sdir: Path, log: str, frame, fi: int,
+                        counts: _Counts) -> tuple[list[tuple[str, dict]], dict]:
+    """Write one frame's images and point cloud; returns ([(sensor name, datum)], calibration)."""
+    names, intr, extr = [], [], []
+    keys = []
+    for v in frame.views:
+        dname = DDAD_CAMERA_FOR[v.name]
+        keys.append((dname, _write_image_datum(sdir, log, frame, v, dname, fi)))
+        counts.images += 1
+        names.append(dname)
+        intr.append(intrinsics_to_json(v.K))
+        extr.append(pose_to_json(v.cam_to_ego))
+    if frame.lidar_points_ego is not None:
+        keys.append((LIDAR_NAME, _write_point_cloud_datum(sdir, log, frame, fi)))
+        counts.clouds += 1
+        names.append(LIDAR_NAME)
+        intr.append({"fx": 0.0, "fy": 0.0, "cx": 0.0, "cy": 0.0, "skew": 0.0})
+        extr.append(pose_to_json(np.eye(4)))
+    return keys, {"names": names, "intrinsics": intr, "extrinsics": extr}
+
+
+def _write_image_datum(sdir: Path, log: str, frame, v, dname: str, fi: int) -> dict:
+    rel = f"rgb/{dname}/{fi:06d}.png"
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(v.image, cv2.COLOR_RGB2BGR))
+    if not ok:  # imwrite would not report a short write: encode, then write checked
+        raise DatasetError(sdir / rel, "PNG encoding failed")
+    atomic_write_bytes(sdir / rel, buf.tobytes())
+    ego = v.ego_to_world if v.ego_to_world is not None else frame.ego_to_world
+    h, w = v.hw
+    return {"id": _datum_id(log, dname, v.timestamp or frame.timestamp, fi),
+            "datum": {"image": {"filename": rel, "height": h, "width": w,
+                                "channels": 3, "annotations": {}, "metadata": {},
+                                "pose": pose_to_json(ego @ v.cam_to_ego)}}}
+
+
+def _write_point_cloud_datum(sdir: Path, log: str, frame, fi: int) -> dict:
+    rel = f"point_cloud/{LIDAR_NAME}/{fi:06d}.npz"
+    npz = io.BytesIO()
+    np.savez_compressed(npz, data=np.asarray(frame.lidar_points_ego, dtype=np.float32))
+    atomic_write_bytes(sdir / rel, npz.getvalue())
+    return {"id": _datum_id(log, LIDAR_NAME, frame.timestamp, fi),
+            "datum": {"point_cloud": {"filename": rel, "point_format": ["X", "Y", "Z"],
+                                      "annotations": {}, "metadata": {},
+                                      "point_fields": [],
+                                      "pose": pose_to_json(frame.ego_to_world)}}}
+
+
+def _link_datums(keys: list[tuple[str, dict]], data: list[dict], prev_keys: dict[str, str],
+                 si: int, fi: int) -> list[str]:
+    """Give each datum of the frame its key and chain it to the same sensor's previous datum."""
+    datum_keys = []
+    for dname, datum in keys:
+        key = _sha1({"scene": si, "frame": fi, "id": datum["id"]})
+        datum["key"] = key
+        datum["prev_key"] = prev_keys.get(dname, "")
+        datum["next_key"] = ""
+        if dname in prev_keys:
+            prev = next(d for d in reversed(data) if d.get("key") == prev_keys[dname])
+            prev["next_key"] = key
+        prev_keys[dname] = key
+        datum_keys.append(key)
+    return datum_keys
