@@ -54,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{where}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `fsmde info | head`: the reader left; not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout
+        return 141  # what a shell reports for a writer killed by SIGPIPE (128 + 13)
     except Exception as exc:  # noqa: BLE001  (the one place errors become the exit line)
         error = exc
     if isinstance(error, FsmdeError):

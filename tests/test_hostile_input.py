@@ -1217,3 +1217,27 @@ def test_interactive_app_shows_the_error_and_stays_up(case, keyframe_root, tiny_
     shown = dict(ln.split(": ", 1) for ln in r.stdout.splitlines() if ": " in ln)
     assert shown.get("DIALOG") == line.removeprefix("fsmde-gui: error: "), r.stdout
     assert shown.get("SHOWN") == "(0, 0)", r.stdout
+
+
+def test_a_closed_pipe_is_not_reported_as_an_error(keyframe_root, tmp_path, monkeypatch, capsys):
+    """`fsmde info | head -1`: the reader left before the output was written; that is no
+    error of ours (no error line, no traceback; 141 as a shell reports SIGPIPE)."""
+    from fsmde_gui.cli import main
+
+    sink = open(tmp_path / "sink", "w")
+
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+
+        def fileno(self):
+            return sink.fileno()
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    rc = main(["info", "--dataset", str(keyframe_root)])
+    sink.close()
+    assert rc == 141
+    assert capsys.readouterr().err == ""
