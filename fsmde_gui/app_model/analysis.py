@@ -27,6 +27,7 @@ from ..core.types import CAMERA_NAMES, SHORT_NAMES, DepthResult, SurroundFrame
 from ..models.bin_targets import ordinal_teacher_probs, soft_assign
 from .results import CameraMetrics, CloudRequest, FrameConsistency, FrameMetrics
 from ..core.types import MAX_DEPTH_M
+from ..data.images import resize_linear, resize_nearest
 
 MODELS = ("student", "teacher")
 MAX_DEPTH = MAX_DEPTH_M
@@ -199,12 +200,9 @@ def teacher_bin_probs(depth: np.ndarray, centers: np.ndarray, tau: float | None 
 
 
 def _resize(img: np.ndarray, hw: tuple[int, int], nearest: bool = False) -> np.ndarray:
-    import cv2
-
-    if img.shape[:2] == tuple(hw):
-        return img
-    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
-    return cv2.resize(np.ascontiguousarray(img), (hw[1], hw[0]), interpolation=interp)
+    """``img`` at ``hw`` (H, W) with the data layer's resize helpers (linear or nearest)."""
+    wh = (int(hw[1]), int(hw[0]))
+    return resize_nearest(img, wh) if nearest else resize_linear(img, wh)
 
 
 NOTE_CHARS = 200

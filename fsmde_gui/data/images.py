@@ -180,6 +180,13 @@ def resize_image(img: np.ndarray, wh: tuple[int, int]) -> np.ndarray:
     return cv2.resize(img, tuple(wh), interpolation=cv2.INTER_AREA)
 
 
+def resize_linear(arr: np.ndarray, wh: tuple[int, int]) -> np.ndarray:
+    """A map (depth, entropy, ...) resized bilinearly to ``wh`` (W, H) for display."""
+    if (arr.shape[1], arr.shape[0]) == tuple(wh):
+        return arr
+    return cv2.resize(np.ascontiguousarray(arr), tuple(wh), interpolation=cv2.INTER_LINEAR)
+
+
 def resize_nearest(arr: np.ndarray, wh: tuple[int, int]) -> np.ndarray:
     if (arr.shape[1], arr.shape[0]) == tuple(wh):
         return arr
