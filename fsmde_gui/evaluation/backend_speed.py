@@ -23,12 +23,10 @@ Runtime uses its CUDA / TensorRT providers when installed; thread counts do not 
 """
 from __future__ import annotations
 
-import logging
 import os
 import statistics
 import tempfile
 import time
-import warnings
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -40,7 +38,8 @@ from torch import nn
 from ..core.errors import FsmdeError
 from ..models.depth_anything import build_depth_anything_v2_small, resize_to_patch_multiple
 from ..models.inference import DepthEstimator
-from ..models.onnx_export import check_frame, compare_on_frame, export_student_onnx
+from ..models.onnx_export import (check_frame, compare_on_frame, export_student_onnx,
+                                  quiet_exporter)
 from ..models.onnx_runtime import (OnnxStudentModel, _first_line, default_providers, require,
                            session_options)
 from .speed import flop_counter
@@ -72,20 +71,11 @@ class _DAV2Graph(nn.Module):
 def export_dav2_onnx(teacher: nn.Module, images: torch.Tensor, path: Path) -> Path:
     """Export DA-V2 for a fixed input shape with ``torch.onnx.export`` (dynamo, opset 18)."""
     require("onnxscript", path)
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "onnxscript")]
-    levels = [lg.level for lg in loggers]
-    try:
-        for lg in loggers:
-            lg.setLevel(logging.ERROR)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            program = torch.onnx.export(_DAV2Graph(teacher).eval(), (images,), dynamo=True,
-                                        opset_version=18, input_names=["images"],
-                                        output_names=["relative"], optimize=True,
-                                        verbose=False, report=False)
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
+    with quiet_exporter():
+        program = torch.onnx.export(_DAV2Graph(teacher).eval(), (images,), dynamo=True,
+                                    opset_version=18, input_names=["images"],
+                                    output_names=["relative"], optimize=True,
+                                    verbose=False, report=False)
     program.save(str(path))
     return path
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -121,13 +122,8 @@ def export_proto(model: nn.Module, size: tuple[int, int], opset: int = DEFAULT_O
     w, h = size
     example = torch.rand(2, NUM_VIEWS, 3, h, w, generator=torch.Generator().manual_seed(0))
     batch = torch.export.Dim("batch", min=1, max=4096)
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "onnxscript")]
-    levels = [lg.level for lg in loggers]
     try:
-        for lg in loggers:
-            lg.setLevel(logging.ERROR)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_exporter():
             program = torch.onnx.export(
                 _StudentGraph(model).eval(), (example,), dynamo=True, opset_version=int(opset),
                 input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
@@ -138,10 +134,24 @@ def export_proto(model: nn.Module, size: tuple[int, int], opset: int = DEFAULT_O
     except Exception as exc:  # exporter errors come in many types
         raise OnnxExportError(where, f"torch.onnx.export failed (opset {opset}, size {w}x{h}): "
                                      f"{type(exc).__name__}: {_first_line(exc)}") from exc
+    return program.model_proto
+
+
+@contextmanager
+def quiet_exporter():
+    """torch.onnx.export (dynamo) without its log lines and warnings on the console; the
+    loggers' levels are restored afterwards."""
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "onnxscript")]
+    levels = [lg.level for lg in loggers]
+    try:
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
-    return program.model_proto
 
 
 def check_frame(dataset: str | Path | None = None):
