@@ -13,6 +13,7 @@ from fsmde_gui.app_model.modes import all_modes
 from fsmde_gui.app_model.results import (CameraMetrics, CloudRequest, FrameConsistency, FrameMetrics,
                                          PairConsistency, pair_of)
 from fsmde_gui.app_model.session import Session
+from fsmde_gui.app_model.display_prep import prepare_display
 from fsmde_gui.app_model.tiles import render_tile
 from fsmde_gui.app_model.viewer import ViewerState
 from fsmde_gui.core.metrics import METRIC_NAMES
@@ -88,6 +89,34 @@ def test_every_mode_renders_with_models(session):
         assert tile.rgb.shape == (*a.hw, 3) and tile.caption
     assert "AbsRel" in render_tile(a, 0, "student").caption
     assert "RMSE" in render_tile(a, 0, "error").caption
+
+
+def test_prepared_display_is_what_the_grid_draws(session):
+    """The worker's prepare step draws exactly the tiles the GUI then asks for (same pixels
+    as drawing them afresh) and computes the bin layout and box wireframes once."""
+    a = session.analysis(0, 1)
+    a.display_memo.clear()
+    a._bin_mass = None
+    prepare_display(a, ("student", "teacher"), overlap_heat=True, highlight_pair=a.pairs[0])
+    tiles = [k for k in a.display_memo if k[0] == "tile"]
+    assert len(tiles) == 12 and {k[2] for k in tiles} == {"student", "teacher"}
+    for cam in (0, 4):
+        kept = render_tile(a, cam, "teacher", overlap_heat=True, highlight_pair=a.pairs[0],
+                           burn_notes=False, memo=True)
+        fresh = render_tile(a, cam, "teacher", overlap_heat=True, highlight_pair=a.pairs[0],
+                            burn_notes=False)
+        assert kept is render_tile(a, cam, "teacher", overlap_heat=True, highlight_pair=a.pairs[0],
+                                   burn_notes=False, memo=True)
+        assert kept is not fresh and np.array_equal(kept.rgb, fresh.rgb) and kept.caption == fresh.caption
+    # another option is another tile: nothing stale is shown
+    plain = render_tile(a, 0, "teacher", burn_notes=False, memo=True)
+    assert not np.array_equal(plain.rgb, render_tile(a, 0, "teacher", overlap_heat=True,
+                                                     highlight_pair=a.pairs[0], burn_notes=False,
+                                                     memo=True).rgb)
+    mass = a.view_bin_mass()
+    assert mass is a.view_bin_mass() and mass["student"].shape[0] == 6
+    assert np.allclose(mass["student"].sum(axis=1), 1.0, atol=1e-4)
+    assert "box_wireframe" in a.display_memo
 
 
 def test_export_json_keeps_the_nested_layout(session):

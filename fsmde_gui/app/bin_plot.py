@@ -46,6 +46,7 @@ class BinPlot(QWidget):
         ax = self.views_plot.getAxis("left")
         ax.setTicks([[(i, SHORT_NAMES[n]) for i, n in enumerate(CAMERA_NAMES)]])
         self.views_plot.setYRange(-0.2, 6.0)
+        self.views_plot.disableAutoRange()  # ranges set per frame: no bounds scan per curve
         lay.addWidget(self.views_plot, 3)
         self._view_items = None
         self.current = None  # (cam, x, y, data)
@@ -137,4 +138,14 @@ class BinPlot(QWidget):
                 teacher.setData(c, cam + 0.85 * mass["teacher"][cam] / peak)
             else:
                 teacher.setData([], [])
-        self.views_plot.setYRange(-0.3, 6.0)
+        self._fit_depth_axis(float(np.nanmin(centers)), float(np.nanmax(centers)))
+
+    def _fit_depth_axis(self, lo: float, hi: float) -> None:
+        """Keep the depth axis while it holds the centres and is not much wider than they
+        need (stepping through a scene then leaves the axes alone: no re-layout per frame)."""
+        (x0, x1), _ = self.views_plot.viewRange()
+        span = max(hi - lo, 1e-3)
+        if x0 <= lo and hi <= x1 and (x1 - x0) <= 1.3 * span:
+            return
+        pad = 0.05 * span
+        self.views_plot.setRange(xRange=(lo - pad, hi + pad), yRange=(-0.3, 6.0), padding=0)

@@ -14,7 +14,7 @@ from PySide6.QtOpenGL import QOpenGLWindow
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout,
                                QWidget)
 
-from ..core.boxes import box_color, box_segments
+from ..app_model.cloud_geometry import EGO_SIZE, box_lines, boxes_lines, frustum_lines
 from ..core.colormaps import CAMERA_COLORS, colorize
 
 SCHEMES = ("image", "camera", "depth", "error", "consistency", "overlap")
@@ -29,41 +29,6 @@ PRESETS = {  # distance, elevation, azimuth (degrees; ego x forward, y left, z u
     "top": (70.0, 89.0, 180.0),
     "chase": (22.0, 14.0, 180.0),
 }
-EGO_SIZE = (4.1, 1.85, 1.6)  # length, width, height in metres (a nuScenes Renault Zoe)
-
-
-def box_lines(center, size) -> np.ndarray:
-    cx, cy, cz = center
-    lx, ly, lz = (s / 2 for s in size)
-    c = np.array([[cx + sx * lx, cy + sy * ly, cz + sz * lz]
-                  for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], np.float32)
-    edges = [(0, 1), (2, 3), (4, 5), (6, 7), (0, 2), (1, 3), (4, 6), (5, 7), (0, 4), (1, 5), (2, 6), (3, 7)]
-    return np.concatenate([c[list(e)] for e in edges])
-
-
-def boxes_lines(boxes) -> tuple[np.ndarray, np.ndarray]:
-    """(2M, 3) segment ends and (2M, 4) colours of the boxes' wireframes (ego frame)."""
-    if not boxes:
-        return np.zeros((2, 3), np.float32), np.zeros((2, 4), np.float32)
-    segs, cols = [], []
-    for box in boxes:
-        seg = box_segments(box).reshape(-1, 3)
-        segs.append(seg)
-        cols.append(np.tile([*(np.asarray(box_color(box.category)) / 255.0), 1.0], (len(seg), 1)))
-    return np.concatenate(segs).astype(np.float32), np.concatenate(cols).astype(np.float32)
-
-
-def frustum_lines(K: np.ndarray, cam_to_ego: np.ndarray, hw, depth: float = 2.5) -> np.ndarray:
-    """Line segments (2M, 3) of a camera frustum drawn to ``depth`` metres, in ego frame."""
-    h, w = hw
-    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64)
-    rays = np.linalg.solve(K, np.c_[corners, np.ones(4)].T).T * depth
-    pts = (cam_to_ego[:3, :3] @ rays.T).T + cam_to_ego[:3, 3]
-    o = cam_to_ego[:3, 3]
-    seg = []
-    for k in range(4):
-        seg += [o, pts[k], pts[k], pts[(k + 1) % 4]]
-    return np.asarray(seg, np.float32)
 
 
 class GLViewWindow(GLViewMixin, QOpenGLWindow):
@@ -143,6 +108,7 @@ class CloudView(QWidget):
                                      mode="lines", color=(0.95, 0.95, 0.95, 1.0), width=2, antialias=True)
         self.view.addItem(self.ego)
         self.frustums: list[gl.GLLinePlotItem] = []
+        self._frustum_rig = None  # (hw, K bytes, cam_to_ego bytes) the frustums were drawn for
         self.boxes = gl.GLLinePlotItem(pos=np.zeros((2, 3), np.float32), mode="lines",
                                        width=1.5, antialias=True)
         self.boxes.setVisible(False)
@@ -163,17 +129,20 @@ class CloudView(QWidget):
 
     def set_analysis(self, a) -> None:
         self.analysis = a
-        for f in self.frustums:
-            self.view.removeItem(f)
-        self.frustums = []
         Ks, c2e, hw = a.frame.intrinsics, a.frame.cam_to_ego, a.hw
-        for cam in range(6):
-            col = CAMERA_COLORS[cam] / 255.0
-            item = gl.GLLinePlotItem(pos=frustum_lines(Ks[cam], c2e[cam], hw), mode="lines",
-                                     color=(*col, 1.0), width=1.5, antialias=True)
-            self.view.addItem(item)
-            self.frustums.append(item)
-        pos, col = boxes_lines(a.frame.boxes)
+        rig = (tuple(hw), np.asarray(Ks).tobytes(), np.asarray(c2e).tobytes())
+        if rig != self._frustum_rig:  # the rig is static within a scene: rebuild on change only
+            for f in self.frustums:
+                self.view.removeItem(f)
+            self.frustums = []
+            for cam in range(6):
+                col = CAMERA_COLORS[cam] / 255.0
+                item = gl.GLLinePlotItem(pos=frustum_lines(Ks[cam], c2e[cam], hw), mode="lines",
+                                         color=(*col, 1.0), width=1.5, antialias=True)
+                self.view.addItem(item)
+                self.frustums.append(item)
+            self._frustum_rig = rig
+        pos, col = a.memoized("box_wireframe", lambda: boxes_lines(a.frame.boxes))
         self.boxes.setData(pos=pos, color=col)
         self._refresh()
 

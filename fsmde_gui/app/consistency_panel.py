@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from ..app_model.analysis import MODELS
@@ -33,8 +34,9 @@ class ConsistencyPanel(QWidget):
         self.bars = pg.PlotWidget()
         self.bars.setLabel("left", "m")
         self.bars.setMaximumHeight(150)
-        from PySide6.QtGui import QFont
-
+        self.bars.disableAutoRange()  # ranges follow the data in _fit_bars, not per item
+        self._bar_items = {}  # model -> BarGraphItem, updated in place frame to frame
+        self._tick_labels = None
         small = QFont()
         small.setPointSize(7)
         self.bars.getAxis("bottom").setStyle(tickFont=small)
@@ -61,16 +63,38 @@ class ConsistencyPanel(QWidget):
                 item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.table.setItem(r, c + 1, item)
         self.table.blockSignals(False)
-        self.bars.clear()
+        self._draw_bars(a)
+        self.note.setText(a.note("consistency") or a.note("adjacency") or "")
+
+    def _draw_bars(self, a) -> None:
+        """One bar per pair and model, the items and axes kept from frame to frame (a real
+        scene's pairs do not change): only heights move, the axes re-lay out on change only."""
         x = np.arange(len(self.pairs))
+        top = 0.0
         for k, (m, colour) in enumerate(zip(MODELS, ("#f0a030", "#50c8ff"))):
             vals = [a.consistency_value(m, a.pair_name(p)) for p in self.pairs]
+            item = self._bar_items.get(m)
             if any(v is None for v in vals) or not vals:
+                if item is not None:
+                    item.setVisible(False)
                 continue
             vals = [v if np.isfinite(v) else 0.0 for v in vals]  # NaN: no valid overlap pixels
-            self.bars.addItem(pg.BarGraphItem(x=x + (k - 0.5) * 0.38, height=vals, width=0.36, brush=colour))
-        self.bars.getAxis("bottom").setTicks([[(i, a.pair_label(p)) for i, p in enumerate(self.pairs)]])
-        self.note.setText(a.note("consistency") or a.note("adjacency") or "")
+            top = max(top, max(vals))
+            opts = dict(x=x + (k - 0.5) * 0.38, height=vals, width=0.36, brush=colour)
+            if item is None:
+                item = self._bar_items[m] = pg.BarGraphItem(**opts)
+                self.bars.addItem(item)
+            else:
+                item.setOpts(**opts)
+            item.setVisible(True)
+        labels = [a.pair_label(p) for p in self.pairs]
+        if labels != self._tick_labels:
+            self.bars.getAxis("bottom").setTicks([list(enumerate(labels))])
+            self._tick_labels = labels
+        (x0, x1), (_, y1) = self.bars.viewRange()
+        want_x = (-0.6, max(len(self.pairs), 1) - 0.4)
+        if (x0, x1) != want_x or not (top <= y1 <= 2.0 * max(top, 1e-3)):
+            self.bars.setRange(xRange=want_x, yRange=(0.0, 1.15 * max(top, 1e-3)), padding=0)
 
     def select_pair(self, index: int) -> None:
         self.table.selectRow(index)

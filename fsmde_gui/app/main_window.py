@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDockWidget, 
                                QPushButton, QScrollArea, QSlider, QSplitter, QToolBar, QToolButton,
                                QVBoxLayout, QWidget)
 
+from ..app_model.display_prep import prepare_display
 from ..app_model.tiles import MODE_LABELS, MODE_TIPS, MODES
 from ..app_model.viewer import ViewerState
 from ..core.errors import FsmdeError
@@ -364,8 +365,13 @@ class MainWindow(StateBinding, QMainWindow):
         key = (self.session.generation, scene, index)
         if key in self._pending and not self._pending[key].finished.is_set():
             return
-        session = self.session
-        task = workers.start(self.pool, lambda t: session.analysis(scene, index),
+        session, st = self.session, self.state
+        panes, opts = st.panes(), dict(overlap_heat=st.overlap_heat, highlight_pair=st.highlight_pair,
+                                       boxes=st.boxes)
+        # the worker also draws the tiles of the current panes and the bin layout: showing a
+        # prefetched frame then only paints
+        task = workers.start(self.pool, lambda t: prepare_display(session.analysis(scene, index),
+                                                                  panes, **opts),
                              on_done=lambda a, k=key: self._analysis_ready(k, a),
                              on_failed=lambda e, k=key: self._analysis_failed(k, e))
         self._pending[key] = task
@@ -415,6 +421,12 @@ class MainWindow(StateBinding, QMainWindow):
         nxt = self.index + 1
         if nxt < self.session.num_frames(self.scene) and self.session.cached(self.scene, nxt) is None:
             self._request(self.scene, nxt)
+
+    def prefetch(self, scene: int, index: int):
+        """Analyse a frame and draw its tiles in the background, as stepping forward does;
+        returns the worker task (``task.finished`` is set when the frame is ready)."""
+        self._request(scene, index)
+        return self._pending[(self.session.generation, scene, index)]
 
     def step(self, delta: int) -> None:
         self.go_to(self.scene, self.index + delta)

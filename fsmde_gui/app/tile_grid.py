@@ -185,7 +185,8 @@ class TileGrid(QWidget):
         self.analysis, self.mode = a, mode
         for cam, t in enumerate(self.tiles):
             t.set_tile(render_tile(a, cam, mode, depth_range=depth_range, overlap_heat=overlap_heat,
-                                   highlight_pair=highlight_pair, burn_notes=False, boxes=boxes))
+                                   highlight_pair=highlight_pair, burn_notes=False, boxes=boxes,
+                                   memo=True))
         self.colorbar.set_bar(next((t.tile.bar for t in self.tiles if t.tile.bar), None))
 
     def set_markers(self, markers: list[tuple[int, int, int, QColor]]) -> None:

@@ -53,6 +53,8 @@ class FrameAnalysis:
     compute_ms: float = 0.0
     reflection_fn: Optional[Callable] = None  # set while the (slow) reflection mask is deferred
     ckd_probs: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # per camera
+    display_memo: dict[Any, Any] = field(default_factory=dict, repr=False)  # see memoized()
+    _bin_mass: Any = field(default=None, repr=False)  # view_bin_mass(), computed once
 
     @property
     def reflection_pending(self) -> bool:
@@ -76,6 +78,15 @@ class FrameAnalysis:
 
     def gt(self, cam: int) -> Optional[np.ndarray]:
         return self.frame.views[cam].depth_gt
+
+    def memoized(self, key, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per frame under ``key`` (drawn tiles, box wireframes): the app
+        fills these on a worker thread and the GUI thread reuses them. Shared results:
+        never modify one in place."""
+        memo = self.display_memo
+        if key not in memo:
+            memo[key] = compute()
+        return memo[key]
 
     def note(self, key: str) -> Optional[str]:
         return self.unavailable.get(key)
@@ -148,7 +159,13 @@ class FrameAnalysis:
         return out
 
     def view_bin_mass(self) -> Optional[dict[str, np.ndarray]]:
-        """Per camera: metric bin centres, and mean bin-probability mass (student, teacher)."""
+        """Per camera: metric bin centres, and mean bin-probability mass (student, teacher).
+        Computed once per frame (the app asks on a worker thread, then again to draw)."""
+        if self._bin_mass is None:
+            self._bin_mass = (self._compute_bin_mass(),)
+        return self._bin_mass[0]
+
+    def _compute_bin_mass(self) -> Optional[dict[str, np.ndarray]]:
         s = self.results.get("student")
         if s is None or s.bin_probs is None or s.bin_centers is None:
             return None
