@@ -72,10 +72,37 @@ def test_gt_mask_is_excluded_and_pseudo_teacher_distils(tiny_sim_root, tmp_path)
     batch["clean_images"] = batch["images"]
     terms = recipe.step(batch)
     # the simulator scene has reflective pixels: they left the photometric loss
-    gt_frac = float(recipe.temporal.reflection[1].float().mean())
+    gt_frac = float(item["reflection"].float().mean())
     assert gt_frac > 0.02
     assert float(terms["masked_frac"]) == pytest.approx(gt_frac, rel=1e-6)
     assert "kd" in terms and float(terms["kd"].detach()) >= 0 and torch.isfinite(terms["total"])
+
+
+def test_temporal_neighbours_stream_from_the_training_set(tiny_sim_root, tmp_path):
+    """The recipe keeps no decoded frames: neighbours are read per step through the training
+    set (and its on-disk cache), with the per-camera poses and GT masks of the sample."""
+    from fsmde_gui.data.detect import open_dataset
+    from fsmde_gui.training.dataset import SurroundTrainingSet
+    from fsmde_gui.training.recipe_reflection_ssl import TemporalIndex
+
+    cache = tmp_path / "cache"
+    index = TemporalIndex(SurroundTrainingSet(tiny_sim_root, (64, 48), cache_dir=cache))
+    assert index.sources == [[1], [0, 2], [1]]  # 1 scene x 3 frames
+    assert not [k for k, v in vars(index).items() if isinstance(v, (list, dict)) and k != "sources"]
+    sample = index.sample(2)
+    frame = open_dataset(tiny_sim_root, image_size=(64, 48)).frame(*index.frames.keys[2], load_gt=True)
+    assert torch.equal(sample["images"], torch.from_numpy(frame.images).permute(0, 3, 1, 2).float() / 255)
+    want = np.stack([v.ego_to_world if v.ego_to_world is not None else frame.ego_to_world
+                     for v in frame.views])
+    assert sample["ego_to_world"].dtype == torch.float64 and np.array_equal(sample["ego_to_world"].numpy(), want)
+    assert float(sample["has_reflection"]) == 1.0
+    assert np.array_equal(sample["reflection"][:, 0].numpy(), np.stack([v.reflection for v in frame.views]))
+    assert [p.name for p in cache.rglob("*.pt")] == ["0000002.pt"]  # read once, then cached
+    cfg = _cfg(tiny_sim_root, tmp_path / "g", steps=1, mask="gt")
+    cfg.cache_dir = str(cache)
+    recipe = get_recipe("reflection-ssl")(cfg, torch.device("cpu"))  # checks sample 0 has GT
+    assert recipe.temporal.frames.cache_dir == index.frames.cache_dir
+    assert sorted(p.name for p in cache.rglob("*.pt")) == ["0000000.pt", "0000002.pt"]
 
 
 def test_bad_options_are_clear_errors(tiny_sim_root, tmp_path):

@@ -3,8 +3,10 @@ decoded per item so that any dataset size streams through a ``DataLoader``.
 
 A sample is a dict of tensors: ``images (V,3,H,W)`` float [0,1], ``depth_sparse (V,1,H,W)``,
 ``depth_dense (V,1,H,W)`` (zeros + ``has_dense = 0`` when the source has none), ``K (V,3,3)``,
-``cam_to_ego (V,4,4)``, ``semantic (V,H,W)`` int16 class ids (-1 + ``has_semantic = 0``
-when the source has none). Augmentation is colour jitter only: flips or crops would break the
+``cam_to_ego (V,4,4)``, ``ego_to_world (V,4,4)`` float64 (each camera's ego pose at its
+capture time; the frame's pose when the data has one per frame), ``semantic (V,H,W)`` int16
+class ids (-1 + ``has_semantic = 0`` when the source has none), ``reflection (V,1,H,W)`` bool
+GT reflective pixels (all False + ``has_reflection = 0`` when the source has none). Augmentation is colour jitter only: flips or crops would break the
 rig geometry that VRKD and the consistency metrics rely on.
 """
 from __future__ import annotations
@@ -21,6 +23,9 @@ from torch.utils.data import Dataset, DistributedSampler, Sampler
 from ..core.atomic_io import atomic_write
 from ..core.errors import DatasetError
 from ..data.detect import open_dataset
+
+
+CACHE_FORMAT = 2  # bump when frame_to_tensors gains or changes a key: old caches are not read
 
 
 def frame_to_tensors(frame) -> dict[str, torch.Tensor]:
@@ -42,6 +47,10 @@ def frame_to_tensors(frame) -> dict[str, torch.Tensor]:
     zeros = torch.zeros(V, 1, H, W)
     semantic = [v.semantic for v in frame.views]
     has_semantic = all(m is not None and m.shape[:2] == (H, W) for m in semantic)
+    reflection = [v.reflection for v in frame.views]
+    has_reflection = all(m is not None for m in reflection)
+    poses = [v.ego_to_world if v.ego_to_world is not None else frame.ego_to_world
+             for v in frame.views]
     return {
         "semantic": (torch.from_numpy(np.stack(semantic).astype(np.int16)) if has_semantic
                      else torch.full((V, H, W), -1, dtype=torch.int16)),  # class id, -1 = none
@@ -53,6 +62,10 @@ def frame_to_tensors(frame) -> dict[str, torch.Tensor]:
         "has_dense": torch.tensor(float(dense is not None)),
         "K": torch.from_numpy(frame.intrinsics.astype(np.float32)),
         "cam_to_ego": torch.from_numpy(frame.cam_to_ego.astype(np.float32)),
+        "ego_to_world": torch.from_numpy(np.stack(poses).astype(np.float64)),
+        "reflection": (torch.from_numpy(np.stack(reflection).astype(bool))[:, None] if has_reflection
+                       else torch.zeros(V, 1, H, W, dtype=torch.bool)),
+        "has_reflection": torch.tensor(float(has_reflection)),
     }
 
 
@@ -86,8 +99,9 @@ class SurroundTrainingSet(Dataset):
         self.keys = keys
         self.cache_dir = None
         if cache_dir:
-            ident = json.dumps([str(self.root.resolve()), list(self.image_size), version or "",
-                                sorted(scenes or []), [list(map(str, k)) for k in keys]])
+            ident = json.dumps([CACHE_FORMAT, str(self.root.resolve()), list(self.image_size),
+                                version or "", sorted(scenes or []),
+                                [list(map(str, k)) for k in keys]])
             digest = hashlib.sha1(ident.encode()).hexdigest()[:16]
             self.cache_dir = Path(cache_dir) / digest
 

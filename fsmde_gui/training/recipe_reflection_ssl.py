@@ -47,16 +47,14 @@ nothing but images, poses and calibration.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..core.errors import DatasetError, TrainingError
-from ..data.detect import open_dataset
 from ..models.intrinsic import ReflectionSSLConfig, ReflectionSSLNet
 from ..models.reflection import reflection_mask_from_residual
 from .config import TrainConfig
+from .dataset import SurroundTrainingSet
 from .decomposition_prior import DecompositionPrior
 from .photometric import (masked_mean, photometric_loss, relative_camera_pose, reprojection_terms,
                           smoothness_loss, warp_to_target)
@@ -75,40 +73,26 @@ INTRINSIC_DEFAULTS = {"residual_gain": 10.0}  # new models; older checkpoints ke
 
 
 class TemporalIndex:
-    """Per training index (same order as ``SurroundTrainingSet``): clean images (uint8), the
-    per-camera ego poses, the neighbour indices in time and (when present) the GT reflection
-    mask. Built once from ``open_dataset(root, image_size)``."""
+    """The neighbours in time of each training index (same order as the trainer's
+    ``SurroundTrainingSet``), and their samples decoded on demand through that set (its
+    on-disk cache when ``cache_dir`` is set): nothing but the frame keys is kept, so memory
+    stays flat as the dataset grows. A sample carries the per-camera ego poses
+    (``ego_to_world``) and the GT reflection mask (``reflection`` / ``has_reflection``)."""
 
-    def __init__(self, root: str | Path, image_size: tuple[int, int], max_frames: int = 0,
-                 load_gt: bool = False, version: str | None = None,
-                 scenes: list[str] | None = None):
-        ds = open_dataset(Path(root), image_size=tuple(image_size), version=version or None,
-                          scenes=scenes or None)
-        keys = list(ds.iter_frames())
-        if max_frames:
-            keys = keys[:max_frames]
-        pos = {k: i for i, k in enumerate(keys)}
-        self.images, self.poses, self.reflection, self.sources = [], [], [], []
-        for s, f in keys:
-            frame = ds.frame(s, f, load_gt=load_gt)  # GT only for the oracle mask
-            self.images.append(torch.from_numpy(np.ascontiguousarray(frame.images)).permute(0, 3, 1, 2))
-            poses = [v.ego_to_world if v.ego_to_world is not None else frame.ego_to_world
-                     for v in frame.views]
-            self.poses.append(torch.from_numpy(np.stack(poses).astype(np.float64)))
-            refl = [v.reflection for v in frame.views]
-            self.reflection.append(None if any(r is None for r in refl)
-                                   else torch.from_numpy(np.stack(refl).astype(bool))[:, None])
-            nb = [pos[(s, f + d)] for d in (-1, 1) if (s, f + d) in pos]
-            self.sources.append(nb)
+    def __init__(self, frames: SurroundTrainingSet):
+        self.frames = frames
+        pos = {k: i for i, k in enumerate(frames.keys)}
+        self.sources = [[pos[(s, f + d)] for d in (-1, 1) if (s, f + d) in pos]
+                        for s, f in frames.keys]
         if not any(self.sources):
-            raise DatasetError(root, "reflection-ssl needs consecutive frames (scenes with at "
-                               "least 2 frames) for the photometric loss")
+            raise DatasetError(frames.root, "reflection-ssl needs consecutive frames (scenes "
+                               "with at least 2 frames) for the photometric loss")
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self.sources)
 
-    def image(self, i: int) -> torch.Tensor:
-        return self.images[i].float() / 255.0
+    def sample(self, i: int) -> dict[str, torch.Tensor]:
+        return self.frames.load(i)
 
 
 @register_recipe("reflection-ssl")
@@ -138,10 +122,10 @@ class ReflectionSSLRecipe(Recipe):
             self.model = ReflectionSSLNet(net_cfg).to(device)
         except (TypeError, ValueError) as exc:
             raise TrainingError(f"reflection-ssl: bad model config: {exc}") from exc
-        self.temporal = TemporalIndex(cfg.dataset, cfg.image_size, cfg.max_frames,
-                                      load_gt=self.opt["mask"] == "gt",
-                                      version=cfg.dataset_version, scenes=cfg.dataset_scenes)
-        if self.opt["mask"] == "gt" and any(r is None for r in self.temporal.reflection):
+        self.temporal = TemporalIndex(SurroundTrainingSet(
+            cfg.dataset, cfg.image_size, cfg.max_frames, version=cfg.dataset_version,
+            scenes=cfg.dataset_scenes, cache_dir=cfg.cache_dir or None))
+        if self.opt["mask"] == "gt" and not float(self.temporal.sample(0)["has_reflection"]):
             raise TrainingError(f"{cfg.dataset}: extra.mask=gt needs reflection GT "
                                 f"(a simulator dataset)")
         self.teacher = make_pseudo_teacher(str(self.opt["pseudo_teacher"]), device)
@@ -159,29 +143,25 @@ class ReflectionSSLRecipe(Recipe):
         return unwrap(self.model).config_dict
 
     # ------------------------------------------------------------------ helpers
-    def _sources(self, idx: list[int], c2e: torch.Tensor, step_parity: int):
-        """Two source image batches (B, V, 3, H, W) and poses src_T_tgt (B, V, 4, 4) each,
-        plus the index of the source used for the albedo term."""
-        imgs, poses, alb_src = [[], []], [[], []], []
-        for i in idx:
-            nb = self.temporal.sources[i] or [i]
-            pair = [nb[0], nb[-1]]
-            alb_src.append(pair[step_parity % 2])
-            for k, j in enumerate(pair):
-                imgs[k].append(self.temporal.image(j))
-                poses[k].append(relative_camera_pose(
-                    c2e, self.temporal.poses[i], self.temporal.poses[j]).float())
-        to = lambda xs: torch.stack(xs).to(self.device)  # noqa: E731
-        return [to(imgs[0]), to(imgs[1])], [to(poses[0]), to(poses[1])], alb_src
+    def _sources(self, i: int, pose: torch.Tensor, c2e: torch.Tensor, step_parity: int):
+        """Sample ``i``'s two neighbours in time: their images (1, V, 3, H, W) and poses
+        src_T_tgt (1, V, 4, 4) each (``pose``: frame ``i``'s per-camera ego poses), plus the
+        images of the one used for the albedo term."""
+        nb = self.temporal.sources[i] or [i]
+        pair = [self.temporal.sample(j) for j in (nb[0], nb[-1])]
+        to = lambda x: x[None].to(self.device)  # noqa: E731
+        imgs = [to(p["images"]) for p in pair]
+        poses = [to(relative_camera_pose(c2e, pose, p["ego_to_world"]).float()) for p in pair]
+        return imgs, poses, pair[step_parity % 2]["images"]
 
-    def _active_mask(self, out: dict, idx: list[int], shape) -> torch.Tensor:
+    def _active_mask(self, out: dict, batch: dict, shape) -> torch.Tensor:
         """(B*V, 1, H, W) bool reflective pixels to exclude (all False before mask_after)."""
         mode = self.opt["mask"]
         none = torch.zeros(shape, dtype=torch.bool, device=self.device)
         if mode == "none":
             return none
         if mode == "gt":
-            return torch.stack([self.temporal.reflection[i] for i in idx]).flatten(0, 1).to(self.device)
+            return batch["reflection"].flatten(0, 1).to(self.device)
         if self._step < float(self.opt["mask_after"]) * self.cfg.steps:
             return none
         res = out["residual"].detach().flatten(0, 1)
@@ -207,16 +187,17 @@ class ReflectionSSLRecipe(Recipe):
         tgt = clean.flatten(0, 1)
         K = batch["K"].flatten(0, 1).float()
         c2e = batch["cam_to_ego"].double().cpu()
+        pose = batch["ego_to_world"].double().cpu()
         srcs, poses, alb_src = [], [], []
         for n, i in enumerate(idx):
-            s, p, a = self._sources([i], c2e[n], self._step // max(1, int(o["albedo_every"])))
+            s, p, a = self._sources(i, pose[n], c2e[n], self._step // max(1, int(o["albedo_every"])))
             srcs.append(s)
             poses.append(p)
-            alb_src += a
+            alb_src.append(a)
         sources = [torch.cat([s[k] for s in srcs]).flatten(0, 1) for k in range(2)]
         src_T = [torch.cat([p[k] for p in poses]).flatten(0, 1) for k in range(2)]
         terms = reprojection_terms(tgt, sources, depth, src_T, K, automask=True)
-        reflective = self._active_mask(out, idx, depth.shape)
+        reflective = self._active_mask(out, batch, depth.shape)
         photo, weight = photometric_loss(terms, exclude=reflective)
         smooth = smoothness_loss(depth, tgt)
         losses = {"photo": photo, "smooth": smooth}
@@ -230,7 +211,7 @@ class ReflectionSSLRecipe(Recipe):
         every = max(1, int(o["albedo_every"]))
         if self._step % every == 0:
             with torch.no_grad():
-                src_imgs = torch.stack([self.temporal.image(j) for j in alb_src]).to(self.device)
+                src_imgs = torch.stack(alb_src).to(self.device)
                 src_albedo = unwrap(self.model)(src_imgs)["albedo"].flatten(0, 1)
                 which = (self._step // every) % 2
                 alb_warp, alb_valid = warp_to_target(src_albedo, depth.detach(), src_T[which], K)
