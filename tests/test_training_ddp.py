@@ -36,3 +36,31 @@ def test_two_process_ddp_keeps_weights_equal(tiny_sim_root, tmp_path):
     # only rank 0 wrote training outputs
     assert (tmp_path / "final.pt").is_file()
     assert len(list((tmp_path / "tb").glob("events.out.tfevents.*"))) == 1
+
+
+def test_each_process_trains_on_its_own_gpu(monkeypatch):
+    """Under torchrun, CUDA means cuda:LOCAL_RANK (DDP on that one device); a rank beyond the
+    node's GPUs is refused; the CPU path takes no device arguments. (No GPU needed: the
+    CUDA queries are stubbed; the real GPU path is measured when a device is lent.)"""
+    import torch
+
+    from fsmde_gui.core.errors import TrainingError
+    from fsmde_gui.training import distributed as D
+    from fsmde_gui.training.trainer import training_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert training_device("cuda") == torch.device("cuda", 1)
+    assert training_device("auto") == torch.device("cuda", 1)
+    assert training_device("cuda", local_rank=0) == torch.device("cuda", 0)
+    assert D.ddp_device_kwargs(torch.device("cuda", 1)) == {"device_ids": [1], "output_device": 1}
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    with pytest.raises(TrainingError, match="local rank 2 has no GPU"):
+        training_device("cuda")
+    assert training_device("cpu") == torch.device("cpu")
+    assert D.ddp_device_kwargs(torch.device("cpu")) == {}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert training_device("auto") == torch.device("cpu")
+    with pytest.raises(TrainingError, match="no CUDA device"):
+        training_device("cuda")

@@ -29,14 +29,31 @@ class DistInfo:
         return self.rank == 0
 
 
+def local_rank() -> int:
+    """This process's index on its node (torchrun's ``LOCAL_RANK``; 0 when alone)."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def ddp_device_kwargs(device: torch.device) -> dict:
+    """DistributedDataParallel's device arguments: one GPU per process on CUDA (its replica,
+    gradients and outputs there), none on the CPU."""
+    if device.type != "cuda":
+        return {}
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return {"device_ids": [index], "output_device": index}
+
+
 def setup() -> DistInfo:
-    """Join the process group described by torchrun's environment (no-op when alone)."""
+    """Join the process group described by torchrun's environment (no-op when alone); with
+    CUDA, nccl on this process's own GPU (``cuda:LOCAL_RANK``)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
     if dist.is_initialized():
         return DistInfo(dist.get_rank(), dist.get_world_size(), False)
     backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(local_rank())  # before the group: nccl binds to the current GPU
     dist.init_process_group(backend=backend)
     return DistInfo(dist.get_rank(), dist.get_world_size(), True)
 

@@ -86,14 +86,24 @@ def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def training_device(name: str) -> torch.device:
-    """``cfg.device`` -> a torch device; asking for CUDA where there is none is an error."""
+def training_device(name: str, local_rank: Optional[int] = None) -> torch.device:
+    """``cfg.device`` -> a torch device; asking for CUDA where there is none is an error.
+
+    Under ``torchrun`` each process trains on its own GPU: CUDA means ``cuda:LOCAL_RANK``
+    (``local_rank``, default torchrun's ``LOCAL_RANK``), which must exist on this node."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise TrainingError("device=cuda: no CUDA device is available here (use device=cpu "
                             "or device=auto)")
-    return torch.device(name)
+    if name != "cuda":
+        return torch.device(name)
+    rank = D.local_rank() if local_rank is None else int(local_rank)
+    if rank >= torch.cuda.device_count():
+        raise TrainingError(f"device=cuda: local rank {rank} has no GPU of its own (this node "
+                            f"has {torch.cuda.device_count()}; start at most that many "
+                            "processes per node)")
+    return torch.device("cuda", rank)
 
 
 class Trainer:
@@ -261,8 +271,9 @@ class Trainer:
         if self.device.type == "cuda":  # channels-last convolutions (tensor cores)
             unwrap(recipe.model).to(memory_format=torch.channels_last)
         if info.enabled:
-            recipe.model = DistributedDataParallel(recipe.model, find_unused_parameters=bool(
-                cfg.extra.get("find_unused_parameters", False)))
+            unused = bool(cfg.extra.get("find_unused_parameters", False))
+            recipe.model = DistributedDataParallel(recipe.model, find_unused_parameters=unused,
+                                                   **D.ddp_device_kwargs(self.device))
         return recipe, dataset, sampler, optimizer, scheduler, start
 
     def _open_outputs(self, cfg: TrainConfig, info: D.DistInfo, start: int):
