@@ -83,7 +83,7 @@ def test_temporal_neighbours_stream_from_the_training_set(tiny_sim_root, tmp_pat
     set (and its on-disk cache), with the per-camera poses and GT masks of the sample."""
     from fsmde_gui.data.detect import open_dataset
     from fsmde_gui.training.dataset import SurroundTrainingSet
-    from fsmde_gui.training.recipe_reflection_ssl import TemporalIndex
+    from fsmde_gui.training.temporal import TemporalIndex
 
     cache = tmp_path / "cache"
     index = TemporalIndex(SurroundTrainingSet(tiny_sim_root, (64, 48), cache_dir=cache))

@@ -50,16 +50,17 @@ import logging
 
 import torch
 
-from ..core.errors import DatasetError, TrainingError
+from ..core.errors import TrainingError
 from ..models.intrinsic import ReflectionSSLConfig, ReflectionSSLNet
 from ..models.reflection import reflection_mask_from_residual
 from .config import TrainConfig
 from .dataset import SurroundTrainingSet
 from .decomposition_prior import DecompositionPrior
-from .photometric import (masked_mean, photometric_loss, relative_camera_pose, reprojection_terms,
-                          smoothness_loss, warp_to_target)
+from .photometric import (masked_mean, photometric_loss, reprojection_terms, smoothness_loss,
+                          warp_to_target)
 from .pseudo_depth import distillation_mask, make_pseudo_teacher, pseudo_depth_loss
 from .recipes import Recipe, register_recipe, unwrap
+from .temporal import TemporalIndex, batch_neighbour_views
 
 log = logging.getLogger(__name__)
 
@@ -70,29 +71,6 @@ DEFAULTS = {
     "decomp_data": "none", "decomp_weight": 2.0, "decomp_views": 6, "mask_quantile": 0.9,
 }
 INTRINSIC_DEFAULTS = {"residual_gain": 10.0}  # new models; older checkpoints keep gain 1
-
-
-class TemporalIndex:
-    """The neighbours in time of each training index (same order as the trainer's
-    ``SurroundTrainingSet``), and their samples decoded on demand through that set (its
-    on-disk cache when ``cache_dir`` is set): nothing but the frame keys is kept, so memory
-    stays flat as the dataset grows. A sample carries the per-camera ego poses
-    (``ego_to_world``) and the GT reflection mask (``reflection`` / ``has_reflection``)."""
-
-    def __init__(self, frames: SurroundTrainingSet):
-        self.frames = frames
-        pos = {k: i for i, k in enumerate(frames.keys)}
-        self.sources = [[pos[(s, f + d)] for d in (-1, 1) if (s, f + d) in pos]
-                        for s, f in frames.keys]
-        if not any(self.sources):
-            raise DatasetError(frames.root, "reflection-ssl needs consecutive frames (scenes "
-                               "with at least 2 frames) for the photometric loss")
-
-    def __len__(self) -> int:
-        return len(self.sources)
-
-    def sample(self, i: int) -> dict[str, torch.Tensor]:
-        return self.frames.load(i)
 
 
 @register_recipe("reflection-ssl")
@@ -124,7 +102,7 @@ class ReflectionSSLRecipe(Recipe):
             raise TrainingError(f"reflection-ssl: bad model config: {exc}") from exc
         self.temporal = TemporalIndex(SurroundTrainingSet(
             cfg.dataset, cfg.image_size, cfg.max_frames, version=cfg.dataset_version,
-            scenes=cfg.dataset_scenes, cache_dir=cfg.cache_dir or None))
+            scenes=cfg.dataset_scenes, cache_dir=cfg.cache_dir or None), "reflection-ssl")
         if self.opt["mask"] == "gt" and not float(self.temporal.sample(0)["has_reflection"]):
             raise TrainingError(f"{cfg.dataset}: extra.mask=gt needs reflection GT "
                                 f"(a simulator dataset)")
@@ -143,17 +121,6 @@ class ReflectionSSLRecipe(Recipe):
         return unwrap(self.model).config_dict
 
     # ------------------------------------------------------------------ helpers
-    def _sources(self, i: int, pose: torch.Tensor, c2e: torch.Tensor, step_parity: int):
-        """Sample ``i``'s two neighbours in time: their images (1, V, 3, H, W) and poses
-        src_T_tgt (1, V, 4, 4) each (``pose``: frame ``i``'s per-camera ego poses), plus the
-        images of the one used for the albedo term."""
-        nb = self.temporal.sources[i] or [i]
-        pair = [self.temporal.sample(j) for j in (nb[0], nb[-1])]
-        to = lambda x: x[None].to(self.device)  # noqa: E731
-        imgs = [to(p["images"]) for p in pair]
-        poses = [to(relative_camera_pose(c2e, pose, p["ego_to_world"]).float()) for p in pair]
-        return imgs, poses, pair[step_parity % 2]["images"]
-
     def _active_mask(self, out: dict, batch: dict, shape) -> torch.Tensor:
         """(B*V, 1, H, W) bool reflective pixels to exclude (all False before mask_after)."""
         mode = self.opt["mask"]
@@ -186,16 +153,9 @@ class ReflectionSSLRecipe(Recipe):
         depth = out["depth"].flatten(0, 1)
         tgt = clean.flatten(0, 1)
         K = batch["K"].flatten(0, 1).float()
-        c2e = batch["cam_to_ego"].double().cpu()
-        pose = batch["ego_to_world"].double().cpu()
-        srcs, poses, alb_src = [], [], []
-        for n, i in enumerate(idx):
-            s, p, a = self._sources(i, pose[n], c2e[n], self._step // max(1, int(o["albedo_every"])))
-            srcs.append(s)
-            poses.append(p)
-            alb_src.append(a)
-        sources = [torch.cat([s[k] for s in srcs]).flatten(0, 1) for k in range(2)]
-        src_T = [torch.cat([p[k] for p in poses]).flatten(0, 1) for k in range(2)]
+        sources, src_T, pairs = batch_neighbour_views(self.temporal, batch, self.device)
+        which = (self._step // max(1, int(o["albedo_every"]))) % 2
+        alb_src = [pair[which]["images"] for pair in pairs]
         terms = reprojection_terms(tgt, sources, depth, src_T, K, automask=True)
         reflective = self._active_mask(out, batch, depth.shape)
         photo, weight = photometric_loss(terms, exclude=reflective)

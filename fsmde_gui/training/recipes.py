@@ -37,6 +37,9 @@ from ..models.checkpoint import build_model, load_checkpoint
 from ..models.registry import resolve_model
 from . import losses as L
 from .config import TrainConfig
+from .dataset import SurroundTrainingSet
+from .photometric import photometric_loss, reprojection_terms, smoothness_loss
+from .temporal import TemporalIndex, batch_neighbour_views
 
 log = logging.getLogger(__name__)
 
@@ -170,11 +173,16 @@ class DistillationRecipe(Recipe):
     ``ckd_weight`` / ``vrkd_weight`` = 0 switch the terms off (ablation). The teacher's
     outputs for the un-jittered images are computed once per sample and cached
     (``extra.cache_teacher``, default on): the teacher is frozen, so this only saves time.
+    ``extra.photo_weight`` > 0 adds the photometric loss against the neighbouring frames
+    (t-1 / t+1 of the scene, known ego motion; SSIM + L1, per-pixel min, auto-mask) and
+    ``extra.smooth_weight`` (default 1e-3) times edge-aware smoothness: a dense signal on real
+    folders whose LiDAR is sparse (nuScenes keyframes are 0.5 s apart).
     """
 
     arch = "student"
     EXTRA_OPTIONS = {"cache_teacher", "teacher_cache_dir", "vrkd_level", "dense_kd_weight",
-                     "ckd_skip_clipped", "ckd_skip_gt", "find_unused_parameters"}
+                     "ckd_skip_clipped", "ckd_skip_gt", "find_unused_parameters",
+                     "photo_weight", "smooth_weight"}
 
     def __init__(self, cfg: TrainConfig, device: torch.device):
         super().__init__(cfg, device)
@@ -199,6 +207,11 @@ class DistillationRecipe(Recipe):
         self._teacher_cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self.feature_level = int(cfg.extra.get("vrkd_level", 2))
         self.pairs = None
+        self.temporal = None
+        if float(cfg.extra.get("photo_weight", 0.0)) > 0:
+            self.temporal = TemporalIndex(SurroundTrainingSet(
+                cfg.dataset, cfg.image_size, cfg.max_frames, version=cfg.dataset_version,
+                scenes=cfg.dataset_scenes, cache_dir=cfg.cache_dir or None), "extra.photo_weight")
 
     def _pairs(self, batch: dict) -> list[tuple[int, int]]:
         if self.pairs is None:
@@ -267,9 +280,23 @@ class DistillationRecipe(Recipe):
                                  tau=cfg.vrkd_tau, frac=cfg.vrkd_strip)
                 terms["vrkd"] = vr
                 total = total + cfg.vrkd_weight * vr
+        if self.temporal is not None:
+            total = total + self._photometric(batch, out, terms)
         terms["total"] = total
         add_bin_chamfer(terms, cfg, out, gt_map)
         return terms
+
+    def _photometric(self, batch: dict, out: dict, terms: dict) -> torch.Tensor:
+        """The weighted photometric + smoothness terms (recorded in ``terms``)."""
+        extra = self.cfg.extra
+        depth = out["depth"].flatten(0, 1)
+        target = batch.get("clean_images", batch["images"]).flatten(0, 1)
+        sources, src_T, _ = batch_neighbour_views(self.temporal, batch, self.device)
+        rep = reprojection_terms(target, sources, depth, src_T, batch["K"].flatten(0, 1).float())
+        terms["photo"], _ = photometric_loss(rep)
+        terms["smooth"] = smoothness_loss(depth, target)
+        return float(extra["photo_weight"]) * terms["photo"] \
+            + float(extra.get("smooth_weight", 1e-3)) * terms["smooth"]
 
     def _aligned_ckd(self, out: dict, rel: torch.Tensor, t_metric: torch.Tensor,
                      gt_map: torch.Tensor) -> dict[str, torch.Tensor]:
