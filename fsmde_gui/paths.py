@@ -26,8 +26,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 """The ``fsmde_gui`` package folder."""
 
 IMPORT_ROOT = PACKAGE_DIR.parent
-"""The folder that holds the package (a subprocess with it on ``PYTHONPATH`` imports the same
-``fsmde_gui``)."""
+"""The folder that holds the package (the checkout, or ``site-packages``): a ``python -c``
+subprocess started in it (``cwd=IMPORT_ROOT``; the current folder comes first on its
+``sys.path``) imports this same ``fsmde_gui``, without any ``PYTHONPATH`` edit."""
 
 RESOURCES = PACKAGE_DIR / "resources"
 """Package data shipped with every install."""

@@ -83,3 +83,19 @@ def test_fsmde_gui_starts_from_outside_the_checkout(installed, tmp_path):
     r = run_installed(installed, "fsmde-gui", "--help", cwd=tmp_path, QT_QPA_PLATFORM="offscreen")
     assert r.returncode == 0, r.stderr
     assert "fsmde-gui" in r.stdout
+
+
+def test_the_memory_probe_runs_from_the_installed_package(installed, tmp_path):
+    """`fsmde bench speed --models`'s memory probe (a fresh `python -c` process started in the
+    package's folder) imports the installed copy, with no PYTHONPATH and outside the checkout."""
+    code = (f"import sys; sys.path.insert(0, {str(installed)!r}); import torch, fsmde_gui; "
+            "from fsmde_gui.evaluation.speed import student_peak_memory_mb; "
+            "print(fsmde_gui.__file__); print(student_peak_memory_mb((32, 64), "
+            "torch.device('cpu')))")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "FSMDE_HOME")}
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                       text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    where, result = r.stdout.strip().splitlines()[-2:]
+    assert Path(where).is_relative_to(installed)
+    assert "peak RSS growth" in result and "'peak_mb': None" not in result, result

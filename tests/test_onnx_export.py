@@ -16,6 +16,7 @@ pytest.importorskip("onnxscript", reason="needs the deploy extra")
 
 from fsmde_gui.cli import main as cli_main  # noqa: E402
 from fsmde_gui.data.detect import open_dataset  # noqa: E402
+from fsmde_gui.evaluation.check_frames import check_frame  # noqa: E402
 from fsmde_gui.models import registry  # noqa: E402
 from fsmde_gui.models.checkpoint import read_checkpoint, save_checkpoint  # noqa: E402
 from fsmde_gui.models.inference import DepthEstimator  # noqa: E402
@@ -55,9 +56,11 @@ def tiny_cli(tiny_ckpt, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def supervised_onnx(tmp_path_factory):
-    """The shipped models/student_supervised.pt exported through the API."""
+    """The shipped models/student_supervised.pt exported through the API, checked on the
+    bundled real keyframe (the caller opens the check frame: models open no dataset)."""
     return export_student_onnx("student_supervised",
-                               tmp_path_factory.mktemp("onnx_sup") / "student_supervised.onnx")
+                               tmp_path_factory.mktemp("onnx_sup") / "student_supervised.onnx",
+                               check=check_frame())
 
 
 def _frames(keyframe_root, tiny_sim_root):
@@ -82,6 +85,16 @@ def test_cli_writes_checked_file(tiny_cli):
     assert dims(outs[2])[1:3] == [6, 16]
     props = {p.key: p.value for p in model.metadata_props}
     assert props["fsmde.bin_space"] == "log" and props["fsmde.input_size"] == "96x64"
+
+
+def test_the_check_frame_is_the_callers(tiny_ckpt, tiny_sim_root, tmp_path, capsys):
+    """The API checks on the frame it is given (default: a fixed random one, no dataset
+    opened); `export-model --check-dataset` opens that dataset's first frame."""
+    _, report = export_student_onnx(tiny_ckpt, tmp_path / "api.onnx")
+    assert report["check_frame"] == "a random frame" and report["max_abs_depth_m"] < TOL_M
+    assert cli_main(["export-model", "--student", str(tiny_ckpt), "--out",
+                     str(tmp_path / "cli.onnx"), "--check-dataset", str(tiny_sim_root)]) == 0
+    assert f"ONNX Runtime vs torch on {tiny_sim_root}:" in capsys.readouterr().out
 
 
 def test_tiny_ort_matches_torch_on_real_and_sim_frames(tiny_cli, tiny_ckpt, keyframe_root,

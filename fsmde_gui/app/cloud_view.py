@@ -14,7 +14,7 @@ from PySide6.QtOpenGL import QOpenGLWindow
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout,
                                QWidget)
 
-from ..app_model.cloud_geometry import EGO_SIZE, box_lines, boxes_lines, frustum_lines
+from ..app_model.cloud_geometry import EGO_EXTENT_XYZ, box_lines, boxes_lines, frustum_lines
 from ..core.colormaps import CAMERA_COLORS, colorize
 
 SCHEMES = ("image", "camera", "depth", "error", "consistency", "overlap")
@@ -104,7 +104,8 @@ class CloudView(QWidget):
         grid.setSpacing(10, 10)
         grid.setColor((90, 90, 100, 90))
         self.view.addItem(grid)
-        self.ego = gl.GLLinePlotItem(pos=box_lines((0.0, 0.0, EGO_SIZE[2] / 2), EGO_SIZE),
+        self.ego = gl.GLLinePlotItem(pos=box_lines((0.0, 0.0, EGO_EXTENT_XYZ[2] / 2),
+                                                   EGO_EXTENT_XYZ),
                                      mode="lines", color=(0.95, 0.95, 0.95, 1.0), width=2, antialias=True)
         self.view.addItem(self.ego)
         self.frustums: list[gl.GLLinePlotItem] = []

@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    size = parse_window_size(args.size)
+    window_wh = parse_window_size(args.size)
     probe = parse_probe(args.probe) if args.probe else None
     out = Path(args.screenshot) if args.screenshot else None
     if out is not None:
@@ -203,15 +203,15 @@ def _run(args) -> int:
     else:
         settings = app_settings()
     try:
-        return _run_window(args, app, settings, size, probe, out)
+        return _run_window(args, app, settings, window_wh, probe, out)
     finally:
         if tmpdir is not None:
             tmpdir.cleanup()
 
 
-def _run_window(args, app, settings, size, probe, out) -> int:
+def _run_window(args, app, settings, window_wh, probe, out) -> int:
     session, dataset, open_error, start_error = _open_session(args, settings, out)
-    window = _make_window(args, session, settings, size, out)
+    window = _make_window(args, session, settings, window_wh, out)
     window.show()
     if open_error is not None:
         print(f"fsmde-gui: error: {_error_line(open_error)}", file=sys.stderr)
@@ -264,10 +264,10 @@ def _open_session(args, settings, out):
     return session, dataset, open_error, start_error
 
 
-def _make_window(args, session, settings, size, out):
-    """The main window with the display options of the command line."""
+def _make_window(args, session, settings, window_wh, out):
+    """The main window (``window_wh``: (W, H)) with the display options of the command line."""
     window = MainWindow(session, settings, headless=out is not None)
-    window.resize(*size)
+    window.resize(*window_wh)
     if args.mode:
         window.set_mode(args.mode)
     if args.split:

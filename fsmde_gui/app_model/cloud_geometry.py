@@ -6,12 +6,13 @@ import numpy as np
 
 from ..core.boxes import box_color, box_segments
 
-EGO_SIZE = (4.1, 1.85, 1.6)  # length, width, height in metres (a nuScenes Renault Zoe)
+EGO_EXTENT_XYZ = (4.1, 1.85, 1.6)  # length, width, height in metres (a nuScenes Renault Zoe)
 
 
-def box_lines(center, size) -> np.ndarray:
+def box_lines(center, extent_xyz) -> np.ndarray:
+    """The 12 edges of an axis-aligned box of ``extent_xyz`` (along x, y, z) at ``center``."""
     cx, cy, cz = center
-    lx, ly, lz = (s / 2 for s in size)
+    lx, ly, lz = (s / 2 for s in extent_xyz)
     c = np.array([[cx + sx * lx, cy + sy * ly, cz + sz * lz]
                   for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], np.float32)
     edges = [(0, 1), (2, 3), (4, 5), (6, 7), (0, 2), (1, 3), (4, 6), (5, 7), (0, 4), (1, 5), (2, 6), (3, 7)]

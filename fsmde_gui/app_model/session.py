@@ -68,10 +68,10 @@ class Session:
         if not ds.scenes:
             raise DatasetError(path, "the dataset has no scenes")
         first = ds.frame(0, 0, load_gt=False)
-        w_h = first.views[0].hw
-        size = display_size(w_h[1], w_h[0], self.max_display_width)
-        if size is not None:
-            ds = open_dataset(path, image_size=size, version=version, scenes=scenes)
+        h, w = first.views[0].hw
+        display_wh = display_size(w, h, self.max_display_width)
+        if display_wh is not None:
+            ds = open_dataset(path, image_size=display_wh, version=version, scenes=scenes)
         self.dataset = ds
         self.root = path
         with self._cache_lock:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 
 from ..core.errors import FsmdeError
+from ..evaluation.check_frames import check_frame
 from ..models.onnx_export import export_student_onnx
 
 FORMATS = ("onnx",)
@@ -39,8 +40,8 @@ def run(args) -> int:
     if args.format not in FORMATS:
         raise FsmdeError(f"--format {args.format!r} is not supported (choose from "
                          f"{', '.join(FORMATS)})")
-    path, r = export_student_onnx(args.student, args.out, size=args.size, opset=args.opset,
-                                  check_dataset=args.check_dataset)
+    path, r = export_student_onnx(args.student, args.out, input_size=args.size,
+                                  opset=args.opset, check=check_frame(args.check_dataset))
     w, h = r["size"]
     print(f"wrote {path} ({r['bytes'] / 1e6:.1f} MB, opset {r['opset']}, input (B, 6, 3, {h}, "
           f"{w}), {r['bin_space']} bins); onnx.checker ok; ONNX Runtime vs torch on "

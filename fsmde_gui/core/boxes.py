@@ -54,8 +54,9 @@ def box_color(category: str) -> tuple[int, int, int]:
     return CLASS_COLORS[box_class(category)]
 
 
-def box_from_world(translation, size, rotation_wxyz, world_to_ego: np.ndarray, category: str,
-                   token: str = "", instance_token: str = "", num_lidar_pts: int = 0) -> Box3D:
+def box_from_world(translation, size: tuple[float, float, float], rotation_wxyz,
+                   world_to_ego: np.ndarray, category: str, token: str = "",
+                   instance_token: str = "", num_lidar_pts: int = 0) -> Box3D:
     """A box given in the world frame (a ``sample_annotation`` row) moved into an ego frame."""
     T = np.asarray(world_to_ego, np.float64) @ make_pose(quaternion_to_matrix(rotation_wxyz),
                                                          translation)

@@ -10,6 +10,19 @@ Conventions
 * Depth maps are float32 metres (z-depth along the optical axis), 0 = no value.
 * 3D boxes (:class:`Box3D`) are in the ego frame of the frame's timestamp (the LiDAR's),
   nuScenes convention: ``size = (width, length, height)``, length along the box's x axis.
+
+Sizes and shapes (one order per name, in every module of the package):
+
+* an image (or window, video frame) **size** is ``(W, H)``, OpenCV's ``dsize`` order and the
+  CLI's ``WxH``; named ``*_size`` (``input_size``, ``image_size``), ``wh`` or ``*_wh``;
+* an array **shape** is ``(H, W)``, numpy's and torch's order; named ``hw``, ``*_hw``
+  (:attr:`CameraView.hw`) or ``shape``;
+* a bare ``size`` is a 3D box's ``(width, length, height)`` (metres); a mesh box along its own
+  axes is ``extent_xyz``. No parameter, field or constant holding a 2D size is a bare
+  ``size`` (``tests/test_code_conventions.py`` scans for it).
+
+Persisted keys keep their names: ``image_size`` (train configs) and ``input_size`` (model
+cards, checkpoints, ONNX metadata) hold ``[W, H]``.
 """
 from __future__ import annotations
 

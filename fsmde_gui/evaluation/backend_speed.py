@@ -38,10 +38,10 @@ from torch import nn
 from ..core.errors import FsmdeError
 from ..models.depth_anything import build_depth_anything_v2_small, resize_to_patch_multiple
 from ..models.inference import DepthEstimator
-from ..models.onnx_export import (check_frame, compare_on_frame, export_student_onnx,
-                                  quiet_exporter)
+from ..models.onnx_export import compare_on_frame, export_student_onnx, quiet_exporter
 from ..models.onnx_runtime import (OnnxStudentModel, _first_line, default_providers, require,
-                           session_options)
+                                   session_options)
+from .check_frames import check_frame
 from .speed import flop_counter
 
 VIEWS = 6
@@ -129,50 +129,27 @@ def _gflops(model: nn.Module, images: torch.Tensor) -> float:
 
 def run_backends(student: str = "student_kd", threads: Sequence[int] = (1, 2),
                  rounds: int = 3, device: Optional[str] = None,
-                 size: Optional[tuple[int, int]] = None,
+                 input_size: Optional[tuple[int, int]] = None,
                  log: Callable[[str], None] = print, dav2: Optional[nn.Module] = None) -> dict:
     """Run the comparison; returns a JSON-able dict (``rows``, ``fastest``, ``targets``,
-    ``onnx_vs_torch_keyframe_m``, ``load_average``...). ``size`` (W, H): default the
-    student's input size. ``dav2``: a prebuilt DA-V2 teacher (tests pass a tiny one)."""
+    ``onnx_vs_torch_keyframe_m``, ``load_average``...). ``input_size`` (W, H): default the
+    student's. ``dav2``: a prebuilt DA-V2 teacher (tests pass a tiny one)."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    gpu = dev.type == "cuda"
-    ort = require("onnxruntime", student)
-    providers = default_providers(ort.get_available_providers())
-    if not gpu:
-        providers = ["CPUExecutionProvider"]
-    threads = [None] if gpu else [int(t) for t in threads]
-    if any(t is not None and t < 1 for t in threads):
-        raise FsmdeError(f"--threads must be positive integers, got {threads}")
+    ort, providers, threads = _backend_options(student, threads, gpu=dev.type == "cuda")
     torch_threads = torch.get_num_threads()
     load_start = load_average()
     t_start = time.perf_counter()
     est = DepthEstimator.from_name(student, device=str(dev))
-    w, h = size or est.input_size
+    w, h = input_size or est.input_size
     torch.manual_seed(0)
     x = torch.rand(1, VIEWS, 3, h, w, device=dev)
-    teacher = dav2 if dav2 is not None else build_depth_anything_v2_small(random=True)
-    teacher = teacher.to(dev).eval()
-    teacher.short_side = min(h, w)
-    teacher.feature_layers = []  # depth only (no hidden states), as exported
-    dav2_hw = resize_to_patch_multiple(h, w, teacher.short_side, teacher.patch_size)
+    teacher, dav2_hw = _prepare_dav2(dav2, dev, h, w)
     gflops = {"student": _gflops(est.model, x), "dav2_small": _gflops(teacher, x)}
-    rows: dict = {}
     runners: dict = {}
     notes: dict = {}
     with tempfile.TemporaryDirectory(prefix="fsmde-bench-") as tmp:
-        t = time.perf_counter()
-        s_path, report = export_student_onnx(student, Path(tmp) / "student.onnx",
-                                             size=(w, h))
-        export_s = {"student": time.perf_counter() - t}
-        t = time.perf_counter()
-        d_path, d_error = Path(tmp) / "dav2_small.onnx", None
-        try:
-            export_dav2_onnx(teacher.cpu(), x.cpu(), d_path)
-        except Exception as exc:  # exporter errors come in many types: reported as a row
-            d_error = f"export failed: {type(exc).__name__}: {_first_line(exc)}"
-        teacher.to(dev)
-        export_s["dav2_small"] = time.perf_counter() - t
-        frame, frame_name = check_frame()
+        s_path, report, d_path, d_error, export_s, (frame, frame_name) = _export_both(
+            student, teacher, x, (w, h), dev, Path(tmp))
         keyframe = compare_on_frame(DepthEstimator.from_name(student, device="cpu"),
                                     DepthEstimator.from_onnx(s_path, providers=providers),
                                     frame)
@@ -186,11 +163,8 @@ def run_backends(student: str = "student_kd", threads: Sequence[int] = (1, 2),
         timed = time_interleaved({names[k]: r for k, r in runners.items()},
                                  {names[k]: x for k in runners}, rounds=rounds)
     torch.set_num_threads(torch_threads)
-    rows.update(_rows(names, timed, notes, gflops, [h, w], list(dav2_hw)))
-    fastest = {m: min((r for r in rows.values() if r["model"] == m and r["ms"]),
-                      key=lambda r: r["ms"]) for m in ("student", "dav2_small")}
-    speedup = fastest["dav2_small"]["ms"] / fastest["student"]["ms"]
-    flop_ratio = gflops["dav2_small"] / gflops["student"]
+    rows = _rows(names, timed, notes, gflops, [h, w], list(dav2_hw))
+    fastest, speedup, flop_ratio = _fastest(rows, gflops)
     result = {
         "device": str(dev), "providers": providers, "torch": torch.__version__,
         "onnxruntime": ort.__version__, "student": student, "views": VIEWS,
@@ -210,6 +184,59 @@ def run_backends(student: str = "student_kd", threads: Sequence[int] = (1, 2),
         "onnx_diff_le_1cm": keyframe["depth"] <= TARGET_ONNX_DIFF_M}
     log(format_backends(result))
     return result
+
+
+def _backend_options(student: str, threads: Sequence[int], gpu: bool):
+    """``(onnxruntime, providers, thread counts)``: the CPU provider and the given counts on
+    a CPU, the best providers and one ``None`` count (threads do not apply) on a GPU."""
+    ort = require("onnxruntime", student)
+    providers = default_providers(ort.get_available_providers())
+    if not gpu:
+        providers = ["CPUExecutionProvider"]
+    threads = [None] if gpu else [int(t) for t in threads]
+    if any(t is not None and t < 1 for t in threads):
+        raise FsmdeError(f"--threads must be positive integers, got {threads}")
+    return ort, providers, threads
+
+
+def _prepare_dav2(dav2: Optional[nn.Module], dev: torch.device, h: int, w: int):
+    """``(DA-V2 teacher on dev, its input (H, W))``: random-weight DA-V2-Small unless given,
+    run at short side ``min(h, w)``, depth only (no hidden states), as exported."""
+    teacher = dav2 if dav2 is not None else build_depth_anything_v2_small(random=True)
+    teacher = teacher.to(dev).eval()
+    teacher.short_side = min(h, w)
+    teacher.feature_layers = []  # depth only (no hidden states), as exported
+    return teacher, resize_to_patch_multiple(h, w, teacher.short_side, teacher.patch_size)
+
+
+def _export_both(student: str, teacher: nn.Module, x: torch.Tensor,
+                 input_wh: tuple[int, int], dev: torch.device, tmp: Path):
+    """Export the student (through ``export-model``'s path, checked on the keyframe) and
+    DA-V2 into ``tmp``. Returns ``(student path, export report, DA-V2 path, DA-V2 error or
+    None, export seconds, (check frame, its name))``; a DA-V2 export that fails is an error
+    for its rows, not an exception."""
+    t = time.perf_counter()
+    check = check_frame()
+    s_path, report = export_student_onnx(student, tmp / "student.onnx", input_size=input_wh,
+                                         check=check)
+    export_s = {"student": time.perf_counter() - t}
+    t = time.perf_counter()
+    d_path, d_error = tmp / "dav2_small.onnx", None
+    try:
+        export_dav2_onnx(teacher.cpu(), x.cpu(), d_path)
+    except Exception as exc:  # exporter errors come in many types: reported as a row
+        d_error = f"export failed: {type(exc).__name__}: {_first_line(exc)}"
+    teacher.to(dev)
+    export_s["dav2_small"] = time.perf_counter() - t
+    return s_path, report, d_path, d_error, export_s, check
+
+
+def _fastest(rows: dict, gflops: dict):
+    """``(fastest row per model, student speed-up over DA-V2 (fastest each), FLOP ratio)``."""
+    fastest = {m: min((r for r in rows.values() if r["model"] == m and r["ms"]),
+                      key=lambda r: r["ms"]) for m in ("student", "dav2_small")}
+    speedup = fastest["dav2_small"]["ms"] / fastest["student"]["ms"]
+    return fastest, speedup, gflops["dav2_small"] / gflops["student"]
 
 
 def _build_runners(runners: dict, notes: dict, threads, student: nn.Module, teacher: nn.Module,

@@ -30,7 +30,6 @@ student's peak memory is the growth of the peak resident set size (``VmHWM``, re
 from __future__ import annotations
 
 import json
-import os
 import platform
 import resource
 import statistics
@@ -163,11 +162,11 @@ def student_peak_memory_mb(hw: tuple[int, int], device: torch.device) -> dict:
                 "method": "torch.cuda.max_memory_allocated minus weights+input"}
     code = ("import sys, json; from fsmde_gui.evaluation.speed import _rss_probe; "
             f"print(json.dumps(_rss_probe({hw[0]}, {hw[1]}, {torch.get_num_threads()})))")
-    env = dict(os.environ)
-    root = str(IMPORT_ROOT)  # the child imports this same fsmde_gui (installed or not)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    # run in the folder that holds this fsmde_gui (the checkout, or site-packages for an
+    # installed package): `python -c` puts its folder first on sys.path, so the child
+    # imports this same package without touching PYTHONPATH
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300, env=env)
+                          timeout=300, cwd=IMPORT_ROOT)
     if proc.returncode != 0:
         return {"peak_mb": None, "method": f"probe failed: {proc.stderr.strip()[-200:]}"}
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -248,16 +247,8 @@ def run_speed(quick: bool = True, device: Optional[str] = None,
     memory_anchor = student_peak_memory_mb(anchor_hw, dev) if full else {"peak_mb": None}
     params = {"student": _count_params(student), "teacher": _count_params(teacher),
               "dav2_small": _count_params(dav2)}
-
-    def ratio(a, b):
-        return (a / b) if (a is not None and b) else None
-
     result = {
-        "device": torch.cuda.get_device_name(dev) if gpu else f"cpu ({platform.processor() or platform.machine()})",
-        "dtype": "bf16 autocast" if gpu else "float32",
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "mode": "full" if full else "quick",
+        **_run_info(dev, full),
         "views": VIEWS,
         "input_hw": list(input_hw),
         "dav2_input_short_side": dav2_short,
@@ -273,14 +264,9 @@ def run_speed(quick: bool = True, device: Optional[str] = None,
                             if not gpu else None),
         "params": params,
         "gflops": {k: r["gflops"] for k, r in rows.items()},
-        "speedups": {"teacher_vs_student": ratio(rows["teacher"]["ms"], s["ms"]),
-                     "dav2_small_vs_student": ratio(rows["dav2_small"]["ms"], s["ms"]),
-                     "dav2_small_518_vs_student": ratio(anchor["dav2_small"]["ms"], s["ms"])},
-        "flop_ratios": {"teacher_vs_student": ratio(rows["teacher"]["gflops"], s["gflops"]),
-                        "dav2_small_vs_student": ratio(rows["dav2_small"]["gflops"], s["gflops"]),
-                        "dav2_small_518_vs_student": ratio(anchor["dav2_small"]["gflops"],
-                                                           s["gflops"])},
-        "anchor": _anchor_summary(anchor, ratio),
+        "speedups": _ratios_to_student(rows, anchor, "ms"),
+        "flop_ratios": _ratios_to_student(rows, anchor, "gflops"),
+        "anchor": _anchor_summary(anchor),
         "matmul_peak_gflops": peak,
         "student_gflops_per_s": achieved,
         "student_peak_fraction": achieved / peak,
@@ -291,6 +277,32 @@ def run_speed(quick: bool = True, device: Optional[str] = None,
     }
     log(format_table(result))
     return result
+
+
+def _ratio(a, b):
+    return (a / b) if (a is not None and b) else None
+
+
+def _run_info(dev: torch.device, full: bool) -> dict:
+    """The run's setting: device name, dtype, threads, torch version, mode."""
+    gpu = dev.type == "cuda"
+    return {
+        "device": (torch.cuda.get_device_name(dev) if gpu
+                   else f"cpu ({platform.processor() or platform.machine()})"),
+        "dtype": "bf16 autocast" if gpu else "float32",
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "mode": "full" if full else "quick",
+    }
+
+
+def _ratios_to_student(rows: dict, anchor: dict, key: str) -> dict:
+    """``rows[model][key] / rows["student"][key]`` (``key``: ``ms`` for speed-ups, ``gflops``
+    for FLOP ratios) for the teacher and DA-V2-Small, and DA-V2-Small at the anchor size."""
+    s = rows["student"][key]
+    return {"teacher_vs_student": _ratio(rows["teacher"][key], s),
+            "dav2_small_vs_student": _ratio(rows["dav2_small"][key], s),
+            "dav2_small_518_vs_student": _ratio(anchor["dav2_small"][key], s)}
 
 
 def _time_anchor(student, dav2, anchor_hw, anchor_short_side: int, dev, full: bool,
@@ -313,14 +325,14 @@ def _time_anchor(student, dav2, anchor_hw, anchor_short_side: int, dev, full: bo
     return anchor
 
 
-def _anchor_summary(anchor: dict, ratio) -> dict:
+def _anchor_summary(anchor: dict) -> dict:
     return {
         "student_ms": anchor["student"]["ms"],
         "student_gflops": anchor["student"]["gflops"],
         "dav2_small_ms": anchor["dav2_small"]["ms"],
         "student_ms_min": anchor["student"]["ms_min"],
         "dav2_small_gflops": anchor["dav2_small"]["gflops"],
-        "dav2_small_vs_student": ratio(anchor["dav2_small"]["ms"], anchor["student"]["ms"]),
+        "dav2_small_vs_student": _ratio(anchor["dav2_small"]["ms"], anchor["student"]["ms"]),
         "reference_h100_bf16_ms": {"dav2_small": 18, "dav2_base": 30, "dav2_large": 66},
         "student_target_h100_ms": 3.0,
     }

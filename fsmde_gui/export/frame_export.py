@@ -16,6 +16,7 @@ from ..core.atomic_io import atomic_write_bytes
 from ..core.colormaps import CAMERA_COLORS, colorbar
 from ..core.errors import FsmdeError
 from ..core.fusion import write_ply
+from ..data.images import resize_image
 
 BG = (24, 24, 28)
 FG = (225, 225, 225)
@@ -65,8 +66,8 @@ def compose_frame(a: FrameAnalysis, mode: str = "student", tile_width: int = 400
         y0 = title_h + r * cell_h
         tile = render_tile(a, cam, mode, depth_range=depth_range, overlap_heat=overlap_heat,
                            boxes=boxes)
-        rgb = cv2.resize(tile.rgb, (tile_width, th), interpolation=cv2.INTER_AREA)
-        img[y0 + cap_h:y0 + cap_h + th, x0:x0 + tile_width] = rgb
+        img[y0 + cap_h:y0 + cap_h + th, x0:x0 + tile_width] = resize_image(tile.rgb,
+                                                                            (tile_width, th))
         img[y0 + 4:y0 + cap_h - 4, x0:x0 + 4] = CAMERA_COLORS[cam]
         _text(img, tile.caption, (x0 + 8, y0 + 15), 0.42)
         if tile.bar is not None:

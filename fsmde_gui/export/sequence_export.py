@@ -24,23 +24,24 @@ import cv2
 import numpy as np
 
 from ..core.atomic_io import atomic_path
-from .frame_export import ExportError, compose_frame, write_png
+from .frame_export import BG, ExportError, compose_frame, write_png
 
 VIDEO_CODECS: tuple[tuple[str, str, bool], ...] = (
     ("avc1", "H.264", True), ("vp09", "VP9", True), ("mp4v", "MPEG-4 Part 2", False))
 """(fourcc, name, browsers play it) in order of preference."""
 
 
-def open_video_writer(path: str, fps: float, size: tuple[int, int],
+def open_video_writer(path: str, fps: float, wh: tuple[int, int],
                       codecs=VIDEO_CODECS, label=None) -> tuple[cv2.VideoWriter, str, bool]:
-    """The first codec of ``codecs`` OpenCV can encode: (writer, codec name, browser-playable).
+    """The first codec of ``codecs`` OpenCV can encode for ``wh`` (W, H) frames: (writer,
+    codec name, browser-playable).
     OpenCV's own complaints about the codecs it lacks are silenced while trying. ``label`` is
     the file an error should name (the final MP4 when ``path`` is its temp file)."""
     level = cv2.getLogLevel()
     cv2.setLogLevel(0)  # LOG_LEVEL_SILENT: "Could not find encoder" is expected here
     try:
         for fourcc, name, web in codecs:
-            writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), float(fps), size)
+            writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), float(fps), wh)
             if writer.isOpened():
                 return writer, name, web
             writer.release()
@@ -89,10 +90,11 @@ def check_mp4(path: str, frames: int, final: Path) -> None:
                           "no MP4 was kept")
 
 
-def _fit(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    w, h = size
+def _fit(img: np.ndarray, wh: tuple[int, int]) -> np.ndarray:
+    """``img`` padded / cropped to ``wh`` (W, H)."""
+    w, h = wh
     out = np.empty((h, w, 3), np.uint8)
-    out[:] = (24, 24, 28)
+    out[:] = BG  # the composite's background
     hh, ww = min(h, img.shape[0]), min(w, img.shape[1])
     out[:hh, :ww] = img[:hh, :ww]
     return out

@@ -91,14 +91,14 @@ def two_hot(positions: torch.Tensor, num_bins: int) -> torch.Tensor:
     return q
 
 
-def ordinal_teacher_probs(relative: torch.Tensor, num_bins: int, size: tuple[int, int],
+def ordinal_teacher_probs(relative: torch.Tensor, num_bins: int, hw: tuple[int, int],
                           norm: str = "quantile") -> torch.Tensor:
-    """The teacher's scale-invariant bin probabilities at ``size`` (h, w): the disparity
+    """The teacher's scale-invariant bin probabilities at ``hw`` (h, w): the disparity
     (area-resampled when the size differs) through :func:`ordinal_positions` and
     :func:`two_hot`. ``(B, V, N, h, w)``, no gradient."""
     B, V, _, H, W = relative.shape
     rel = relative.detach().float()
-    if (H, W) != tuple(size):
-        rel = F.interpolate(rel.reshape(B * V, 1, H, W), size=tuple(size), mode="area")
-        rel = rel.reshape(B, V, 1, *size)
+    if (H, W) != tuple(hw):
+        rel = F.interpolate(rel.reshape(B * V, 1, H, W), size=tuple(hw), mode="area")
+        rel = rel.reshape(B, V, 1, *hw)
     return two_hot(ordinal_positions(rel, num_bins, norm), num_bins)

@@ -86,10 +86,10 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def images_to_tensor(images: Sequence[np.ndarray], size: Optional[tuple[int, int]]) -> torch.Tensor:
+def images_to_tensor(images: Sequence[np.ndarray], wh: Optional[tuple[int, int]]) -> torch.Tensor:
     """``V`` RGB uint8 images ``(H, W, 3)`` -> ``(1, V, 3, h, w)`` float in [0, 1].
 
-    ``size`` (W, H): resize each with ``cv2.INTER_AREA`` (``INTER_LINEAR`` when enlarging);
+    ``wh`` (W, H): resize each with ``cv2.INTER_AREA`` (``INTER_LINEAR`` when enlarging);
     ``None`` keeps the size (all views must then share it).
     """
     out = []
@@ -97,9 +97,9 @@ def images_to_tensor(images: Sequence[np.ndarray], size: Optional[tuple[int, int
         img = np.asarray(img)
         if img.ndim != 3 or img.shape[2] != 3:
             raise InferenceError(f"expected (H, W, 3) RGB images, got shape {img.shape}")
-        if size is not None and (img.shape[1], img.shape[0]) != tuple(size):
-            shrink = size[0] <= img.shape[1] and size[1] <= img.shape[0]
-            img = cv2.resize(img, tuple(size), interpolation=cv2.INTER_AREA if shrink
+        if wh is not None and (img.shape[1], img.shape[0]) != tuple(wh):
+            shrink = wh[0] <= img.shape[1] and wh[1] <= img.shape[0]
+            img = cv2.resize(img, tuple(wh), interpolation=cv2.INTER_AREA if shrink
                              else cv2.INTER_LINEAR)
         out.append(img)
     arr = np.stack(out).astype(np.float32) / (255.0 if out[0].dtype == np.uint8 else 1.0)

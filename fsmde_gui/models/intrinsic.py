@@ -174,27 +174,27 @@ def load_reflection_model(path: str | Path) -> ReflectionSSLNet:
     return _MODEL_CACHE[key]
 
 
-def frame_images_tensor(frame, size: tuple[int, int]) -> torch.Tensor:
-    """(1, 6, 3, H, W) float [0, 1] of the frame's views resized to ``size`` (W, H)."""
+def frame_images_tensor(frame, wh: tuple[int, int]) -> torch.Tensor:
+    """(1, 6, 3, H, W) float [0, 1] of the frame's views resized to ``wh`` (W, H)."""
     imgs = torch.from_numpy(np.ascontiguousarray(frame.images)).permute(0, 3, 1, 2).float() / 255.0
-    if tuple(imgs.shape[-2:]) != (size[1], size[0]):
-        imgs = F.interpolate(imgs, size=(size[1], size[0]), mode="bilinear", align_corners=False,
+    if tuple(imgs.shape[-2:]) != (wh[1], wh[0]):
+        imgs = F.interpolate(imgs, size=(wh[1], wh[0]), mode="bilinear", align_corners=False,
                              antialias=True)
     return imgs[None]
 
 
 @torch.no_grad()
 def run_decomposition(model: ReflectionSSLNet, frame, quantile: Optional[float] = None,
-                      size: Optional[tuple[int, int]] = None) -> dict[str, np.ndarray]:
-    """Depth, decomposition and reflection mask of one SurroundFrame at the frame's size.
+                      input_size: Optional[tuple[int, int]] = None) -> dict[str, np.ndarray]:
+    """Depth, decomposition and reflection mask of one SurroundFrame at the frame's size
+    (the model runs at ``input_size`` (W, H), default its own).
 
     Returns numpy arrays: ``depth (6,H,W)``, ``albedo (6,H,W,3)``, ``shading (6,H,W)``,
     ``residual (6,H,W,3)``, ``reflection_mask (6,H,W) bool``, ``reflection_score (6,H,W)``.
     """
     model.eval()
     h, w = frame.views[0].hw
-    size = size or model.input_size
-    images = frame_images_tensor(frame, size)
+    images = frame_images_tensor(frame, input_size or model.input_size)
     out = model(images)
     mask, score = reflection_outputs(out["residual"][0], (h, w),
                                      quantile=quantile or model.cfg.quantile,

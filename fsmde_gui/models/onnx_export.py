@@ -15,6 +15,9 @@ runs it. The file carries the student's input size, depth range and binning as O
 
 The export is atomic: the model is written to a temp file beside the target, checked there
 (``onnx.checker`` and ONNX Runtime vs torch on a frame), and only then renamed into place.
+The check frame is the caller's (models open no dataset): ``fsmde export-model`` passes the
+bundled real keyframe or ``--check-dataset``'s first frame
+(:func:`fsmde_gui.evaluation.check_frames.check_frame`); without one, a fixed random frame.
 
 Needs the ``deploy`` extra (``onnx``, ``onnxruntime``, ``onnxscript``); without it every entry
 point raises :class:`OnnxDependencyError` naming the file and the install command.
@@ -31,7 +34,6 @@ import torch
 from torch import nn
 
 from ..core.errors import CheckpointError, FsmdeError
-from ..paths import KEYFRAME
 from . import registry
 from .onnx_runtime import (INSTALL_HINT, OUTPUT_NAMES, PROVIDER_PREFERENCE,  # noqa: F401
                            OnnxDependencyError, OnnxStudentModel, _first_line, default_providers,
@@ -39,7 +41,6 @@ from .onnx_runtime import (INSTALL_HINT, OUTPUT_NAMES, PROVIDER_PREFERENCE,  # n
 from .checkpoint import load_checkpoint
 from .student import StudentNet
 from ..core.types import CAMERA_NAMES, CameraView, SurroundFrame
-from ..data.detect import open_dataset
 from ..core.rig import load_rig
 from ..core.atomic_io import atomic_write
 from .blocks import fuse_conv_bn_
@@ -52,7 +53,6 @@ NUM_VIEWS = 6
 DEFAULT_OPSET = 18
 FORMAT = "fsmde-onnx-student"
 EXPORT_TOLERANCE_M = 1e-2  # max |ORT - torch| depth on the check frame for the export to pass
-CHECK_DATASET = KEYFRAME
 
 
 class OnnxExportError(CheckpointError):
@@ -92,8 +92,8 @@ class _StudentGraph(nn.Module):
         return tuple(out[k] for k in OUTPUT_NAMES)
 
 
-def _metadata(model: nn.Module, meta: dict, source: Path, size: tuple[int, int], opset: int,
-              parameters: int) -> dict:
+def _metadata(model: nn.Module, meta: dict, source: Path, input_size: tuple[int, int],
+              opset: int, parameters: int) -> dict:
     cfg = model.cfg
     return {
         "fsmde.format": FORMAT,
@@ -101,7 +101,7 @@ def _metadata(model: nn.Module, meta: dict, source: Path, size: tuple[int, int],
         "fsmde.source": str(source),
         "fsmde.name": source.stem,
         "fsmde.arch": str(meta.get("arch", "student")),
-        "fsmde.input_size": f"{size[0]}x{size[1]}",
+        "fsmde.input_size": f"{input_size[0]}x{input_size[1]}",
         "fsmde.num_views": str(NUM_VIEWS),
         "fsmde.min_depth": repr(float(cfg.min_depth)),
         "fsmde.max_depth": repr(float(cfg.max_depth)),
@@ -114,12 +114,13 @@ def _metadata(model: nn.Module, meta: dict, source: Path, size: tuple[int, int],
     }
 
 
-def export_proto(model: nn.Module, size: tuple[int, int], opset: int = DEFAULT_OPSET,
+def export_proto(model: nn.Module, input_size: tuple[int, int], opset: int = DEFAULT_OPSET,
                  where: str | Path = "model"):
-    """Trace ``model`` (a StudentNet, eval mode) to an ``onnx.ModelProto``, dynamic batch."""
+    """Trace ``model`` (a StudentNet, eval mode) to an ``onnx.ModelProto`` for images of
+    ``input_size`` (W, H), dynamic batch."""
     require("onnx", where)
     require("onnxscript", where)
-    w, h = size
+    w, h = input_size
     example = torch.rand(2, NUM_VIEWS, 3, h, w, generator=torch.Generator().manual_seed(0))
     batch = torch.export.Dim("batch", min=1, max=4096)
     try:
@@ -154,12 +155,9 @@ def quiet_exporter():
             lg.setLevel(level)
 
 
-def check_frame(dataset: str | Path | None = None):
-    """The frame the export is checked on: the first frame of ``dataset`` (default: the
-    bundled real nuScenes keyframe), or a fixed random 6-view frame when there is none."""
-    root = Path(dataset) if dataset is not None else CHECK_DATASET
-    if dataset is not None or (root / "v1.0-mini").is_dir():
-        return open_dataset(root).frame(0, 0, load_gt=False), str(root)
+def random_frame() -> tuple[SurroundFrame, str]:
+    """``(frame, name)``: a fixed random 6-view 320x180 frame on the default rig, what the
+    export is checked on when the caller passes no frame."""
     rng = np.random.default_rng(0)
     rig = load_rig(width=320, height=180)
     views = [CameraView(name, rng.integers(0, 256, (180, 320, 3), dtype=np.uint8),
@@ -180,13 +178,18 @@ def compare_on_frame(reference, candidate, frame) -> dict:
     return out
 
 
-def export_student_onnx(student: str | Path, out: str | Path, size=None,
-                        opset: int | None = None, check_dataset: str | Path | None = None,
+def export_student_onnx(student: str | Path, out: str | Path, input_size=None,
+                        opset: int | None = None,
+                        check: tuple[SurroundFrame, str] | None = None,
                         tolerance: float = EXPORT_TOLERANCE_M) -> tuple[Path, dict]:
     """Export a student checkpoint (name or path) to ``out`` (.onnx), atomically.
 
+    ``input_size``: (W, H) or ``"WxH"`` (default: the student's own). ``check``: ``(frame,
+    name)`` the export is checked on, opened by the caller (e.g.
+    :func:`fsmde_gui.evaluation.check_frames.check_frame`); default :func:`random_frame`.
     Returns ``(path, report)``; ``report`` holds ``max_abs_depth_m`` (ONNX Runtime CPU vs
-    torch on the check frame), ``check_frame``, ``size``, ``opset``, ``bytes``, ``source``.
+    torch on the check frame), ``check_frame`` (its name), ``size`` ([W, H]), ``opset``,
+    ``bytes``, ``source``.
     Raises :class:`OnnxExportError` (not a student, export failed, outputs differ by more
     than ``tolerance`` metres) or :class:`OnnxDependencyError`."""
     out = Path(out)
@@ -195,21 +198,23 @@ def export_student_onnx(student: str | Path, out: str | Path, size=None,
     require("onnxscript", out)
     model, meta, source = load_student(student)
     parameters = int(sum(p.numel() for p in model.parameters()))
-    size = parse_size(size) or tuple(int(s) for s in model.cfg.input_size)
+    input_size = parse_size(input_size) or tuple(int(s) for s in model.cfg.input_size)
     opset = int(opset or DEFAULT_OPSET)
     if not 7 <= opset <= 30:
         raise FsmdeError(f"--opset {opset}: expected an ONNX opset between 7 and 30 "
                          f"(default {DEFAULT_OPSET})")
     use_nhwc_binning_(fuse_conv_bn_(model))  # as DepthEstimator.from_checkpoint runs it
-    proto = export_proto(model, size, opset, where=source)
-    onnx.helper.set_model_props(proto, _metadata(model, meta, source, size, opset, parameters))
-    proto.doc_string = (f"FSMDE Studio student {source.stem}: images (B,6,3,{size[1]},"
-                        f"{size[0]}) in [0,1] -> depth (m), bin_centers, bin_probs")
+    proto = export_proto(model, input_size, opset, where=source)
+    onnx.helper.set_model_props(proto, _metadata(model, meta, source, input_size, opset,
+                                                 parameters))
+    proto.doc_string = (f"FSMDE Studio student {source.stem}: images (B,6,3,{input_size[1]},"
+                        f"{input_size[0]}) in [0,1] -> depth (m), bin_centers, bin_probs")
     data = proto.SerializeToString()
-    frame, frame_name = check_frame(check_dataset)
-    torch_est = DepthEstimator(model, name=source.stem, device="cpu", input_size=size,
+    frame, frame_name = check if check is not None else random_frame()
+    torch_est = DepthEstimator(model, name=source.stem, device="cpu", input_size=input_size,
                                autocast=False)
-    report = {"source": str(source), "size": list(size), "opset": opset, "bytes": len(data),
+    report = {"source": str(source), "size": list(input_size), "opset": opset,
+              "bytes": len(data),
               "check_frame": frame_name, "bin_space": model.cfg.bin_space,
               "parameters": parameters, "note": meta.get("exported_part")}
 
@@ -236,4 +241,4 @@ def export_student_onnx(student: str | Path, out: str | Path, size=None,
 
 
 __all__ = ["export_student_onnx", "OnnxStudentModel", "OnnxDependencyError", "OnnxExportError",
-           "load_student", "compare_on_frame", "check_frame", "parse_size", "default_providers"]
+           "load_student", "compare_on_frame", "random_frame", "parse_size", "default_providers"]

@@ -90,9 +90,9 @@ class Street:
         return T
 
 
-def _box(b: MeshBuilder, center, size, semantic, instance, material, color, params=(0, 0, 0, 0),
-         yaw=0.0, gloss=1.0):
-    v, t = box_geometry(center, size, yaw)
+def _box(b: MeshBuilder, center, extent_xyz, semantic, instance, material, color,
+         params=(0, 0, 0, 0), yaw=0.0, gloss=1.0):
+    v, t = box_geometry(center, extent_xyz, yaw)
     b.add(v, t, semantic, instance, material, color, params, gloss)
 
 

@@ -27,9 +27,10 @@ def rot_z(yaw: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def box_geometry(center, size, yaw: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Axis-aligned (then yawed) box -> (8, 3) vertices, (12, 3) triangles."""
-    v = _BOX_CORNERS * np.asarray(size, np.float64)
+def box_geometry(center, extent_xyz, yaw: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Axis-aligned (then yawed) box of ``extent_xyz`` (along x, y, z) -> (8, 3) vertices,
+    (12, 3) triangles."""
+    v = _BOX_CORNERS * np.asarray(extent_xyz, np.float64)
     v = v @ rot_z(yaw).T + np.asarray(center, np.float64)
     return v, _BOX_TRIS.copy()
 
