@@ -8,8 +8,9 @@ import pytest
 
 from fsmde_gui.core import geometry as g
 from fsmde_gui.core.errors import FsmdeError
-from fsmde_gui.core.fusion import (CAMERA_COLORS, PointCloud, fuse_depth_maps, read_ply,
-                                   remove_outliers, to_open3d, voxel_downsample, write_ply)
+from fsmde_gui.core.fusion import (CAMERA_COLORS, PointCloud, fuse_depth_maps, fused_point_colors,
+                                   read_ply, remove_outliers, to_open3d, voxel_downsample,
+                                   write_ply)
 from fsmde_gui.core.rig import load_rig
 
 HW = (64, 112)
@@ -85,6 +86,13 @@ def test_fuse_stride_and_image_colours(rig):
     big = np.repeat(np.repeat(images, 2, axis=1), 2, axis=2)
     np.testing.assert_allclose(fuse_depth_maps(depths, rig.intrinsics, rig.cam_to_ego,
                                                images=big).colors, full.colors)
+    # another colouring of the same cloud: the same colours, point for point, without geometry
+    heat = rng.random((6, *HW, 3)).astype(np.float32)
+    for stride in (1, 3):
+        pc = fuse_depth_maps(depths, rig.intrinsics, rig.cam_to_ego, images=heat, stride=stride,
+                             max_depth=40.0)
+        np.testing.assert_array_equal(fused_point_colors(depths, heat, stride=stride,
+                                                         max_depth=40.0), pc.colors)
     with pytest.raises(ValueError, match="stride"):
         fuse_depth_maps(depths, rig.intrinsics, rig.cam_to_ego, stride=0)
     with pytest.raises(ValueError, match=r"Ks \(6, 3, 3\)"):

@@ -20,7 +20,7 @@ from ..core.adjacency import camera_adjacency, overlap_masks
 from ..core.colormaps import colorize
 from ..core.consistency import cross_view_consistency
 from ..core.errors import FsmdeError
-from ..core.fusion import fuse_depth_maps
+from ..core.fusion import fuse_depth_maps, fused_point_colors
 from ..core.geometry import frame_camera_poses
 from ..core.metrics import depth_metrics
 from ..core.types import CAMERA_NAMES, SHORT_NAMES, DepthResult, SurroundFrame
@@ -449,8 +449,8 @@ def _clouds(a: FrameAnalysis) -> None:
                 img[pair[0]][mi] = col
                 img[pair[1]][mj] = col
             extra["consistency"] = img
-        for scheme, img in extra.items():
-            pc2 = _attempt(a, "fusion", lambda: fuse_depth_maps(res.depth, Ks, c2e, images=img,
-                                                                  stride=stride, max_depth=MAX_DEPTH))
-            if pc2 is not None and len(pc2.points) == len(pc.points):
-                a.cloud_colors[CloudRequest(name, scheme)] = np.asarray(pc2.colors, np.float32)
+        for scheme, img in extra.items():  # the same points, other colours
+            colors = _attempt(a, "fusion", lambda: fused_point_colors(
+                res.depth, img, stride=stride, max_depth=MAX_DEPTH))
+            if colors is not None and len(colors) == len(pc.points):
+                a.cloud_colors[CloudRequest(name, scheme)] = np.asarray(colors, np.float32)

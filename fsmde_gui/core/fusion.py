@@ -114,7 +114,7 @@ def fuse_depth_maps(depths: np.ndarray, Ks: np.ndarray, cam_to_ego: np.ndarray,
         Ks = np.diag([1.0 / stride, 1.0 / stride, 1.0]) @ Ks
         if colors_full is not None:
             colors_full = colors_full[:, ::stride, ::stride]
-    keep = np.isfinite(depths) & (depths > min_depth) & (depths <= max_depth)
+    keep = _kept_pixels(depths, min_depth, max_depth)
     pts_cam = backproject(np.where(keep, depths, 0.0).astype(np.float32), Ks)  # (V, h, w, 3)
     pts_ego = transform_points(cam_to_ego[:, None, None], pts_cam)
     cam_ids = np.broadcast_to(np.arange(v)[:, None, None], keep.shape)
@@ -123,6 +123,23 @@ def fuse_depth_maps(depths: np.ndarray, Ks: np.ndarray, cam_to_ego: np.ndarray,
     else:
         colors = CAMERA_COLORS[np.arange(v) % len(CAMERA_COLORS)][cam_ids[keep]]
     return PointCloud(pts_ego[keep], colors, cam_ids[keep], depths[keep])
+
+
+def _kept_pixels(depths: np.ndarray, min_depth: float, max_depth: float) -> np.ndarray:
+    return np.isfinite(depths) & (depths > min_depth) & (depths <= max_depth)
+
+
+def fused_point_colors(depths: np.ndarray, images: np.ndarray, stride: int = 1,
+                       max_depth: float = MAX_DEPTH_M, min_depth: float = 1e-3) -> np.ndarray:
+    """The colours ``(N, 3)`` that :func:`fuse_depth_maps` would give the same depths and
+    ``images``, point for point, without the geometry: another colouring of a cloud already
+    fused (error, consistency, overlap), at the cost of one indexing."""
+    depths = np.asarray(depths, dtype=np.float32)
+    colors = _colors_from_images(images, depths.shape[-2:])
+    stride = int(stride)
+    if stride > 1:
+        depths, colors = depths[:, ::stride, ::stride], colors[:, ::stride, ::stride]
+    return colors[_kept_pixels(depths, min_depth, max_depth)]
 
 
 # ---------------------------------------------------------------------------- open3d
