@@ -6,6 +6,8 @@ vertical bar with tick labels so that every coloured tile can show its scale.
 """
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -54,17 +56,31 @@ def normalize(values: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
 def colorize(values: np.ndarray, vmin: float, vmax: float, cmap: str = "turbo",
              valid: np.ndarray | None = None, invalid_color=(20, 20, 24),
              reverse: bool = False) -> np.ndarray:
-    """(H, W) float -> (H, W, 3) uint8 RGB. ``reverse`` flips the map (near = warm)."""
-    idx = normalize(values, vmin, vmax)
-    if reverse:
-        idx = 255 - idx
-    rgb = lut(cmap)[idx]
-    bad = ~np.isfinite(np.asarray(values, dtype=np.float32))
+    """(H, W) float -> (H, W, 3) uint8 RGB. ``reverse`` flips the map (near = warm).
+
+    The index image of :func:`normalize` (NaN -> vmin, clipped), looked up with ``cv2.LUT``
+    (about twice as fast as numpy indexing on a 640 x 360 tile; same pixels, tested)."""
+    values = np.asarray(values, dtype=np.float32)
+    t = values - np.float32(vmin)
+    t *= np.float32(255.0 / max(float(vmax) - float(vmin), 1e-12))
+    t += np.float32(0.5)
+    bad = ~np.isfinite(values)
+    t[bad] = 0.0  # NaN -> vmin as in normalize; +-inf too (marked invalid below)
+    np.clip(t, 0, 255, out=t)
+    idx = t.astype(np.uint8)
+    rgb = cv2.LUT(cv2.merge([idx, idx, idx]), _lut3(cmap, bool(reverse)))
     if valid is not None:
         bad |= ~valid
     if bad.any():
         rgb[bad] = np.asarray(invalid_color, dtype=np.uint8)
     return rgb
+
+
+@functools.lru_cache(maxsize=32)
+def _lut3(cmap: str, reverse: bool) -> np.ndarray:
+    """``lut(cmap)`` (flipped when ``reverse``) as the (256, 1, 3) table cv2.LUT takes."""
+    table = lut(cmap)
+    return np.ascontiguousarray(table[::-1] if reverse else table).reshape(256, 1, 3)
 
 
 def robust_range(values, valid=None, lo: float = 2.0, hi: float = 98.0,
