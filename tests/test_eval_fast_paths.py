@@ -134,8 +134,10 @@ def room_depths(Ks, cam_to_ego, hw):
     return np.stack(out).astype(np.float32)
 
 
-@pytest.mark.parametrize("stride", [1, 3])
-def test_culled_consistency_equals_projecting_every_pixel(stride):
+@pytest.mark.parametrize("stride, cached", [(1, True), (3, True), (2, False)])
+def test_culled_consistency_equals_projecting_every_pixel(stride, cached, monkeypatch):
+    if not cached:  # the ray grid rebuilt per call, as for full-resolution maps
+        monkeypatch.setattr(C, "_CACHED_GRID_PIXELS", 0)
     rig = load_rig(width=448, height=256)
     Ks, poses = rig.intrinsics, rig.cam_to_ego
     rng = np.random.default_rng(stride)
