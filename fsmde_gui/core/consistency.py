@@ -115,9 +115,9 @@ def _make_ray_grid(K_bytes: bytes, stride: int, hs: int, ws: int) -> _RayGrid:
     tx = -(-ws // TILE)
     tile = (np.arange(hs, dtype=np.int32)[:, None] // TILE) * tx \
         + np.arange(ws, dtype=np.int32)[None, :] // TILE
-    grid = _RayGrid(rays.reshape(-1, 3), tile.reshape(-1),
-                    np.nanmin(_tiled(rays, np.nan), axis=1),
-                    np.nanmax(_tiled(rays, np.nan), axis=1))
+    tiled = _tiled(rays, np.nan)
+    grid = _RayGrid(rays.reshape(-1, 3), tile.reshape(-1), np.nanmin(tiled, axis=1),
+                    np.nanmax(tiled, axis=1))
     for arr in (grid.rays, grid.tile, grid.lo, grid.hi):
         arr.setflags(write=False)
     return grid

@@ -77,11 +77,10 @@ def rasterize_depth(uv: np.ndarray, depth: np.ndarray, hw: tuple[int, int]) -> n
         flat, d = v * w + u, np.asarray(depth, dtype=np.float64)
         order = np.argsort(d, kind="stable")  # nearest first: the first point of a pixel
         pix, first = np.unique(flat[order], return_index=True)  # is the one kept
-        out.reshape(-1)[pix] = d[order[first]]
-        # a pixel with a NaN or -inf point has no depth (a minimum over its points would be
-        # NaN / -inf), nor one whose points are all +inf
+        near = d[order[first]]
+        out.reshape(-1)[pix] = np.where(np.isfinite(near), near, 0.0)  # all +inf: no depth
+        # nor has a pixel with a NaN or -inf point (its minimum would be NaN / -inf)
         out.reshape(-1)[flat[np.isnan(d) | (d == -np.inf)]] = 0.0
-        out[np.isinf(out)] = 0.0
     return out
 
 
