@@ -14,18 +14,19 @@ import numpy as np
 
 from .boxes import box_class, box_of_points
 from .geometry import frame_camera_poses
+from .metrics import gt_pixels
 from .types import MAX_DEPTH_M
 
 BACKGROUND = "background"
 
 
-def _lift(gt: np.ndarray, K: np.ndarray, cam_to_ego: np.ndarray, valid: np.ndarray):
-    rows, cols = np.nonzero(valid)
-    z = gt[rows, cols].astype(np.float64)
+def _lift(gt: np.ndarray, K: np.ndarray, cam_to_ego: np.ndarray, idx: np.ndarray):
+    rows, cols = np.divmod(idx, gt.shape[1])
+    z = gt.reshape(-1)[idx].astype(np.float64)
     rays = np.stack([cols, rows, np.ones_like(cols)], 1).astype(np.float64) \
         @ np.linalg.inv(np.asarray(K, np.float64)).T
     pts = rays * z[:, None]
-    return rows, cols, z, pts @ cam_to_ego[:3, :3].T + cam_to_ego[:3, 3]
+    return z, pts @ cam_to_ego[:3, :3].T + cam_to_ego[:3, 3]
 
 
 class BoxDepthErrors:
@@ -38,26 +39,34 @@ class BoxDepthErrors:
         self._objects: dict[str, set[str]] = {}  # instances (one object over the frames)
         self.frames = 0
 
-    def add(self, frame, depth: np.ndarray) -> bool:
+    def add(self, frame, depth: np.ndarray, pixels: dict | None = None) -> bool:
         """Add one frame's prediction ``depth`` (V, H, W); False when the frame has no boxes
-        or no sparse GT (nothing added)."""
+        or no sparse GT (nothing added). ``pixels``: ``{view: flat indices}`` of each view's
+        usable sparse-GT pixels (:func:`~fsmde_gui.core.metrics.gt_pixels` with this
+        object's depth range) when the caller has them already."""
         if frame.boxes is None:
             return False
         poses = frame_camera_poses(frame)
-        used = False
+        lifted = []  # (z, pred, points in the ego frame) of each view with GT
         for v, view in enumerate(frame.views):
             gt = view.depth_sparse
             if gt is None:
                 continue
-            valid = np.isfinite(gt) & (gt > self.min_depth) & (gt < self.max_depth)
-            if not valid.any():
+            idx = pixels[v] if pixels is not None and v in pixels \
+                else gt_pixels(gt, self.min_depth, self.max_depth)
+            if not idx.size:
                 continue
-            used = True
-            rows, cols, z, pts = _lift(gt, view.K, poses[v], valid)
-            pred = np.clip(np.asarray(depth[v], np.float64)[rows, cols], self.min_depth,
-                           self.max_depth)
-            owner = box_of_points(pts, frame.boxes)
-            classes = np.array([box_class(b.category) for b in frame.boxes] + [BACKGROUND])
+            z, pts = _lift(gt, view.K, poses[v], idx)
+            pred = np.clip(np.asarray(depth[v]).reshape(-1)[idx].astype(np.float64),
+                           self.min_depth, self.max_depth)
+            lifted.append((z, pred, pts))
+        if not lifted:
+            return False
+        # one pass over the boxes for the points of all views (first box wins per point)
+        owners = np.split(box_of_points(np.concatenate([p for _, _, p in lifted]), frame.boxes),
+                          np.cumsum([len(z) for z, _, _ in lifted])[:-1])
+        classes = np.array([box_class(b.category) for b in frame.boxes] + [BACKGROUND])
+        for (z, pred, _), owner in zip(lifted, owners):
             label = classes[owner]  # owner -1 -> the last entry, background
             for cls in np.unique(label):
                 sel = label == cls
@@ -67,8 +76,8 @@ class BoxDepthErrors:
                 key = box.token or f"{id(box)}"
                 self._boxes.setdefault(str(classes[i]), set()).add(key)
                 self._objects.setdefault(str(classes[i]), set()).add(box.instance_token or key)
-        self.frames += int(used)
-        return used
+        self.frames += 1
+        return True
 
     def _accumulate(self, cls: str, g: np.ndarray, p: np.ndarray) -> None:
         ratio = np.maximum(g / p, p / g)

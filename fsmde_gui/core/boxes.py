@@ -97,9 +97,18 @@ def box_of_points(points: np.ndarray, boxes: list[Box3D]) -> np.ndarray:
     out = np.full(len(points), -1, np.int64)
     if not len(points):
         return out
+    order = np.argsort(points[:, 0], kind="stable")  # points by x: a box only looks at the
+    xs = points[order, 0]  # slab |x - centre x| <= r (plus round-off) around it
     for i, box in enumerate(boxes):
         r = 0.5 * float(np.linalg.norm(box.size))  # cheap sphere test first
-        near = np.flatnonzero((out < 0) & (np.sum((points - box.center) ** 2, 1) <= r * r))
+        cx, slack = float(box.center[0]), 1e-9 * (1.0 + abs(float(box.center[0])) + r)
+        a = int(np.searchsorted(xs, cx - r - slack, side="left"))
+        b = int(np.searchsorted(xs, cx + r + slack, side="right"))
+        if a == b:
+            continue
+        cand = np.sort(order[a:b])
+        cand = cand[out[cand] < 0]
+        near = cand[np.sum((points[cand] - box.center) ** 2, 1) <= r * r]
         if near.size:
             out[near[points_in_box(points[near], box)]] = i
     return out

@@ -13,11 +13,24 @@ from .types import CAMERA_NAMES
 from .types import MAX_DEPTH_M
 
 __all__ = ["METRIC_NAMES", "LOWER_IS_BETTER", "depth_metrics", "depth_metrics_per_view",
-           "average_metrics"]
+           "average_metrics", "gt_pixels"]
 
 METRIC_NAMES: tuple[str, ...] = ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")
 LOWER_IS_BETTER = {"abs_rel": True, "sq_rel": True, "rmse": True, "rmse_log": True,
                    "a1": False, "a2": False, "a3": False}
+
+
+def gt_pixels(gt: np.ndarray, min_depth: float = 1e-3, max_depth: float = MAX_DEPTH_M) -> np.ndarray:
+    """Flat indices (row-major, ascending) of the pixels of a GT map with a usable depth
+    (finite, ``min_depth < gt < max_depth``). With ``min_depth >= 0`` the nonzero pixels are
+    found first, so a sparse LiDAR map (a few thousand of 1.44 million pixels) costs one
+    pass instead of one per condition."""
+    flat = np.asarray(gt).reshape(-1)
+    if min_depth < 0:  # 0 may be a usable value: test every pixel
+        return np.flatnonzero(np.isfinite(flat) & (flat > min_depth) & (flat < max_depth))
+    idx = np.flatnonzero(flat != 0)  # (numpy's nonzero of a bool mask is ~5x faster)
+    g = flat[idx]
+    return idx[np.isfinite(g) & (g > min_depth) & (g < max_depth)]
 
 
 def depth_metrics(pred: np.ndarray, gt: np.ndarray, max_depth: float = MAX_DEPTH_M,

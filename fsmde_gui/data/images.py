@@ -117,7 +117,7 @@ def _decode_rgb(path: Path, data: bytes) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as im:
             im.load()
-            im = ImageOps.exif_transpose(im)
+            ImageOps.exif_transpose(im, in_place=True)  # (a copy otherwise, even unrotated)
             if im.mode != "RGB":
                 im = im.convert("RGB")
             return np.array(im, dtype=np.uint8)

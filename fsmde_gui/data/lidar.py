@@ -70,13 +70,18 @@ def project_to_image(points_cam: np.ndarray, K: np.ndarray, wh: tuple[int, int],
 def rasterize_depth(uv: np.ndarray, depth: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     """(H, W) float32 depth map: points rounded to pixels, nearest depth kept, 0 = none."""
     h, w = hw
-    out = np.full((h, w), np.inf, dtype=np.float64)
+    out = np.zeros((h, w), dtype=np.float32)
     if len(depth):
         u = np.clip(np.round(uv[:, 0]).astype(np.int64), 0, w - 1)
         v = np.clip(np.round(uv[:, 1]).astype(np.int64), 0, h - 1)
-        np.minimum.at(out, (v, u), np.asarray(depth, dtype=np.float64))
-    out[~np.isfinite(out)] = 0.0
-    return out.astype(np.float32)
+        flat, d = v * w + u, np.asarray(depth, dtype=np.float64)
+        order = np.argsort(d, kind="stable")  # nearest first: the first point of a pixel
+        pix, first = np.unique(flat[order], return_index=True)  # is the one kept
+        near = d[order[first]]
+        out.reshape(-1)[pix] = np.where(np.isfinite(near), near, 0.0)  # all +inf: no depth
+        # nor has a pixel with a NaN or -inf point (its minimum would be NaN / -inf)
+        out.reshape(-1)[flat[np.isnan(d) | (d == -np.inf)]] = 0.0
+    return out
 
 
 def sparse_depth_from_ego_points(points_ego: np.ndarray, cam_to_ego: np.ndarray, K: np.ndarray,

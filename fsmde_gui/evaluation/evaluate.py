@@ -13,6 +13,7 @@ import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -25,7 +26,7 @@ from ..core.consistency import cross_view_consistency
 from ..core.geometry import frame_camera_poses  # per-camera ego motion (real rigs)
 from ..core.types import CAMERA_NAMES, SHORT_NAMES
 from ..models.inference import DepthEstimator
-from ..core.metrics import depth_metrics
+from ..core.metrics import depth_metrics, gt_pixels
 from ..data.detect import open_dataset
 from ..core.atomic_io import atomic_write_text
 from ..core.types import MAX_DEPTH_M
@@ -42,6 +43,32 @@ pixel of the simulator's 448-px images, every 4th row and column of nuScenes' 16
 (the mean distance over 90,000 points per view instead of 1.44 million)."""
 PREFETCH = 2
 """Frames loaded (decoded, LiDAR projected) ahead of the one being evaluated, in a thread."""
+
+
+def model_threads() -> Optional[int]:
+    """torch's intra-op threads for the model step of :func:`evaluate_dataset`: the cores
+    less the two that the loading and scoring threads keep busy beside it (at least 1; on a
+    2-core machine two model threads would fight those two for the cores and wait on each
+    other). None when ``FSMDE_NUM_THREADS`` is set: that setting holds."""
+    if os.environ.get("FSMDE_NUM_THREADS", "").strip():
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) - 2)
+
+
+@contextmanager
+def _torch_threads(n: Optional[int]):
+    """torch's intra-op thread count set to ``n`` inside the block (None: unchanged)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n is not None and n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 def load_estimator(name_or_path: str, role: str | None = None):
@@ -121,17 +148,30 @@ class FrameScores:
 
     def add(self, frame, result) -> bool:
         lo, hi = self.min_depth, self.max_depth
+        box_pixels = {}  # the views' usable sparse-GT pixels, for the object-level figures
         for v, view in enumerate(frame.views):
             gt = view.depth_sparse if view.depth_sparse is not None else view.depth_gt
-            if gt is None or not np.any((gt > lo) & (gt < hi)):
+            if gt is None:
                 continue
-            self.per_cam[view.name].append(image_metrics(result.depth[v], gt, hi, lo))
+            # the GT pixels any figure below may use (finite, 0 < g < hi: sparse LiDAR GT is
+            # a few thousand of 1.44 million pixels); the figures of these values are those
+            # of the whole maps
+            idx = gt_pixels(gt, min(lo, 0.0), hi)
+            g = np.asarray(gt).reshape(-1)[idx]
+            usable = g > lo
+            if view.depth_sparse is not None and self.boxes.min_depth == lo \
+                    and self.boxes.max_depth == hi:
+                box_pixels[v] = idx[usable]
+            if not usable.any():
+                continue
+            pred = np.asarray(result.depth[v]).reshape(-1)[idx]
+            self.per_cam[view.name].append(image_metrics(pred, g, hi, lo))
             if view.depth_sparse is not None and view.depth_dense is not None:
                 self.dense_rows.append(image_metrics(result.depth[v], view.depth_dense, hi, lo))
             if result.bin_centers is not None:
                 probs = result.bin_probs[v] if result.bin_probs is not None else None
-                self.bin_rows.append(bin_stats(result.bin_centers[v], probs, gt, hi))
-        self.boxes.add(frame, result.depth)
+                self.bin_rows.append(bin_stats(result.bin_centers[v], probs, g, hi))
+        self.boxes.add(frame, result.depth, box_pixels)
         if self.consistency:
             stride = max(1, round(frame.views[0].hw[1] / CONSISTENCY_WIDTH))
             self.cons_rows.append(cross_view_consistency(
@@ -160,7 +200,8 @@ def evaluate_dataset(dataset, estimator, max_depth: float = MAX_DEPTH_M, min_dep
     if progress is not None:
         progress(0, len(keys))
     frames = prefetched_frames(dataset, keys)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eval-score") as scorer:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eval-score") as scorer, \
+            _torch_threads(model_threads()):
         scoring = []  # frame n is scored while frame n + 1 runs through the model
         for n, (scene, index, frame) in enumerate(frames):
             if cancel is not None and cancel.is_set():

@@ -266,9 +266,13 @@ class DepthEstimator:
             raise InferenceError(f"{_where(frame)}: all six views of a frame must share one "
                                  f"image size, got {[v.hw for v in frame.views]}")
         if not self.is_teacher:
-            depth = _resize_maps(out["depth"][b].float(), hw)[:, 0]
-            result = DepthResult(depth=depth.clamp_min(0).cpu().numpy().astype(np.float32),
-                                 model_name=self.name)
+            low = out["depth"][b].float()
+            depth = _resize_maps(low, hw)[:, 0]
+            # a resized map is a fresh float32 tensor: clamped in place and handed over as
+            # it is (no copies of six full-size maps)
+            depth = depth.clamp_min_(0) if depth.data_ptr() != low.data_ptr() \
+                else depth.clamp_min(0)
+            result = DepthResult(depth=depth.cpu().numpy(), model_name=self.name)
             if "bin_centers" in out:
                 result.bin_centers = out["bin_centers"][b].float().cpu().numpy()
                 result.bin_probs = np.ascontiguousarray(out["bin_probs"][b].float().cpu().numpy())
