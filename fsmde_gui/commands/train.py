@@ -168,10 +168,12 @@ def check_option_ranges(cfg, origin) -> None:
         raise bad("image_size", f"[W, H] with sides between 16 and {MAX_IMAGE_SIDE}")
 
 
-def check_out_folder(out: str | Path, source: str) -> None:
+def check_out_folder(out: str | Path, source: str) -> list[Path]:
     """The output folder can be created and written, and its disk is not full (checked
-    before any data or model loads)."""
+    before any data or model loads). Returns the folders it created (innermost last), so
+    that a run refused before it writes anything leaves no empty folders behind."""
     out = Path(out)
+    created = [p for p in (out, *out.parents) if not p.exists()][::-1]
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out) as fh:
@@ -180,6 +182,16 @@ def check_out_folder(out: str | Path, source: str) -> None:
     except OSError as exc:
         raise TrainingError(f"{out}: cannot write the output folder ({source}): "
                             f"{exc.strerror or exc}") from exc
+    return created
+
+
+def remove_if_empty(folders: list[Path]) -> None:
+    """Remove the folders ``check_out_folder`` created, innermost first, while empty."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()  # only succeeds on an empty folder
+        except OSError:
+            return
 
 
 def read_user_config(path: str) -> dict:
@@ -262,7 +274,7 @@ def run(args) -> int:
         print("\n".join(recipe_names()))
         return 0
     cfg, origin = load_checked_config(args)
-    check_out_folder(cfg.out, origin("out"))
+    created = check_out_folder(cfg.out, origin("out"))
     cancel = threading.Event()
 
     def on_signal(signum, frame):  # noqa: ARG001
@@ -282,6 +294,7 @@ def run(args) -> int:
     try:
         result = Trainer(cfg, resume=args.resume).run(progress=progress, cancel=cancel)
     except Exception as exc:
+        remove_if_empty(created)  # e.g. an empty dataset: no run folder left behind
         if args.progress == "jsonl":
             sys.stdout.write(json.dumps({"event": "error", "message": str(exc)}) + "\n")
             sys.stdout.flush()
