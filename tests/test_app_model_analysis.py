@@ -119,6 +119,31 @@ def test_prepared_display_is_what_the_grid_draws(session):
     assert "box_wireframe" in a.display_memo
 
 
+def test_cloud_colourings_equal_full_size_images_at_the_fused_pixels(session):
+    """The error / overlap colourings are drawn only at the fused pixels: the same colours as
+    full-size images read through fused_point_colors (what the app did before)."""
+    from fsmde_gui.app_model.analysis import MAX_DEPTH, _stride_for
+    from fsmde_gui.core.colormaps import colorize
+    from fsmde_gui.core.fusion import fused_point_colors
+
+    a = session.analysis(0, 2)
+    h, w = a.hw
+    stride = _stride_for(6 * h * w)
+    depth = a.results["student"].depth
+    err = np.zeros((6, h, w, 3), np.float32)
+    for c, v in enumerate(a.frame.views):
+        gt = v.depth_gt
+        err[c] = colorize(np.abs(depth[c] - gt), 0.0, 5.0, "inferno", valid=gt > 0,
+                          invalid_color=(70, 70, 78)).astype(np.float32) / 255.0
+    overlap = np.full((6, h, w, 3), 0.35, np.float32)
+    for (i, j), (mi, mj) in a.overlaps.items():
+        overlap[i][mi] = overlap[j][mj] = (1.0, 0.85, 0.2)
+    for scheme, img in (("error", err), ("overlap", overlap)):
+        want = fused_point_colors(depth, img, stride=stride, max_depth=MAX_DEPTH)
+        np.testing.assert_array_equal(a.cloud_colors[CloudRequest("student", scheme)], want)
+    assert stride >= 1 and len(want) == len(a.clouds["student"].points)
+
+
 def test_export_json_keeps_the_nested_layout(session):
     from fsmde_gui.export.frame_export import metrics_dict, metrics_lines
 

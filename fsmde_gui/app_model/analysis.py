@@ -416,12 +416,14 @@ def _clouds(a: FrameAnalysis) -> None:
         a.unavailable.setdefault("fusion", "not available: no depth model loaded")
         return
     frame = a.frame
-    h, w = a.hw
-    stride = _stride_for(6 * h * w)
+    stride = _stride_for(6 * a.hw[0] * a.hw[1])
     Ks, c2e = frame.intrinsics, frame_camera_poses(frame)  # per-camera ego motion compensated
-    overlap_img = np.zeros((6, h, w, 3), np.float32)
-    overlap_img[:] = 0.35
-    for (i, j), (mi, mj) in a.overlaps.items():
+    # the other colourings are drawn only at the fused (every stride-th) pixels: the same
+    # colours as full-size images subsampled, at 1 / stride^2 of the work
+    sub = (slice(None), slice(None, None, stride), slice(None, None, stride))
+    overlaps = {pair: (mi[sub[1:]], mj[sub[1:]]) for pair, (mi, mj) in a.overlaps.items()}
+    overlap_img = np.full(frame.images[sub].shape, 0.35, np.float32)
+    for (i, j), (mi, mj) in overlaps.items():
         overlap_img[i][mi] = (1.0, 0.85, 0.2)
         overlap_img[j][mj] = (1.0, 0.85, 0.2)
     for name, res in a.results.items():
@@ -430,32 +432,42 @@ def _clouds(a: FrameAnalysis) -> None:
         if pc is None:
             continue
         a.clouds[name] = pc
+        depth = res.depth[sub]
         extra = {"overlap": overlap_img}
         if any(v.depth_gt is not None for v in frame.views):
-            err = np.zeros((6, h, w, 3), np.float32)
-            for c, v in enumerate(frame.views):
-                gt = v.depth_gt
-                if gt is None:
-                    continue
-                valid = gt > 0
-                e = np.abs(res.depth[c] - gt)
-                rgb = colorize(e, 0.0, 5.0, "inferno", valid=valid, invalid_color=(70, 70, 78))
-                err[c] = rgb.astype(np.float32) / 255.0
-            extra["error"] = err
+            extra["error"] = _error_colours(depth, [v.depth_gt for v in frame.views], stride)
         cons = a.consistency.get(name)
         if cons and a.overlaps:
-            img = np.full((6, h, w, 3), 0.3, np.float32)
-            vmax = max(cons.finite_values() + [1e-3])
-            for pair, (mi, mj) in a.overlaps.items():
-                val = cons.value(a.pair_name(pair))
-                if val is None or not np.isfinite(val):
-                    continue
-                col = colorize(np.array([[val]]), 0.0, vmax, "turbo")[0, 0] / 255.0
-                img[pair[0]][mi] = col
-                img[pair[1]][mj] = col
-            extra["consistency"] = img
+            extra["consistency"] = _consistency_colours(a, cons, overlaps, overlap_img.shape)
         for scheme, img in extra.items():  # the same points, other colours
-            colors = _attempt(a, "fusion", lambda: fused_point_colors(
-                res.depth, img, stride=stride, max_depth=MAX_DEPTH))
+            colors = _attempt(a, "fusion", lambda: fused_point_colors(depth, img, max_depth=MAX_DEPTH))
             if colors is not None and len(colors) == len(pc.points):
                 a.cloud_colors[CloudRequest(name, scheme)] = np.asarray(colors, np.float32)
+
+
+def _error_colours(depth: np.ndarray, gts: list, stride: int) -> np.ndarray:
+    """(V, h, w, 3) float |depth - GT| colours (inferno, 0..5 m) at the fused pixels; black
+    for a view without GT."""
+    err = np.zeros((*depth.shape, 3), np.float32)
+    for c, gt in enumerate(gts):
+        if gt is None:
+            continue
+        gt = gt[::stride, ::stride]
+        rgb = colorize(np.abs(depth[c] - gt), 0.0, 5.0, "inferno", valid=gt > 0,
+                       invalid_color=(70, 70, 78))
+        err[c] = rgb.astype(np.float32) / 255.0
+    return err
+
+
+def _consistency_colours(a: FrameAnalysis, cons, overlaps: dict, shape) -> np.ndarray:
+    """Each overlap band in its pair's consistency colour (turbo, 0..max m), grey elsewhere."""
+    img = np.full(shape, 0.3, np.float32)
+    vmax = max(cons.finite_values() + [1e-3])
+    for pair, (mi, mj) in overlaps.items():
+        val = cons.value(a.pair_name(pair))
+        if val is None or not np.isfinite(val):
+            continue
+        col = colorize(np.array([[val]]), 0.0, vmax, "turbo")[0, 0] / 255.0
+        img[pair[0]][mi] = col
+        img[pair[1]][mj] = col
+    return img
