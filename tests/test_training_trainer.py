@@ -92,6 +92,29 @@ def test_cancel_from_another_thread_saves_checkpoint(tiny_sim_root, tmp_path):
     assert state["step"] == res["step"]
 
 
+def test_cancel_while_a_batch_loads_skips_its_step(tiny_sim_root, tmp_path, monkeypatch):
+    """Cancel asked while the next batch loads (slow real frames) stops before that step:
+    no step is computed after the request, and the checkpoint holds the steps done."""
+    cancel = threading.Event()
+    steps_run = []
+    original_prepare, original_step = Trainer._prepare, Trainer._train_step
+
+    def prepare(self, batch, step, info):
+        if step == 2:
+            cancel.set()  # arrives during the load of the batch of step 2
+        return original_prepare(self, batch, step, info)
+
+    def train_step(self, recipe, optimizer, scheduler, batch, step, info):
+        steps_run.append(step)
+        return original_step(self, recipe, optimizer, scheduler, batch, step, info)
+
+    monkeypatch.setattr(Trainer, "_prepare", prepare)
+    monkeypatch.setattr(Trainer, "_train_step", train_step)
+    res = Trainer(make_cfg(tiny_sim_root, tmp_path, steps=6)).run(cancel=cancel)
+    assert res["event"] == "cancelled" and res["step"] == 2 and steps_run == [0, 1]
+    assert torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["step"] == 2
+
+
 def test_nan_guard_keeps_last_good_checkpoint(tiny_sim_root, tmp_path, monkeypatch):
     calls = {"n": 0}
     original = SupervisedRecipe.step

@@ -213,6 +213,9 @@ class Trainer:
                 t_wait = time.perf_counter()
                 batch = self._prepare(next(batches), step, info)
                 data_wait += time.perf_counter() - t_wait
+                if D.any_true(cancel.is_set(), info):  # asked while the batch loaded: stop
+                    status = "cancelled"  # before its step (a resume reads it again)
+                    break
                 losses = self._train_step(recipe, optimizer, scheduler, batch, step, info)
                 step += 1
                 ckpt = None
