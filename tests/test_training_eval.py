@@ -55,6 +55,24 @@ def test_oracle_and_doubled_predictions(tiny_sim_root):
     assert "overall" in table and "FL" in table and "abs_rel" in table
 
 
+def test_first_frame_selects_the_tail_of_the_frames(tiny_sim_root):
+    """``first_frame`` (``fsmde eval --first-frame``): a validation split at the end."""
+    seen = []
+
+    class Recording(OracleEstimator):
+        def predict(self, frame):
+            seen.append(frame.frame_index)
+            return super().predict(frame)
+
+    ds = open_dataset(tiny_sim_root)
+    res = evaluate_dataset(ds, Recording(1.0), max_depth=80.0, consistency=False, first_frame=1)
+    assert res["frames"] == 2 and seen == [1, 2]
+    seen.clear()
+    res = evaluate_dataset(ds, Recording(1.0), max_depth=80.0, consistency=False, first_frame=2,
+                           max_frames=5)
+    assert res["frames"] == 1 and seen == [2]
+
+
 @pytest.mark.slow
 def test_eval_cli_on_real_keyframe(keyframe_root, tmp_path):
     from fsmde_gui.cli import main

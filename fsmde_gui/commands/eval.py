@@ -26,6 +26,9 @@ def register(subparsers) -> None:
     p.add_argument("--teacher", default=None,
                    help="teacher checkpoint path or model name (aligned to GT per image)")
     p.add_argument("--max-depth", type=float, default=MAX_DEPTH_M, help="depth cap in metres (80 nuScenes)")
+    p.add_argument("--first-frame", type=int, default=0,
+                   help="skip the frames before this index (e.g. a validation split at the end "
+                        "of a scene whose first frames trained the model)")
     p.add_argument("--max-frames", type=int, default=0, help="evaluate only the first N frames")
     p.add_argument("--frame-stride", type=int, default=1,
                    help="evaluate every K-th frame (consecutive frames are near-duplicates)")
@@ -44,6 +47,8 @@ def run(args) -> int:
                          "0 < cap <= 1000")
     if args.max_frames < 0:
         raise FsmdeError(f"--max-frames {args.max_frames}: must be >= 0 (0 = all frames)")
+    if args.first_frame < 0:
+        raise FsmdeError(f"--first-frame {args.first_frame}: must be >= 0")
     if args.frame_stride < 1:
         raise FsmdeError(f"--frame-stride must be >= 1, got {args.frame_stride}")
     dataset = open_dataset(args.dataset, **dataset_options(args))
@@ -63,7 +68,7 @@ def run(args) -> int:
                 warnings.filterwarnings("ignore", message="Mean of empty slice",
                                         category=RuntimeWarning)
                 res = evaluate_dataset(dataset, est, max_depth=args.max_depth,
-                                       max_frames=args.max_frames,
+                                       max_frames=args.max_frames, first_frame=args.first_frame,
                                        consistency=not args.no_consistency,
                                        frame_stride=args.frame_stride, progress=bar)
         except BaseException:

@@ -183,15 +183,16 @@ class FrameScores:
 def evaluate_dataset(dataset, estimator, max_depth: float = MAX_DEPTH_M, min_depth: float = 1e-3,
                      max_frames: int = 0, consistency: bool = True,
                      progress: Optional[Callable[[int, int], None]] = None,
-                     cancel=None, frame_stride: int = 1) -> dict:
+                     cancel=None, frame_stride: int = 1, first_frame: int = 0) -> dict:
     """Evaluate ``estimator`` (``predict(frame) -> DepthResult``) on a SurroundDataset (or a
     dataset folder). Returns ``{"overall", "per_camera", "consistency", "frames", ...}``
     (plus ``per_category`` when the frames have 3D boxes). ``frame_stride`` k > 1 evaluates
-    every k-th frame (consecutive frames are near-duplicates). ``progress(done, total)`` is
+    every k-th frame (consecutive frames are near-duplicates), from frame ``first_frame``
+    (in the dataset's frame order: scene by scene, in time). ``progress(done, total)`` is
     called once before the first frame (0) and after each."""
     if isinstance(dataset, (str, Path)):
         dataset = open_dataset(dataset)
-    keys = list(dataset.iter_frames())[::max(1, int(frame_stride))]
+    keys = list(dataset.iter_frames())[max(0, int(first_frame))::max(1, int(frame_stride))]
     if max_frames:
         keys = keys[:max_frames]
     scores = FrameScores(max_depth, min_depth, consistency)
