@@ -119,6 +119,22 @@ def test_prepared_display_is_what_the_grid_draws(session):
     assert "box_wireframe" in a.display_memo
 
 
+def test_prepare_failure_leaves_the_analysis_usable(session, monkeypatch):
+    """Drawing ahead is best effort: a failing tile renderer does not fail the prefetch; the
+    frame is drawn (and the error met) when it is shown."""
+    import fsmde_gui.app_model.display_prep as prep
+
+    a = session.analysis(0, 0)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("renderer broke")
+
+    monkeypatch.setattr(prep, "prepare_tiles", broken)
+    assert prep.prepare_display(a, ("student", None)) is a
+    assert "renderer broke" in a.note("display_prep")
+    assert render_tile(a, 0, "student", burn_notes=False, memo=True).rgb.shape == (*a.hw, 3)
+
+
 def test_cloud_colourings_equal_full_size_images_at_the_fused_pixels(session):
     """The error / overlap colourings are drawn only at the fused pixels: the same colours as
     full-size images read through fused_point_colors (what the app did before)."""
