@@ -23,10 +23,9 @@ from ..core.errors import FsmdeError
 from ..core.fusion import fuse_depth_maps, fused_point_colors
 from ..core.geometry import frame_camera_poses
 from ..core.metrics import depth_metrics
-from ..core.types import CAMERA_NAMES, SHORT_NAMES, DepthResult, SurroundFrame
+from ..core.types import CAMERA_NAMES, MAX_DEPTH_M, SHORT_NAMES, DepthResult, SurroundFrame
 from ..models.bin_targets import ordinal_teacher_probs, soft_assign
 from .results import CameraMetrics, CloudRequest, FrameConsistency, FrameMetrics
-from ..core.types import MAX_DEPTH_M
 from ..data.images import resize_linear, resize_nearest
 
 MODELS = ("student", "teacher")

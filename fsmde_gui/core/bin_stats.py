@@ -13,6 +13,7 @@ GT depths (metres, 0 = none):
 from __future__ import annotations
 
 import numpy as np
+
 from .types import MAX_DEPTH_M
 
 BIN_STAT_KEYS = ("distinct", "nearest_rel", "mass_use")

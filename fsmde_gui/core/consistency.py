@@ -22,8 +22,7 @@ import numpy as np
 from .adjacency import camera_adjacency
 from .geometry import (EPS_Z, backproject, inside_image, project, relative_transform,
                        transform_points)
-from .types import CAMERA_NAMES
-from .types import MAX_DEPTH_M
+from .types import CAMERA_NAMES, MAX_DEPTH_M
 
 __all__ = ["PairConsistency", "pair_consistency", "cross_view_consistency",
            "cross_view_consistency_details", "consistency_maps", "pair_name"]

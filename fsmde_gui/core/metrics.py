@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .types import CAMERA_NAMES
-from .types import MAX_DEPTH_M
+from .types import CAMERA_NAMES, MAX_DEPTH_M
 
 __all__ = ["METRIC_NAMES", "LOWER_IS_BETTER", "depth_metrics", "depth_metrics_per_view",
            "average_metrics", "gt_pixels"]

@@ -24,12 +24,11 @@ from ..core.bin_stats import bin_stats, mean_bin_stats
 from ..core.box_metrics import BACKGROUND, BoxDepthErrors
 from ..core.consistency import cross_view_consistency
 from ..core.geometry import frame_camera_poses  # per-camera ego motion (real rigs)
-from ..core.types import CAMERA_NAMES, SHORT_NAMES
+from ..core.types import CAMERA_NAMES, MAX_DEPTH_M, SHORT_NAMES
 from ..models.inference import DepthEstimator
 from ..core.metrics import depth_metrics, gt_pixels
 from ..data.detect import open_dataset
 from ..core.atomic_io import atomic_write_text
-from ..core.types import MAX_DEPTH_M
 
 METRIC_KEYS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")
 DEPTH_RANGES = ((0.0, 10.0), (10.0, 30.0), (30.0, 80.0))

@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.errors import CheckpointError, FsmdeError, InferenceError
-from ..core.types import DepthResult, SurroundFrame
+from ..core.types import MAX_DEPTH_M, DepthResult, SurroundFrame
 from . import registry
 from .alignment import align_to_metric
 from .fast_inference import optimize_for_inference_
@@ -55,7 +55,6 @@ from .onnx_runtime import OnnxStudentModel
 from .reflection import reflection_outputs
 from .roles import check_role
 from .teacher_base import is_teacher
-from ..core.types import MAX_DEPTH_M
 
 
 def _where(frame: SurroundFrame, v: int | None = None) -> str:
