@@ -18,17 +18,18 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
+import torch
 
 from ..core.adjacency import camera_adjacency
+from ..core.atomic_io import atomic_write_text
 from ..core.bin_stats import bin_stats, mean_bin_stats
 from ..core.box_metrics import BACKGROUND, BoxDepthErrors
 from ..core.consistency import cross_view_consistency
 from ..core.geometry import frame_camera_poses  # per-camera ego motion (real rigs)
-from ..core.types import CAMERA_NAMES, MAX_DEPTH_M, SHORT_NAMES
-from ..models.inference import DepthEstimator
 from ..core.metrics import depth_metrics, gt_pixels
+from ..core.types import CAMERA_NAMES, MAX_DEPTH_M, SHORT_NAMES
 from ..data.detect import open_dataset
-from ..core.atomic_io import atomic_write_text
+from ..models.inference import DepthEstimator
 
 METRIC_KEYS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")
 DEPTH_RANGES = ((0.0, 10.0), (10.0, 30.0), (30.0, 80.0))
@@ -58,8 +59,6 @@ def model_threads() -> Optional[int]:
 @contextmanager
 def _torch_threads(n: Optional[int]):
     """torch's intra-op thread count set to ``n`` inside the block (None: unchanged)."""
-    import torch
-
     before = torch.get_num_threads()
     if n is not None and n != before:
         torch.set_num_threads(n)
@@ -158,8 +157,7 @@ class FrameScores:
             idx = gt_pixels(gt, min(lo, 0.0), hi)
             g = np.asarray(gt).reshape(-1)[idx]
             usable = g > lo
-            if view.depth_sparse is not None and self.boxes.min_depth == lo \
-                    and self.boxes.max_depth == hi:
+            if view.depth_sparse is not None:  # self.boxes has the same depth range
                 box_pixels[v] = idx[usable]
             if not usable.any():
                 continue
