@@ -7,8 +7,14 @@ import pytest
 from fsmde_gui.core.colormaps import CMAPS, DIVERGING, colorize, lut, normalize
 
 
+def _index(values, vmin, vmax):
+    """The plain definition of the index image: NaN -> vmin, scaled to 0..255, clipped."""
+    t = (np.nan_to_num(np.asarray(values, np.float32), nan=vmin) - vmin) / (vmax - vmin)
+    return np.clip(t * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
 def _reference(values, vmin, vmax, cmap, valid=None, invalid=(20, 20, 24), reverse=False):
-    idx = normalize(values, vmin, vmax)
+    idx = _index(values, vmin, vmax)
     rgb = lut(cmap)[255 - idx if reverse else idx]
     bad = ~np.isfinite(values) if valid is None else ~np.isfinite(values) | ~valid
     rgb[bad] = invalid
@@ -30,6 +36,7 @@ def test_colorize_is_normalize_then_the_table(cmap):
             out = colorize(v, 1.0, 60.0, cmap, **kw)
             assert out.dtype == np.uint8 and out.shape == (37, 53, 3)
             np.testing.assert_array_equal(out, ref)
+        np.testing.assert_array_equal(normalize(v, 1.0, 60.0), _index(v, 1.0, 60.0))
 
 
 def test_colorize_ends_and_invalid_pixels():

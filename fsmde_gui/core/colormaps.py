@@ -47,10 +47,14 @@ def lut(cmap: str) -> np.ndarray:
 
 
 def normalize(values: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
-    """Float image -> uint8 index 0..255 (clipped); NaN -> 0."""
-    span = max(float(vmax) - float(vmin), 1e-12)
-    t = (np.nan_to_num(np.asarray(values, dtype=np.float32), nan=vmin) - vmin) / span
-    return np.clip(t * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    """Float image -> uint8 index 0..255 (clipped; +-inf to the ends); NaN -> 0. One float32
+    temporary, computed in place."""
+    t = np.asarray(values, dtype=np.float32) - np.float32(vmin)
+    t *= np.float32(255.0 / max(float(vmax) - float(vmin), 1e-12))
+    t += np.float32(0.5)
+    t[np.isnan(t)] = 0.0
+    np.clip(t, 0, 255, out=t)
+    return t.astype(np.uint8)
 
 
 def colorize(values: np.ndarray, vmin: float, vmax: float, cmap: str = "turbo",
@@ -58,17 +62,12 @@ def colorize(values: np.ndarray, vmin: float, vmax: float, cmap: str = "turbo",
              reverse: bool = False) -> np.ndarray:
     """(H, W) float -> (H, W, 3) uint8 RGB. ``reverse`` flips the map (near = warm).
 
-    The index image of :func:`normalize` (NaN -> vmin, clipped), looked up with ``cv2.LUT``
-    (about twice as fast as numpy indexing on a 640 x 360 tile; same pixels, tested)."""
+    The index image of :func:`normalize` looked up with ``cv2.LUT`` (about twice as fast as
+    numpy indexing on a 640 x 360 tile; same pixels, tested)."""
     values = np.asarray(values, dtype=np.float32)
-    t = values - np.float32(vmin)
-    t *= np.float32(255.0 / max(float(vmax) - float(vmin), 1e-12))
-    t += np.float32(0.5)
-    bad = ~np.isfinite(values)
-    t[bad] = 0.0  # NaN -> vmin as in normalize; +-inf too (marked invalid below)
-    np.clip(t, 0, 255, out=t)
-    idx = t.astype(np.uint8)
+    idx = normalize(values, vmin, vmax)
     rgb = cv2.LUT(cv2.merge([idx, idx, idx]), _lut3(cmap, bool(reverse)))
+    bad = ~np.isfinite(values)
     if valid is not None:
         bad |= ~valid
     if bad.any():
