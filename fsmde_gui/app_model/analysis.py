@@ -54,7 +54,6 @@ class FrameAnalysis:
     reflection_fn: Optional[Callable] = None  # set while the (slow) reflection mask is deferred
     ckd_probs: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # per camera
     display_memo: dict[Any, Any] = field(default_factory=dict, repr=False)  # see memoized()
-    _bin_mass: Any = field(default=None, repr=False)  # view_bin_mass(), computed once
 
     @property
     def reflection_pending(self) -> bool:
@@ -80,9 +79,9 @@ class FrameAnalysis:
         return self.frame.views[cam].depth_gt
 
     def memoized(self, key, compute: Callable[[], Any]) -> Any:
-        """``compute()`` once per frame under ``key`` (drawn tiles, box wireframes): the app
-        fills these on a worker thread and the GUI thread reuses them. Shared results:
-        never modify one in place."""
+        """``compute()`` once per frame under ``key`` (drawn tiles, bin layout, box
+        wireframes): the app fills these on a worker thread and the GUI thread reuses them.
+        Shared results: never modify one in place."""
         memo = self.display_memo
         if key not in memo:
             memo[key] = compute()
@@ -161,9 +160,7 @@ class FrameAnalysis:
     def view_bin_mass(self) -> Optional[dict[str, np.ndarray]]:
         """Per camera: metric bin centres, and mean bin-probability mass (student, teacher).
         Computed once per frame (the app asks on a worker thread, then again to draw)."""
-        if self._bin_mass is None:
-            self._bin_mass = (self._compute_bin_mass(),)
-        return self._bin_mass[0]
+        return self.memoized("bin_mass", self._compute_bin_mass)
 
     def _compute_bin_mass(self) -> Optional[dict[str, np.ndarray]]:
         s = self.results.get("student")
