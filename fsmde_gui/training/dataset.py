@@ -6,8 +6,9 @@ A sample is a dict of tensors: ``images (V,3,H,W)`` float [0,1], ``depth_sparse 
 ``cam_to_ego (V,4,4)``, ``ego_to_world (V,4,4)`` float64 (each camera's ego pose at its
 capture time; the frame's pose when the data has one per frame), ``semantic (V,H,W)`` int16
 class ids (-1 + ``has_semantic = 0`` when the source has none), ``reflection (V,1,H,W)`` bool
-GT reflective pixels (all False + ``has_reflection = 0`` when the source has none). Augmentation is colour jitter only: flips or crops would break the
-rig geometry that VRKD and the consistency metrics rely on.
+GT reflective pixels (all False + ``has_reflection = 0`` when the source has none).
+Augmentation is colour jitter only: flips or crops would break the rig geometry that VRKD and
+the consistency metrics rely on.
 """
 from __future__ import annotations
 
@@ -63,8 +64,8 @@ def frame_to_tensors(frame) -> dict[str, torch.Tensor]:
         "K": torch.from_numpy(frame.intrinsics.astype(np.float32)),
         "cam_to_ego": torch.from_numpy(frame.cam_to_ego.astype(np.float32)),
         "ego_to_world": torch.from_numpy(np.stack(poses).astype(np.float64)),
-        "reflection": (torch.from_numpy(np.stack(reflection).astype(bool))[:, None] if has_reflection
-                       else torch.zeros(V, 1, H, W, dtype=torch.bool)),
+        "reflection": (torch.from_numpy(np.stack(reflection).astype(bool))[:, None]
+                       if has_reflection else torch.zeros(V, 1, H, W, dtype=torch.bool)),
         "has_reflection": torch.tensor(float(has_reflection)),
     }
 
@@ -104,6 +105,13 @@ class SurroundTrainingSet(Dataset):
                                 [list(map(str, k)) for k in keys]])
             digest = hashlib.sha1(ident.encode()).hexdigest()[:16]
             self.cache_dir = Path(cache_dir) / digest
+
+    @classmethod
+    def from_config(cls, cfg) -> "SurroundTrainingSet":
+        """The frames a ``TrainConfig`` trains on (its dataset, size, frame count, release,
+        scenes and cache): the trainer's set, and the one its recipes read neighbours from."""
+        return cls(cfg.dataset, cfg.image_size, cfg.max_frames, cfg.dataset_version,
+                   cfg.dataset_scenes, cache_dir=cfg.cache_dir or None)
 
     def __len__(self) -> int:
         return len(self.keys)

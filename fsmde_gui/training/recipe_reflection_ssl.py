@@ -100,9 +100,7 @@ class ReflectionSSLRecipe(Recipe):
             self.model = ReflectionSSLNet(net_cfg).to(device)
         except (TypeError, ValueError) as exc:
             raise TrainingError(f"reflection-ssl: bad model config: {exc}") from exc
-        self.temporal = TemporalIndex(SurroundTrainingSet(
-            cfg.dataset, cfg.image_size, cfg.max_frames, version=cfg.dataset_version,
-            scenes=cfg.dataset_scenes, cache_dir=cfg.cache_dir or None), "reflection-ssl")
+        self.temporal = TemporalIndex(SurroundTrainingSet.from_config(cfg), "reflection-ssl")
         if self.opt["mask"] == "gt" and not float(self.temporal.sample(0)["has_reflection"]):
             raise TrainingError(f"{cfg.dataset}: extra.mask=gt needs reflection GT "
                                 f"(a simulator dataset)")
@@ -154,8 +152,6 @@ class ReflectionSSLRecipe(Recipe):
         tgt = clean.flatten(0, 1)
         K = batch["K"].flatten(0, 1).float()
         sources, src_T, pairs = batch_neighbour_views(self.temporal, batch, self.device)
-        which = (self._step // max(1, int(o["albedo_every"]))) % 2
-        alb_src = [pair[which]["images"] for pair in pairs]
         terms = reprojection_terms(tgt, sources, depth, src_T, K, automask=True)
         reflective = self._active_mask(out, batch, depth.shape)
         photo, weight = photometric_loss(terms, exclude=reflective)
@@ -171,9 +167,9 @@ class ReflectionSSLRecipe(Recipe):
         every = max(1, int(o["albedo_every"]))
         if self._step % every == 0:
             with torch.no_grad():
-                src_imgs = torch.stack(alb_src).to(self.device)
+                which = (self._step // every) % 2  # the neighbour before / after, in turn
+                src_imgs = torch.stack([pair[which]["images"] for pair in pairs]).to(self.device)
                 src_albedo = unwrap(self.model)(src_imgs)["albedo"].flatten(0, 1)
-                which = (self._step // every) % 2
                 alb_warp, alb_valid = warp_to_target(src_albedo, depth.detach(), src_T[which], K)
             alb = masked_mean((albedo - alb_warp).abs().mean(1, keepdim=True),
                               alb_valid & terms["valid"])

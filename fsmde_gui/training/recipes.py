@@ -209,9 +209,8 @@ class DistillationRecipe(Recipe):
         self.pairs = None
         self.temporal = None
         if float(cfg.extra.get("photo_weight", 0.0)) > 0:
-            self.temporal = TemporalIndex(SurroundTrainingSet(
-                cfg.dataset, cfg.image_size, cfg.max_frames, version=cfg.dataset_version,
-                scenes=cfg.dataset_scenes, cache_dir=cfg.cache_dir or None), "extra.photo_weight")
+            self.temporal = TemporalIndex(SurroundTrainingSet.from_config(cfg),
+                                          "extra.photo_weight")
 
     def _pairs(self, batch: dict) -> list[tuple[int, int]]:
         if self.pairs is None:

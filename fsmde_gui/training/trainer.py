@@ -257,9 +257,7 @@ class Trainer:
         seed_everything(cfg.seed)
         recipe = get_recipe(cfg.recipe)(cfg, self.device)
         self.recipe, self.dist_info = recipe, info  # kept for callers (tests, benchmarks)
-        dataset = SurroundTrainingSet(cfg.dataset, cfg.image_size, cfg.max_frames,
-                                      cfg.dataset_version, cfg.dataset_scenes,
-                                      cache_dir=cfg.cache_dir or None)
+        dataset = SurroundTrainingSet.from_config(cfg)
         sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank,
                                      shuffle=True, seed=cfg.seed)
         optimizer = torch.optim.AdamW(list(recipe.parameters()), lr=cfg.lr,
