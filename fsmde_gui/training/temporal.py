@@ -41,7 +41,8 @@ def neighbour_views(temporal: TemporalIndex, i: int, pose: torch.Tensor, c2e: to
     frame ``i``'s per-camera ego poses ``pose (V, 4, 4)`` and extrinsics ``c2e``, plus the
     two neighbour samples."""
     nb = temporal.sources[i] or [i]
-    pair = [temporal.sample(j) for j in (nb[0], nb[-1])]
+    loaded = {j: temporal.sample(j) for j in set(nb)}  # a scene's end: one neighbour, read once
+    pair = [loaded[nb[0]], loaded[nb[-1]]]
     imgs = [p["images"][None].to(device) for p in pair]
     poses = [relative_camera_pose(c2e, pose, p["ego_to_world"]).float()[None].to(device)
              for p in pair]
