@@ -54,6 +54,7 @@ def test_every_setter_fires_once_per_change_and_not_on_a_no_op():
         setattr(state, name, value)
         setattr(state, name, value)  # the same value again: no event
     assert seen == changes
+    assert state.tile_options() == {"overlap_heat": True, "highlight_pair": (0, 1), "boxes": True}
     seen.clear()
     state.highlight_pair = [0, 1]  # a list naming the same pair is no change
     state.highlight_pair = None

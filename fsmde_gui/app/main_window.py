@@ -365,9 +365,8 @@ class MainWindow(StateBinding, QMainWindow):
         key = (self.session.generation, scene, index)
         if key in self._pending and not self._pending[key].finished.is_set():
             return
-        session, st = self.session, self.state
-        panes, opts = st.panes(), dict(overlap_heat=st.overlap_heat, highlight_pair=st.highlight_pair,
-                                       boxes=st.boxes)
+        session = self.session
+        panes, opts = self.state.panes(), self.state.tile_options()
         # the worker also draws the tiles of the current panes and the bin layout: showing a
         # prefetched frame then only paints
         task = workers.start(self.pool, lambda t: prepare_display(session.analysis(scene, index),
@@ -466,11 +465,10 @@ class MainWindow(StateBinding, QMainWindow):
         left, right = st.panes()
         if left == "reflection" and a.reflection_pending:
             self._request_reflection(a)
-        self.grid.show_analysis(a, left, overlap_heat=st.overlap_heat,
-                                highlight_pair=st.highlight_pair, boxes=st.boxes)
+        opts = st.tile_options()
+        self.grid.show_analysis(a, left, **opts)
         if right is not None:
-            self.teacher_grid.show_analysis(a, right, overlap_heat=st.overlap_heat,
-                                            highlight_pair=st.highlight_pair, boxes=st.boxes)
+            self.teacher_grid.show_analysis(a, right, **opts)
         self._update_markers()
 
     def _request_reflection(self, a) -> None:

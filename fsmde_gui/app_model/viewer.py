@@ -160,6 +160,12 @@ class ViewerState:
             return (self._mode, None)
         return get_mode(self._mode).split_panes()
 
+    def tile_options(self) -> dict:
+        """What, besides the mode, decides how the tiles are drawn: ``overlap_heat``,
+        ``highlight_pair``, ``boxes`` (keyword arguments of the tile renderers)."""
+        return {"overlap_heat": self._overlap_heat, "highlight_pair": self._highlight_pair,
+                "boxes": self._boxes}
+
     @property
     def overlap_heat(self) -> bool:
         return self._overlap_heat
