@@ -44,10 +44,19 @@ def tiny_ckpt(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def result(tiny_ckpt):
+def tiny_lite_ckpt(tmp_path_factory) -> Path:
+    """The tiny student with the lite decoder (nearest upsampling, fewer bins)."""
+    torch.manual_seed(1)
+    cfg = StudentConfig(**(TINY.to_dict() | {"decoder_upsample": "nearest", "num_bins": 12}))
+    return save_checkpoint(tmp_path_factory.mktemp("bs") / "tiny_lite.pt", StudentNet(cfg).eval())
+
+
+@pytest.fixture(scope="module")
+def result(tiny_lite_ckpt, tiny_ckpt):
     lines = []
-    r = backend_speed.run_backends(student=str(tiny_ckpt), threads=(1, 2), rounds=2,
-                                   device="cpu", log=lines.append, dav2=tiny_dav2())
+    r = backend_speed.run_backends(student=str(tiny_lite_ckpt), threads=(1, 2), rounds=2,
+                                   device="cpu", log=lines.append, dav2=tiny_dav2(),
+                                   reference=str(tiny_ckpt))
     return r, lines
 
 
@@ -55,17 +64,22 @@ def result(tiny_ckpt):
 def test_rows_for_every_model_backend_and_thread_count(result):
     r, lines = result
     rows = r["rows"]
-    assert len(rows) == 8
+    assert len(rows) == 12
     keys = {(x["model"], x["backend"], x["threads"]) for x in rows.values()}
-    assert keys == {(m, b, t) for m in ("student", "dav2_small")
+    assert keys == {(m, b, t) for m in ("student", "reference_student", "dav2_small")
                     for b in ("torch", "onnxruntime") for t in ("1 thread", "2 threads")}
+    assert {x["name"] for x in rows.values()} == {"tiny_lite", "tiny_student", "DA-V2-Small"}
+    assert r["reference_student"].endswith("tiny_student.pt")
+    best_ref = min(x["ms"] for x in rows.values() if x["model"] == "reference_student")
     assert all(x["ms"] > 0 and x["runs"] == 2 and x["ms_min"] <= x["ms"] for x in rows.values())
     assert r["input_hw"] == [64, 96] and r["dav2_input_hw"] == [70, 98]  # 14-px multiples
     assert 0 < r["gflops"]["student"]
     assert r["flop_ratio"] == pytest.approx(r["gflops"]["dav2_small"] / r["gflops"]["student"])
     best = min(x["ms"] for x in rows.values() if x["model"] == "student")
     best_d = min(x["ms"] for x in rows.values() if x["model"] == "dav2_small")
-    assert r["speedup"] == pytest.approx(best_d / best)
+    assert r["speedup"] == pytest.approx(best_d / best)  # the reference is not judged
+    assert r["reference_speedup"] == pytest.approx(best_ref / best)
+    assert r["gflops"]["reference_student"] > r["gflops"]["student"] > 0
     assert r["efficiency"] == pytest.approx(r["speedup"] / r["flop_ratio"])
     assert r["targets"]["speedup_ge_20x"] == (r["speedup"] >= 20)
     assert r["onnx_vs_torch_keyframe_m"] < 1e-2 and "nuscenes-keyframe" in r["keyframe"]
@@ -74,7 +88,8 @@ def test_rows_for_every_model_backend_and_thread_count(result):
     json.dumps(r)
     text = "\n".join(lines)
     assert "load average (1 min)" in text and "speed-up / FLOP ratio" in text
-    assert "max |depth diff|" in text and text.count("onnxruntime") >= 4
+    assert "max |depth diff|" in text and text.count("onnxruntime") >= 6
+    assert "tiny_lite vs tiny_student (fastest each)" in text and "not judged" in text
 
 
 @pytest.mark.slow
@@ -85,9 +100,12 @@ def test_dav2_export_failure_is_a_row(tiny_ckpt, monkeypatch):
     monkeypatch.setattr(backend_speed, "export_dav2_onnx", broken)
     lines = []
     r = backend_speed.run_backends(student=str(tiny_ckpt), threads=(1,), rounds=1,
-                                   device="cpu", log=lines.append, dav2=tiny_dav2())
+                                   device="cpu", log=lines.append, dav2=tiny_dav2(),
+                                   reference=None)
     row = r["rows"]["dav2_small / onnxruntime / 1 thread"]
     assert row["ms"] is None and row["error"] == ("export failed: RuntimeError: unsupported "
                                                   "operator aten::frobnicate")
     assert r["fastest"]["dav2_small"] == "torch, 1 thread" and r["speedup"] > 0
+    assert r["reference_student"] is None and "reference_speedup" not in r
+    assert len(r["rows"]) == 4
     assert any("export failed: RuntimeError" in ln for ln in lines[0].splitlines())

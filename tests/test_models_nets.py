@@ -274,3 +274,27 @@ def test_upgrade_student_config_fills_legacy_binning_only_where_missing():
     assert stored == {"num_bins": 8, "bin_space": "log"}  # input not modified
     explicit = {"bin_space": "log", "bin_floor": 0.3}
     assert upgrade_student_config(explicit) == explicit
+
+
+def test_lite_decoder_upsamples_by_nearest_neighbour_and_old_configs_stay_bilinear():
+    from fsmde_gui.models.blocks import UpFuse
+    torch.manual_seed(0)
+    up = UpFuse(4, 3, 2, upsample="nearest").eval()
+    x, skip = torch.randn(1, 4, 3, 5), torch.randn(1, 3, 6, 10)
+    reduced = up.reduce(x)
+    expected = up.fuse(torch.cat([reduced.repeat_interleave(2, -2).repeat_interleave(2, -1),
+                                  skip], dim=1))
+    assert torch.allclose(up(x, skip), expected, atol=1e-6)  # each value copied to a 2x2 block
+    bilinear = UpFuse(4, 3, 2).eval()
+    bilinear.load_state_dict(up.state_dict())
+    assert not torch.allclose(bilinear(x, skip), expected, atol=1e-3)
+    with pytest.raises(ValueError, match="decoder upsample"):
+        UpFuse(4, 3, 2, upsample="bicubic")
+    stored = StudentConfig().to_dict()
+    del stored["decoder_upsample"]  # a checkpoint written before the option existed
+    assert StudentConfig.from_dict(stored).decoder_upsample == "bilinear"
+    lite = StudentNet(StudentConfig(decoder_upsample="nearest", num_bins=24,
+                                    decoder_widths=(128, 64, 48, 16), input_size=(96, 64)))
+    assert all(step.upsample == "nearest" for step in lite.decoder)
+    out = lite.eval()(torch.rand(1, 6, 3, 64, 96))
+    assert out["depth"].shape == (1, 6, 1, 64, 96) and out["bin_probs"].shape == (1, 6, 24, 32, 48)

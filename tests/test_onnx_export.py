@@ -131,6 +131,23 @@ def test_shipped_student_exports_and_matches(supervised_onnx, tiny_sim_root):
     assert d["depth"] < TOL_M and d["bin_centers"] < TOL_M
 
 
+def test_lite_student_exports_and_matches(tiny_ckpt, tmp_path, keyframe_root):
+    """The lite architecture (nearest decoder upsampling) exports and matches torch."""
+    torch.manual_seed(2)
+    lite = StudentNet(StudentConfig(**(TINY.to_dict() | {"decoder_upsample": "nearest",
+                                                         "num_bins": 12})))
+    ckpt = save_checkpoint(tmp_path / "tiny_lite.pt", lite.eval())
+    path, report = export_student_onnx(ckpt, tmp_path / "tiny_lite.onnx",
+                                       check=(open_dataset(keyframe_root).frame(0, 0, load_gt=False),
+                                              "keyframe"))
+    assert report["max_abs_depth_m"] < TOL_M
+    ops = {node.op_type: node for node in onnx.load(str(path)).graph.node}
+    modes = {a.s.decode() for n in onnx.load(str(path)).graph.node if n.op_type == "Resize"
+             for a in n.attribute if a.name == "mode"}
+    assert "Resize" in ops and "nearest" in modes  # decoder steps; the depth output: linear
+    assert DepthEstimator.from_onnx(path).model.cfg.num_bins == 12
+
+
 def test_dynamic_batch(tiny_cli, tiny_ckpt, keyframe_root, tiny_sim_root):
     path = tiny_cli[3]
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

@@ -4,6 +4,9 @@ One process, one random 6-view frame at the student's shipped input size (DA-V2-
 the same frame, resized by itself to the nearest multiple of its 14-px patches: the same
 pixel count within a few per cent). Candidates: {student, DA-V2-Small} x {torch eager, ONNX
 Runtime} x {1, 2} intra-op threads (``torch.set_num_threads`` / ``intra_op_num_threads``).
+The student judged is the deployment student (``student_kd_lite``); the previous student
+(``student_kd``, the reference) gets the same rows beside it, so that one run shows what the
+lite architecture buys (rows ``reference_student``; not judged).
 Both models are exported to temp ``.onnx`` files here (the student through ``export-model``'s
 own path, DA-V2-Small by ``torch.onnx.export``; an export that fails is a row saying so).
 DA-V2-Small has random weights (its real architecture and size; speed does not depend on the
@@ -45,6 +48,8 @@ from .check_frames import check_frame
 from .speed import flop_counter
 
 VIEWS = 6
+DEPLOY_STUDENT = "student_kd_lite"
+REFERENCE_STUDENT = "student_kd"
 TARGET_SPEEDUP = 20.0
 TARGET_EFFICIENCY = 0.7
 TARGET_ONNX_DIFF_M = 0.01
@@ -127,34 +132,47 @@ def _gflops(model: nn.Module, images: torch.Tensor) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def run_backends(student: str = "student_kd", threads: Sequence[int] = (1, 2),
+def run_backends(student: str = DEPLOY_STUDENT, threads: Sequence[int] = (1, 2),
                  rounds: int = 3, device: Optional[str] = None,
                  input_size: Optional[tuple[int, int]] = None,
-                 log: Callable[[str], None] = print, dav2: Optional[nn.Module] = None) -> dict:
+                 log: Callable[[str], None] = print, dav2: Optional[nn.Module] = None,
+                 reference: Optional[str] = REFERENCE_STUDENT) -> dict:
     """Run the comparison; returns a JSON-able dict (``rows``, ``fastest``, ``targets``,
     ``onnx_vs_torch_keyframe_m``, ``load_average``...). ``input_size`` (W, H): default the
-    student's. ``dav2``: a prebuilt DA-V2 teacher (tests pass a tiny one)."""
+    student's. ``dav2``: a prebuilt DA-V2 teacher (tests pass a tiny one). ``reference``: a
+    second student timed beside the first at the same input (rows ``reference_student``,
+    not judged); None or the student itself: none."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     ort, providers, threads = _backend_options(student, threads, gpu=dev.type == "cuda")
     torch_threads = torch.get_num_threads()
     load_start = load_average()
     t_start = time.perf_counter()
     est = DepthEstimator.from_name(student, device=str(dev))
+    ref = (DepthEstimator.from_name(reference, device=str(dev), role="student")
+           if reference and str(reference) != str(student) else None)
     w, h = input_size or est.input_size
     torch.manual_seed(0)
     x = torch.rand(1, VIEWS, 3, h, w, device=dev)
     teacher, dav2_hw = _prepare_dav2(dav2, dev, h, w)
     gflops = {"student": _gflops(est.model, x), "dav2_small": _gflops(teacher, x)}
+    if ref is not None:
+        gflops["reference_student"] = _gflops(ref.model, x)
     runners: dict = {}
     notes: dict = {}
     with tempfile.TemporaryDirectory(prefix="fsmde-bench-") as tmp:
         s_path, report, d_path, d_error, export_s, (frame, frame_name) = _export_both(
             student, teacher, x, (w, h), dev, Path(tmp))
+        r_path = (export_student_onnx(reference, Path(tmp) / "reference.onnx",
+                                      input_size=(w, h), check=(frame, frame_name))[0]
+                  if ref is not None else None)
         keyframe = compare_on_frame(DepthEstimator.from_name(student, device="cpu"),
                                     DepthEstimator.from_onnx(s_path, providers=providers),
                                     frame)
         tag, d_error = _build_runners(runners, notes, threads, est.model, teacher, s_path,
                                       d_path, d_error, providers, dev)
+        for n in threads if ref is not None else ():
+            _add_student_runners(runners, "reference_student", _thread_tag(n), ref.model,
+                                 r_path, n, providers, dev)
         if d_error is None:
             ref = runners[("dav2_small", "torch", tag)](x)["relative"].float().cpu().numpy()
             got = runners[("dav2_small", "onnxruntime", tag)](x)
@@ -163,11 +181,14 @@ def run_backends(student: str = "student_kd", threads: Sequence[int] = (1, 2),
         timed = time_interleaved({names[k]: r for k, r in runners.items()},
                                  {names[k]: x for k in runners}, rounds=rounds)
     torch.set_num_threads(torch_threads)
-    rows = _rows(names, timed, notes, gflops, [h, w], list(dav2_hw))
+    rows = _rows(names, timed, notes, gflops, [h, w], list(dav2_hw),
+                 {"student": Path(str(student)).stem, "dav2_small": "DA-V2-Small",
+                  "reference_student": Path(str(reference)).stem if ref is not None else ""})
     fastest, speedup, flop_ratio = _fastest(rows, gflops)
     result = {
         "device": str(dev), "providers": providers, "torch": torch.__version__,
         "onnxruntime": ort.__version__, "student": student, "views": VIEWS,
+        "reference_student": reference if ref is not None else None,
         "input_hw": [h, w], "dav2_input_hw": list(dav2_hw), "rounds": rounds,
         "rows": rows, "gflops": gflops,
         "fastest": {m: f"{r['backend']}, {r['threads']}" for m, r in fastest.items()},
@@ -178,6 +199,9 @@ def run_backends(student: str = "student_kd", threads: Sequence[int] = (1, 2),
         "export_s": export_s, "load_average": {"start": load_start, "end": load_average()},
         "cpu_count": os.cpu_count(), "wall_s": time.perf_counter() - t_start,
     }
+    if "reference_student" in gflops:
+        ref_ms = [r["ms"] for r in rows.values() if r["model"] == "reference_student" and r["ms"]]
+        result["reference_speedup"] = min(ref_ms) / fastest["student"]["ms"]
     result["targets"] = {
         "speedup_ge_20x": speedup >= TARGET_SPEEDUP,
         "efficiency_ge_0.7": result["efficiency"] >= TARGET_EFFICIENCY,
@@ -245,10 +269,8 @@ def _build_runners(runners: dict, notes: dict, threads, student: nn.Module, teac
     be exported or loaded becomes a note for its rows. Returns (last tag, DA-V2 error)."""
     tag = None
     for n in threads:
-        tag = f"{n} thread{'s' if n != 1 else ''}" if n else "gpu"
-        runners[("student", "torch", tag)] = _torch_runner(student, n, dev)
-        runners[("student", "onnxruntime", tag)] = OnnxStudentModel(
-            s_path, providers=providers, threads=n, spinning=False)
+        tag = _thread_tag(n)
+        _add_student_runners(runners, "student", tag, student, s_path, n, providers, dev)
         runners[("dav2_small", "torch", tag)] = _torch_runner(teacher, n, dev)
         if d_error is None:
             try:
@@ -260,18 +282,33 @@ def _build_runners(runners: dict, notes: dict, threads, student: nn.Module, teac
     return tag, d_error
 
 
+def _thread_tag(n: Optional[int]) -> str:
+    return f"{n} thread{'s' if n != 1 else ''}" if n else "gpu"
+
+
+def _add_student_runners(runners: dict, role: str, tag: str, model: nn.Module, path: Path,
+                         threads: Optional[int], providers, dev) -> None:
+    """A student's two candidates (torch eager, ONNX Runtime) under ``(role, backend, tag)``."""
+    runners[(role, "torch", tag)] = _torch_runner(model, threads, dev)
+    runners[(role, "onnxruntime", tag)] = OnnxStudentModel(
+        path, providers=providers, threads=threads, spinning=False)
+
+
 def _rows(names: dict, timed: dict, notes: dict, gflops: dict, student_hw: list,
-          dav2_hw: list) -> dict:
-    """One row per candidate: timings, or the note saying why it has none."""
+          dav2_hw: list, labels: dict) -> dict:
+    """One row per candidate: timings, or the note saying why it has none. ``labels``:
+    role (student, reference_student, dav2_small) -> the name the table prints."""
     rows = {}
     for key, name in names.items():
         model, backend, tag = key
-        rows[name] = {"model": model, "backend": backend, "threads": tag,
-                      "input_hw": student_hw if model == "student" else dav2_hw,
+        rows[name] = {"model": model, "name": labels[model], "backend": backend,
+                      "threads": tag,
+                      "input_hw": dav2_hw if model == "dav2_small" else student_hw,
                       "gflops": gflops[model], **timed[name]}
     for key, note in notes.items():
         if isinstance(key, tuple):
-            rows[" / ".join(key)] = {"model": key[0], "backend": key[1], "threads": key[2],
+            rows[" / ".join(key)] = {"model": key[0], "name": labels[key[0]],
+                                     "backend": key[1], "threads": key[2],
                                      "ms": None, "error": note, "gflops": gflops[key[0]]}
     return rows
 
@@ -288,14 +325,14 @@ def format_backends(r: dict) -> str:
              f"({dh * dw} px/view), {r['device']}, median of {r['rounds']} interleaved runs; "
              f"load average (1 min) {la['start']:.2f} -> {la['end']:.2f} on "
              f"{r['cpu_count']} CPUs",
-             f"{'model':<12}{'backend':<13}{'threads':<11}{'GFLOPs':>8}{'ms/frame':>10}"
+             f"{'model':<17}{'backend':<13}{'threads':<11}{'GFLOPs':>8}{'ms/frame':>10}"
              f"{'min ms':>9}{'GFLOP/s':>9}"]
     for row in r["rows"].values():
         if row["ms"] is None:
-            lines.append(f"{row['model']:<12}{row['backend']:<13}{row['threads']:<11}"
+            lines.append(f"{row['name']:<17}{row['backend']:<13}{row['threads']:<11}"
                          f"{row['gflops']:>8.1f}  {row['error']}")
             continue
-        lines.append(f"{row['model']:<12}{row['backend']:<13}{row['threads']:<11}"
+        lines.append(f"{row['name']:<17}{row['backend']:<13}{row['threads']:<11}"
                      f"{row['gflops']:>8.1f}{row['ms']:>10.1f}{row['ms_min']:>9.1f}"
                      f"{row['gflops'] / row['ms'] * 1e3:>9.1f}")
     t = r["targets"]
@@ -309,6 +346,11 @@ def format_backends(r: dict) -> str:
         f"ONNX Runtime vs torch, {r['student']} on {Path(r['keyframe']).name}: max |depth "
         f"diff| {r['onnx_vs_torch_keyframe_m'] * 100:.4f} cm (target <= 1 cm: "
         f"{_met(t['onnx_diff_le_1cm'])})"]
+    if r.get("reference_speedup"):
+        lines.append(f"{Path(str(r['student'])).stem} vs {Path(str(r['reference_student'])).stem}"
+                     f" (fastest each): {r['reference_speedup']:.2f}x faster, "
+                     f"{r['gflops']['reference_student'] / r['gflops']['student']:.2f}x "
+                     f"fewer FLOPs (reference only, not judged)")
     if r.get("dav2_onnx_max_abs_relative") is not None:
         lines.append(f"DA-V2-Small ONNX vs torch: max |relative diff| "
                      f"{r['dav2_onnx_max_abs_relative']:.2e}")

@@ -66,21 +66,34 @@ class ResidualBlock(nn.Module):
         return F.relu(self.conv2(self.conv1(x)) + self.skip(x), inplace=True)
 
 
+UPSAMPLE_MODES = ("bilinear", "nearest")
+
+
 class UpFuse(nn.Module):
-    """Decoder step: bilinear upsample to the skip's size, concatenate the skip, fuse by ``conv``.
+    """Decoder step: upsample to the skip's size, concatenate the skip, fuse by ``conv``.
 
     ``separable=True`` uses a depthwise-separable fusion (student), else a full 3x3 (teacher).
+    ``upsample``: ``"bilinear"`` (default) or ``"nearest"``, which ONNX Runtime's CPU provider
+    runs inside its blocked (NCHWc) convolution layout instead of leaving it for a bilinear
+    Resize and coming back (the ``lite`` student, docs/MODELS.md).
     """
 
-    def __init__(self, cin: int, cskip: int, cout: int, separable: bool = True):
+    def __init__(self, cin: int, cskip: int, cout: int, separable: bool = True,
+                 upsample: str = "bilinear"):
         super().__init__()
+        if upsample not in UPSAMPLE_MODES:
+            raise ValueError(f"decoder upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}")
+        self.upsample = upsample
         self.reduce = ConvBNReLU(cin, cout, 1)
         fuse_in = cout + cskip
         self.fuse = SeparableConv(fuse_in, cout) if separable else ConvBNReLU(fuse_in, cout, 3)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         x = self.reduce(x)
-        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        if self.upsample == "nearest":
+            x = F.interpolate(x, size=skip.shape[-2:], mode="nearest")
+        else:
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
         return self.fuse(torch.cat([x, skip], dim=1))
 
 

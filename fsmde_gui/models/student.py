@@ -2,7 +2,7 @@
 
 Input ``images (B, V, 3, H, W)`` in ``[0, 1]`` (V = 6 views, folded into the batch
 internally). Encoder: strided stem + MobileNetV2-style inverted-residual stages at strides
-4, 8, 16, 32; decoder: bilinear upsampling + skip + depthwise-separable fusion up to 1/2
+4, 8, 16, 32; decoder: bilinear (or nearest) upsampling + skip + depthwise-separable fusion up to 1/2
 resolution; head: :class:`~fsmde_gui.models.binning.DepthBinning` (adaptive metric bins from
 the bottleneck, per-pixel bin probabilities at 1/2 resolution), depth upsampled to the input
 size. An optional learned per-camera embedding is added to the bottleneck, so the bin head
@@ -42,6 +42,7 @@ class StudentConfig(EncoderDecoderConfig):
     widths: tuple[int, ...] = (16, 32, 64, 128, 256)  # stem (1/2), stages at 1/4 .. 1/32
     depths: tuple[int, ...] = (2, 2, 3, 2)  # inverted-residual blocks per stage
     decoder_widths: tuple[int, ...] = (128, 64, 48, 32)  # at 1/16, 1/8, 1/4, 1/2
+    decoder_upsample: str = "bilinear"  # or "nearest" (the lite student, blocks.UpFuse)
     expand: int = 4
     bin_hidden: int = 128
     num_views: int = 6
@@ -81,7 +82,8 @@ class StudentNet(nn.Module):
         d = cfg.decoder_widths
         skips = (w[3], w[2], w[1], w[0])
         cins = (w[4],) + d[:-1]
-        self.decoder = nn.ModuleList(UpFuse(ci, cs, co) for ci, cs, co in zip(cins, skips, d))
+        self.decoder = nn.ModuleList(UpFuse(ci, cs, co, upsample=cfg.decoder_upsample)
+                                     for ci, cs, co in zip(cins, skips, d))
         self.binning = DepthBinning(w[4], d[-1], cfg.num_bins, cfg.min_depth, cfg.max_depth,
                                     cfg.bin_hidden, space=cfg.bin_space, floor=cfg.bin_floor)
 
