@@ -15,7 +15,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = [("student_supervised", "student"), ("student_kd", "student"),
-          ("student_kd_real", "student"), ("teacher_sim", "teacher")]
+          ("student_kd_lite", "student"), ("student_kd_real", "student"),
+          ("teacher_sim", "teacher")]
 
 
 def trained_on(name: str) -> str:
