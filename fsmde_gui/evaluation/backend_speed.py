@@ -148,15 +148,15 @@ def run_backends(student: str = DEPLOY_STUDENT, threads: Sequence[int] = (1, 2),
     load_start = load_average()
     t_start = time.perf_counter()
     est = DepthEstimator.from_name(student, device=str(dev))
-    ref = (DepthEstimator.from_name(reference, device=str(dev), role="student")
+    ref_est = (DepthEstimator.from_name(reference, device=str(dev), role="student")
            if reference and str(reference) != str(student) else None)
     w, h = input_size or est.input_size
     torch.manual_seed(0)
     x = torch.rand(1, VIEWS, 3, h, w, device=dev)
     teacher, dav2_hw = _prepare_dav2(dav2, dev, h, w)
     gflops = {"student": _gflops(est.model, x), "dav2_small": _gflops(teacher, x)}
-    if ref is not None:
-        gflops["reference_student"] = _gflops(ref.model, x)
+    if ref_est is not None:
+        gflops["reference_student"] = _gflops(ref_est.model, x)
     runners: dict = {}
     notes: dict = {}
     with tempfile.TemporaryDirectory(prefix="fsmde-bench-") as tmp:
@@ -164,31 +164,31 @@ def run_backends(student: str = DEPLOY_STUDENT, threads: Sequence[int] = (1, 2),
             student, teacher, x, (w, h), dev, Path(tmp))
         r_path = (export_student_onnx(reference, Path(tmp) / "reference.onnx",
                                       input_size=(w, h), check=(frame, frame_name))[0]
-                  if ref is not None else None)
+                  if ref_est is not None else None)
         keyframe = compare_on_frame(DepthEstimator.from_name(student, device="cpu"),
                                     DepthEstimator.from_onnx(s_path, providers=providers),
                                     frame)
         tag, d_error = _build_runners(runners, notes, threads, est.model, teacher, s_path,
                                       d_path, d_error, providers, dev)
-        for n in threads if ref is not None else ():
-            _add_student_runners(runners, "reference_student", _thread_tag(n), ref.model,
+        for n in threads if ref_est is not None else ():
+            _add_student_runners(runners, "reference_student", _thread_tag(n), ref_est.model,
                                  r_path, n, providers, dev)
         if d_error is None:
-            ref = runners[("dav2_small", "torch", tag)](x)["relative"].float().cpu().numpy()
+            want = runners[("dav2_small", "torch", tag)](x)["relative"].float().cpu().numpy()
             got = runners[("dav2_small", "onnxruntime", tag)](x)
-            notes["dav2_onnx_max_abs_rel"] = float(np.abs(np.asarray(got) - ref).max())
+            notes["dav2_onnx_max_abs_rel"] = float(np.abs(np.asarray(got) - want).max())
         names = {k: " / ".join(k) for k in runners}
         timed = time_interleaved({names[k]: r for k, r in runners.items()},
                                  {names[k]: x for k in runners}, rounds=rounds)
     torch.set_num_threads(torch_threads)
     rows = _rows(names, timed, notes, gflops, [h, w], list(dav2_hw),
                  {"student": Path(str(student)).stem, "dav2_small": "DA-V2-Small",
-                  "reference_student": Path(str(reference)).stem if ref is not None else ""})
+                  "reference_student": Path(str(reference)).stem if ref_est is not None else ""})
     fastest, speedup, flop_ratio = _fastest(rows, gflops)
     result = {
         "device": str(dev), "providers": providers, "torch": torch.__version__,
         "onnxruntime": ort.__version__, "student": student, "views": VIEWS,
-        "reference_student": reference if ref is not None else None,
+        "reference_student": reference if ref_est is not None else None,
         "input_hw": [h, w], "dav2_input_hw": list(dav2_hw), "rounds": rounds,
         "rows": rows, "gflops": gflops,
         "fastest": {m: f"{r['backend']}, {r['threads']}" for m, r in fastest.items()},
