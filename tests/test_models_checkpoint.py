@@ -224,3 +224,25 @@ def test_shipped_reflection_model_predates_bin_space_and_loads_linear():
     c = out["bin_centers"]
     assert torch.isfinite(out["depth"]).all()
     assert (c[..., 1:] >= c[..., :-1]).all() and (c >= 0.5).all() and (c <= 80.0).all()
+
+
+def test_shipped_lite_student_is_the_lite_spec():
+    """models/student_kd_lite.pt holds the architecture `model_zoo.LITE_STUDENT` describes
+    (a changed spec without a rebuild fails here), and it is cheaper than student_kd."""
+    from fsmde_gui.models.registry import model_path
+    from fsmde_gui.training.model_zoo import LITE_STUDENT, specs
+
+    spec = next(s for s in specs() if s.name == "student_kd_lite")
+    kd = next(s for s in specs() if s.name == "student_kd")
+    assert spec.config["student"] == LITE_STUDENT and spec.recipe == kd.recipe == "kd"
+    assert {k: v for k, v in spec.config.items() if k != "student"} == kd.config
+    path = model_path("student_kd_lite")
+    if not path.exists():
+        pytest.skip(f"{path} not built")
+    lite, _ = load_checkpoint(path, expected_arch="student")
+    stored = read_checkpoint(path)["config"]
+    assert {k: stored[k] for k in LITE_STUDENT} == LITE_STUDENT
+    assert all(step.upsample == "nearest" for step in lite.decoder)
+    ref, _ = load_checkpoint(model_path("student_kd"), expected_arch="student")
+    assert lite.binning.num_bins == 24 < ref.binning.num_bins
+    assert lite.cfg.decoder_widths[-1] < ref.cfg.decoder_widths[-1]
