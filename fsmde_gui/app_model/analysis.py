@@ -418,12 +418,13 @@ def _clouds(a: FrameAnalysis) -> None:
     # colours as full-size images subsampled, at 1 / stride^2 of the work
     sub = (slice(None), slice(None, None, stride), slice(None, None, stride))
     overlaps = {pair: (mi[sub[1:]], mj[sub[1:]]) for pair, (mi, mj) in a.overlaps.items()}
-    overlap_img = np.full(frame.images[sub].shape, 0.35, np.float32)
+    images = frame.images  # (6, H, W, 3), stacked once for every model's cloud
+    overlap_img = np.full(images[sub].shape, 0.35, np.float32)
     for (i, j), (mi, mj) in overlaps.items():
         overlap_img[i][mi] = (1.0, 0.85, 0.2)
         overlap_img[j][mj] = (1.0, 0.85, 0.2)
     for name, res in a.results.items():
-        pc = _attempt(a, "fusion", lambda: fuse_depth_maps(res.depth, Ks, c2e, images=frame.images,
+        pc = _attempt(a, "fusion", lambda: fuse_depth_maps(res.depth, Ks, c2e, images=images,
                                                              stride=stride, max_depth=MAX_DEPTH))
         if pc is None:
             continue
