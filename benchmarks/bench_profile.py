@@ -1,4 +1,5 @@
-"""Where the student's time goes: ``torch.profiler`` top ops, before and after the inference
+"""Where the deployment student's time goes (``student_kd_lite``, the one ``fsmde bench speed``
+judges): ``torch.profiler`` top ops, before and after the inference
 rewrites, at its shipped input (6 x 112 x 192) and at 6 x 160 x 288, one thread; and ONNX
 Runtime's per-operator profile of the exported graph (NCHW vs NHWC bin softmax).
 
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from fsmde_gui.evaluation.backend_speed import DEPLOY_STUDENT
 from fsmde_gui.models.blocks import fuse_conv_bn_
 from fsmde_gui.models.fast_inference import optimize_for_inference_, use_nhwc_binning_
 from fsmde_gui.models.onnx_export import export_proto, load_student
@@ -72,7 +74,7 @@ def ort_top_ops(student, hw, nhwc: bool, tmp: Path, top: int = 6) -> dict:
     return {"ms_per_frame": total, "top": [(k, v, 100 * v / total) for k, v in ranked]}
 
 
-def main(out_dir: Path, student: str = "student_kd") -> dict:
+def main(out_dir: Path, student: str = DEPLOY_STUDENT) -> dict:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     model, _, _ = load_student(student)
