@@ -249,4 +249,5 @@ def test_shipped_lite_student_is_the_lite_spec():
     assert ({k: v for k, v in stored.items() if k not in LITE_STUDENT}
             == {k: v for k, v in ref_stored.items() if k not in LITE_STUDENT})
     assert lite.binning.num_bins == ref.binning.num_bins == 32
-    assert lite.cfg.decoder_widths[-1] < ref.cfg.decoder_widths[-1]
+    assert lite.cfg.expand < ref.cfg.expand
+    assert sum(p.numel() for p in lite.parameters()) < sum(p.numel() for p in ref.parameters())
