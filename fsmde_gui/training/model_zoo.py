@@ -97,7 +97,7 @@ SPECS: list[ModelSpec] = [
               config=COMMON | STUDENT_BUDGET | {"student": dict(LITE_STUDENT)},
               description="the deployment student: student_kd's recipe, data and budget on "
                           "the lite architecture (nearest-neighbour decoder upsampling, encoder "
-                          "expansion 3 instead of 4): about 1.24x faster in ONNX Runtime "
+                          "expansion 3 instead of 4): about 1.2x faster in ONNX Runtime "
                           "(issue: deploy)"),
     ModelSpec("student_reflection_ssl", "reflection-ssl", "train", seed=0,
               config=COMMON | {"steps": 1200, "lr": 1e-3, "image_size": [128, 80],
