@@ -149,7 +149,7 @@ def run_backends(student: str = DEPLOY_STUDENT, threads: Sequence[int] = (1, 2),
     t_start = time.perf_counter()
     est = DepthEstimator.from_name(student, device=str(dev))
     ref_est = (DepthEstimator.from_name(reference, device=str(dev), role="student")
-           if reference and str(reference) != str(student) else None)
+               if reference and str(reference) != str(student) else None)
     w, h = input_size or est.input_size
     torch.manual_seed(0)
     x = torch.rand(1, VIEWS, 3, h, w, device=dev)
@@ -165,7 +165,8 @@ def run_backends(student: str = DEPLOY_STUDENT, threads: Sequence[int] = (1, 2),
         r_path = (export_student_onnx(reference, Path(tmp) / "reference.onnx",
                                       input_size=(w, h), check=(frame, frame_name))[0]
                   if ref_est is not None else None)
-        keyframe = compare_on_frame(DepthEstimator.from_name(student, device="cpu"),
+        cpu_est = est if dev.type == "cpu" else DepthEstimator.from_name(student, device="cpu")
+        keyframe = compare_on_frame(cpu_est,
                                     DepthEstimator.from_onnx(s_path, providers=providers),
                                     frame)
         tag, d_error = _build_runners(runners, notes, threads, est.model, teacher, s_path,
