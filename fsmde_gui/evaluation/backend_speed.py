@@ -14,8 +14,10 @@ values; nothing is downloaded).
 
 Timing: after a warm-up call each, the candidates run interleaved (A B C ... A B C ...),
 ``rounds`` times, and each row is the median, so that load on a shared machine hits all
-alike; the 1-minute load average is printed with the table. ONNX Runtime's worker threads
-do not spin between runs (they would steal the CPU from the next candidate). Then the rows
+alike; the 1-minute load average is printed with the table. Each call starts on an idle
+CPU: a 5 ms pause (not timed) lets the previous candidate's threads stop busy-waiting
+(torch's OpenMP workers spin a few ms after each call; ONNX Runtime's spin only inside a
+run), which would otherwise take a core from the next candidate. Then the rows
 the deployment targets ask for: each model in its fastest backend here, the student's wall-
 time speed-up (target >= 20x) and that speed-up over the FLOP ratio (target >= 0.7), and
 ONNX Runtime vs torch max |depth| difference of the shipped student on the bundled real
@@ -90,7 +92,7 @@ class _OrtRunner:
 
     def __init__(self, path: Path, threads: Optional[int], providers: Sequence[str]):
         ort = require("onnxruntime", path)
-        self.session = ort.InferenceSession(str(path), session_options(ort, threads, False),
+        self.session = ort.InferenceSession(str(path), session_options(ort, threads),
                                             providers=list(providers))
         self.name = self.session.get_inputs()[0].name
 
@@ -113,11 +115,23 @@ def _torch_runner(model: nn.Module, threads: Optional[int], device: torch.device
     return run
 
 
-def time_interleaved(candidates: dict, images: dict, rounds: int, warmup: int = 1) -> dict:
-    """``candidates``: name -> callable(images[name]); A B C ... A B C ..., median ms."""
+IDLE_GAP_S = 0.005
+"""Pause before each timed call, so that it starts on an idle CPU: torch's OpenMP workers
+busy-wait a few ms after each parallel region (measured here: 2.5-4 ms of CPU per call), and
+on 2 cores that spinning took one core from whichever candidate ran next (the ONNX Runtime
+student right after a torch call: 10.3 ms instead of 7.0). Short on purpose: after pauses of
+20 ms and more the idle CPU came back slowly (runs up to 2x slower, every other call)."""
+
+
+def time_interleaved(candidates: dict, images: dict, rounds: int, warmup: int = 1,
+                     gap_s: float = IDLE_GAP_S) -> dict:
+    """``candidates``: name -> callable(images[name]); A B C ... A B C ..., median ms, each
+    call after ``gap_s`` seconds of idling (not timed)."""
     ms: dict = {name: [] for name in candidates}
     for i in range(warmup + rounds):
         for name, run in candidates.items():
+            if gap_s > 0:
+                time.sleep(gap_s)
             t = time.perf_counter()
             run(images[name])
             if i >= warmup:
@@ -292,7 +306,7 @@ def _add_student_runners(runners: dict, role: str, tag: str, model: nn.Module, p
     """A student's two candidates (torch eager, ONNX Runtime) under ``(role, backend, tag)``."""
     runners[(role, "torch", tag)] = _torch_runner(model, threads, dev)
     runners[(role, "onnxruntime", tag)] = OnnxStudentModel(
-        path, providers=providers, threads=threads, spinning=False)
+        path, providers=providers, threads=threads)
 
 
 def _rows(names: dict, timed: dict, notes: dict, gflops: dict, student_hw: list,

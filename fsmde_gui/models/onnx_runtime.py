@@ -74,17 +74,20 @@ def default_providers(available: Sequence[str]) -> list[str]:
 
 def session_options(ort, threads: Optional[int] = None, spinning: Optional[bool] = None):
     """``SessionOptions`` with ONNX Runtime's full graph optimisations (``ORT_ENABLE_ALL``:
-    constant folding, Conv+activation / Gemm fusions, the CPU's NCHWc layout), ``threads``
-    intra-op threads (None: ORT's default) and, when ``spinning`` is given, whether idle
-    worker threads busy-wait (``False`` on a shared machine or when timing round-robin)."""
+    constant folding, Conv+activation / Gemm fusions, the CPU's NCHWc layout) and ``threads``
+    intra-op threads (None: ORT's default). Worker threads spin while a ``run`` is in progress
+    (ORT's default: a node's work reaches them without a wake-up) and stop spinning when it
+    returns (``session.force_spinning_stop``), so that an idle session takes no CPU from the
+    app or from the next model; ``spinning=False`` also turns spinning off inside a run (each
+    node then wakes its threads: slower on graphs of many small nodes)."""
     options = ort.SessionOptions()
     options.log_severity_level = 3
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         options.intra_op_num_threads = int(threads)
-    if spinning is not None:
-        options.add_session_config_entry("session.intra_op.allow_spinning",
-                                         "1" if spinning else "0")
+    options.add_session_config_entry("session.intra_op.allow_spinning",
+                                     "0" if spinning is False else "1")
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     return options
 
 

@@ -26,7 +26,8 @@ from torch import nn
 
 from .binning import DepthBinning
 from .net_config import EncoderDecoderConfig
-from .blocks import run_encoder, ConvBNReLU, InvertedResidual, Normalize, UpFuse, fold_views, unfold_views
+from .blocks import (run_encoder, ConvBNReLU, InvertedResidual, Normalize, UpFuse, fold_views,
+                     unfold_views, upsample_to)
 from ..core.types import MAX_DEPTH_M
 
 
@@ -105,12 +106,20 @@ class StudentNet(nn.Module):
         for up, skip in zip(self.decoder, (feats[2], feats[1], feats[0], half)):
             y = up(y, skip)
         out = self.binning(bottleneck, y)
-        depth = F.interpolate(out["depth"], size=(height, width), mode="bilinear",
-                              align_corners=False)
+        depth = upsample_to(out["depth"], (height, width), "bilinear")
         return {
             "depth": unfold_views(depth, b, v),
             "bin_centers": unfold_views(out["bin_centers"], b, v),
-            "bin_probs": unfold_views(out["bin_probs"], b, v),
+            "bin_probs": _unfold_probs(out["bin_probs"], b, v, self.binning.nhwc),
             "bin_logits": unfold_views(out["bin_logits"], b, v),
             "features": [unfold_views(f, b, v) for f in feats],
         }
+
+
+def _unfold_probs(probs: torch.Tensor, b: int, v: int, nhwc: bool) -> torch.Tensor:
+    """``(B*V, K, h, w)`` -> ``(B, V, K, h, w)``. NHWC probabilities (the inference head) are
+    unfolded in their NHWC layout and permuted last, so that an exported graph ends in one
+    Transpose into the output instead of a Transpose plus a copying Reshape."""
+    if not nhwc:
+        return unfold_views(probs, b, v)
+    return unfold_views(probs.permute(0, 2, 3, 1), b, v).permute(0, 1, 4, 2, 3)
