@@ -85,11 +85,46 @@ def test_rows_for_every_model_backend_and_thread_count(result):
     assert r["onnx_vs_torch_keyframe_m"] < 1e-2 and "nuscenes-keyframe" in r["keyframe"]
     assert r["dav2_onnx_max_abs_relative"] < 1e-3
     assert r["load_average"]["start"] is not None
+    assert all(x["cold_ms"] > 0 for x in rows.values())
+    cold = min(x["cold_ms"] for x in rows.values() if x["model"] == "dav2_small") / min(
+        x["cold_ms"] for x in rows.values() if x["model"] == "student")
+    assert r["cold"]["speedup"] == pytest.approx(cold)
+    assert r["cold"]["efficiency"] == pytest.approx(cold / r["flop_ratio"])
     json.dumps(r)
     text = "\n".join(lines)
     assert "load average (1 min)" in text and "speed-up / FLOP ratio" in text
     assert "max |depth diff|" in text and text.count("onnxruntime") >= 6
     assert "tiny_lite vs tiny_student (fastest each)" in text and "not judged" in text
+    assert "cold ms" in text and "cold calls (first of each turn, not judged)" in text
+
+
+def test_interleaved_turns_time_the_last_call_and_report_the_first_as_cold(monkeypatch):
+    """Two calls per turn, after a pause: ``ms`` is the second call, ``cold_ms`` the first."""
+    clock = {"t": 0.0}
+    order = []
+    monkeypatch.setattr(backend_speed.time, "perf_counter", lambda: clock["t"])
+    monkeypatch.setattr(backend_speed.time, "sleep", lambda s: order.append(("sleep", s)))
+
+    def candidate(name, cold_ms, warm_ms):
+        calls = {"n": 0}
+
+        def run(_):
+            order.append(name)
+            calls["n"] += 1
+            clock["t"] += (cold_ms if calls["n"] % 2 == 1 else warm_ms) / 1e3
+        return run
+
+    timed = backend_speed.time_interleaved({"a": candidate("a", 9.0, 3.0),
+                                            "b": candidate("b", 40.0, 30.0)},
+                                           {"a": None, "b": None}, rounds=3, warmup=1)
+    assert timed["a"]["ms"] == pytest.approx(3.0) and timed["a"]["cold_ms"] == pytest.approx(9.0)
+    assert timed["b"]["ms"] == pytest.approx(30.0) and timed["b"]["cold_ms"] == pytest.approx(40.0)
+    assert timed["a"]["runs"] == 3 and timed["b"]["ms_min"] == pytest.approx(30.0)
+    gap = ("sleep", backend_speed.IDLE_GAP_S)
+    assert order[:6] == [gap, "a", "a", gap, "b", "b"] and len(order) == 4 * 6
+    one = backend_speed.time_interleaved({"a": candidate("a", 9.0, 3.0)}, {"a": None},
+                                         rounds=2, calls=1, gap_s=0)
+    assert one["a"]["ms"] == one["a"]["cold_ms"]
 
 
 @pytest.mark.slow
