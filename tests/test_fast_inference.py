@@ -10,7 +10,7 @@ import torch
 from fsmde_gui.data.detect import open_dataset
 from fsmde_gui.models import fast_inference
 from fsmde_gui.models.binning import DepthBinning, expected_depth, softmax_expectation_nhwc
-from fsmde_gui.models.blocks import ConvBNReLU
+from fsmde_gui.models.blocks import ConvBNReLU, upsample_to
 from fsmde_gui.models.fast_inference import (FusedConv, FusedInvertedResidual,
                                              optimize_for_inference_)
 from fsmde_gui.models.inference import DepthEstimator
@@ -126,3 +126,20 @@ def test_shipped_student_same_depth_on_real_keyframe(keyframe_root):
     assert a.depth.shape == (6, *frame.views[0].hw) and diff < 1e-3
     assert b.bin_probs.flags.c_contiguous and np.abs(a.bin_probs - b.bin_probs).max() < 1e-4
     assert np.abs(a.bin_centers - b.bin_centers).max() < 1e-3
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_upsample_to_writes_exact_2x_steps_as_a_scale_with_the_same_values(mode):
+    """``scale_factor=2`` (what the export keeps as a constant-scale Resize) gives exactly
+    the values of resizing to twice the size; other sizes resize to the size."""
+    import torch.nn.functional as F
+    x = torch.rand(2, 5, 7, 12, generator=torch.Generator().manual_seed(0))
+    extra = {} if mode == "nearest" else {"align_corners": False}
+    for size in ((14, 24), (13, 24), (7, 12)):
+        want = F.interpolate(x, size=size, mode=mode, **extra)
+        assert torch.equal(upsample_to(x, size, mode), want), size
+    y = x.clone().requires_grad_(True)
+    upsample_to(y, (14, 24), mode).square().sum().backward()
+    z = x.clone().requires_grad_(True)
+    F.interpolate(z, size=(14, 24), mode=mode, **extra).square().sum().backward()
+    assert torch.equal(y.grad, z.grad)  # training sees the same gradients too

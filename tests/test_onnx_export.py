@@ -145,6 +145,14 @@ def test_lite_student_exports_and_matches(tiny_ckpt, tmp_path, keyframe_root):
     modes = {a.s.decode() for n in onnx.load(str(path)).graph.node if n.op_type == "Resize"
              for a in n.attribute if a.name == "mode"}
     assert "Resize" in ops and "nearest" in modes  # decoder steps; the depth output: linear
+    # at 96 x 64 every step is exactly 2x: constant scales (which ONNX Runtime's CPU provider
+    # keeps in its blocked layout), no sizes read from a Shape at run time
+    graph = onnx.load(str(path)).graph
+    resizes = [n for n in graph.node if n.op_type == "Resize"]
+    assert len(resizes) == 5
+    assert all(len(n.input) == 3 and n.input[2] for n in resizes)
+    # the bin probabilities reach the output through one Transpose (no copying Reshape after it)
+    assert [n.op_type for n in graph.node if "bin_probs" in n.output] == ["Transpose"]
     assert DepthEstimator.from_onnx(path).model.cfg.num_bins == 12
 
 
