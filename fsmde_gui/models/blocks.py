@@ -93,18 +93,18 @@ class UpFuse(nn.Module):
         return self.fuse(torch.cat([upsample_to(x, skip.shape[-2:], self.upsample), skip], dim=1))
 
 
-def upsample_to(x: torch.Tensor, size, mode: str) -> torch.Tensor:
-    """``x`` resized to ``size`` (h, w), ``"nearest"`` or ``"bilinear"`` (half-pixel centres).
+def upsample_to(x: torch.Tensor, hw, mode: str) -> torch.Tensor:
+    """``x`` resized to ``hw`` (h, w), ``"nearest"`` or ``"bilinear"`` (half-pixel centres).
     An exact 2x step is written as ``scale_factor=2`` (the same values: torch's scale is
     in / out either way), which an exported graph keeps as a constant-scale Resize that ONNX
     Runtime's CPU provider runs inside its blocked convolution layout; other sizes (the odd
-    step from the 1/32 bottleneck) resize to ``size``, read from the skip at run time."""
+    step from the 1/32 bottleneck) resize to ``hw``, read from the skip at run time."""
     h, w = x.shape[-2:]
     options = {"mode": "nearest"} if mode == "nearest" else {"mode": "bilinear",
                                                               "align_corners": False}
-    if tuple(size) == (2 * h, 2 * w):
+    if tuple(hw) == (2 * h, 2 * w):
         return F.interpolate(x, scale_factor=2.0, **options)
-    return F.interpolate(x, size=tuple(size), **options)
+    return F.interpolate(x, size=tuple(hw), **options)
 
 
 def fuse_conv_bn_(model: nn.Module) -> nn.Module:
