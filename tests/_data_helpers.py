@@ -66,3 +66,20 @@ def add_fake_dense_gt(root: Path, depth_m: float = 12.5) -> None:
             out = root / kind / cam / (img.name.split(".")[0] + ".png")
             out.parent.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(out), arr)
+
+
+def dgp_with_empty_first_scene(dgp_root: Path, dst: Path) -> Path:
+    """A copy of the DGP folder ``dgp_root`` whose scene list starts with a scene that has no
+    samples (as a partly downloaded or filtered DDAD folder can have)."""
+    shutil.copytree(dgp_root, dst)
+    scene_file = next(dst.glob("*/scene_*.json"))
+    doc = json.loads(scene_file.read_text())
+    doc.update(samples=[], data=[], name="empty-scene")
+    (dst / "empty").mkdir()
+    (dst / "empty" / "scene_empty.json").write_text(json.dumps(doc))
+    meta_file = dst / "scene_dataset_v1.0.json"
+    meta = json.loads(meta_file.read_text())
+    split = meta["scene_splits"]["0"]
+    split["filenames"] = ["empty/scene_empty.json"] + split["filenames"]
+    meta_file.write_text(json.dumps(meta))
+    return dst

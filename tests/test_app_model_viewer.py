@@ -116,6 +116,16 @@ def test_set_dataset_clamps_and_always_fires_position():
         state.set_dataset([-1])
 
 
+def test_set_dataset_starts_on_a_scene_with_frames():
+    state = ViewerState()
+    state.set_dataset([0, 0, 4, 2])  # e.g. a DDAD folder whose first scenes are empty
+    assert state.position == (2, 0) and state.num_frames == 4
+    state.set_dataset([3, 0, 2], scene=1, frame=1)  # an empty scene asked for: the first with frames
+    assert state.position == (0, 1)
+    state.set_dataset([0, 0])  # nothing to show anywhere: stays at scene 0, no frames
+    assert state.position == (0, 0) and state.num_frames == 0
+
+
 def test_unknown_and_hidden_modes_are_refused():
     state = ViewerState([1])
     seen = record(state)

@@ -281,3 +281,27 @@ def test_bad_frame_in_a_good_dataset_shows_error(window, qapp, qtbot, tiny_sim_r
         b.close()
     assert window.open_folder(tiny_sim_root)  # back to the good data
     wait_displayed(qapp, window, 0, 0)
+
+
+def test_a_scene_without_frames_is_listed_but_not_choosable(window, qapp, tiny_sim_root,
+                                                           tmp_path):
+    """A DGP folder whose first scene has no samples: the window opens on the next scene and
+    lists the empty one greyed out ("no frames"), so choosing it is impossible."""
+    from _data_helpers import dgp_with_empty_first_scene
+    from fsmde_gui.data.detect import open_dataset
+    from fsmde_gui.data.dgp_writer import write_dgp
+
+    dgp = tmp_path / "dgp"
+    write_dgp(open_dataset(tiny_sim_root), dgp)
+    root = dgp_with_empty_first_scene(dgp, tmp_path / "dgp_empty_first")
+    assert window.open_folder(root)
+    wait_displayed(qapp, window, 1, 0)
+    box = window.scene_box
+    assert box.count() == 2 and box.currentIndex() == 1
+    assert box.itemText(0) == "empty-scene (no frames)" and box.itemText(1).endswith("(3)")
+    assert not box.model().item(0).isEnabled() and box.model().item(1).isEnabled()
+    window.go_to(0, 0)  # what a programmatic jump to it does: nothing
+    qapp.processEvents()
+    assert window.displayed == (1, 0) and window.state.position == (1, 0)
+    assert window.open_folder(tiny_sim_root)  # back to the good data
+    wait_displayed(qapp, window, 0, 0)

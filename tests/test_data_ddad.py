@@ -16,6 +16,7 @@ from fsmde_gui.data.detect import detect_format, open_dataset
 from fsmde_gui.data.dgp_format import (match_cameras_by_yaw, pose_from_json, pose_to_json,
                                        timestamp_from_json, timestamp_to_json)
 from fsmde_gui.data.dgp_writer import write_dgp
+from _data_helpers import dgp_with_empty_first_scene
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -219,6 +220,46 @@ def test_ddad_bad_input(case, dgp_root, tmp_path):
         ds.describe()
         ds.frame(0, 0)
     assert fname in str(exc.value) and words in str(exc.value), str(exc.value)
+
+
+def test_an_empty_first_scene_is_listed_and_skipped(dgp_root, tmp_path):
+    """A scene without samples listed first: info, the app's session and export start on the
+    first scene with frames; asking for the empty one is one error line naming it."""
+    from fsmde_gui.app_model.session import Session
+
+    root = dgp_with_empty_first_scene(dgp_root, tmp_path / "dgp")
+    ds = open_dataset(root)
+    assert [(s.name, s.num_frames) for s in ds.scenes] == [("empty-scene", 0),
+                                                           ("scene-keyframe", 1)]
+    assert ds.first_scene_with_frames() == 1 and len(ds) == 1
+    info = ds.describe()
+    assert len(info["cameras"]) == 6 and info["lidar_points"] > 0 and "lidar" in ds.gt_kinds()
+    session = Session(load_models=False)
+    session.open(root)
+    assert session.num_frames(0) == 0 and session.num_frames(1) == 1
+    base = [sys.executable, "-m", "fsmde_gui.cli"]
+    r = subprocess.run(base + ["info", "--dataset", str(root)], cwd=REPO, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and "empty-scene: 0 frames" in r.stdout, r.stderr
+    out = tmp_path / "export"
+    r = subprocess.run(base + ["export", "--dataset", str(root), "--out", str(out),
+                               "--mode", "rgb"], cwd=REPO, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert [p.name for p in out.glob("*.png")] and all(
+        p.name.startswith("scene-keyframe") for p in out.glob("*.png"))
+    r = subprocess.run(base + ["export", "--dataset", str(root), "--out", str(out),
+                               "--scene", "0"], cwd=REPO, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        "fsmde export: error: --scene 0: scene empty-scene has no frames"]
+    empty_only = tmp_path / "empty_only"
+    dgp_with_empty_first_scene(dgp_root, empty_only)
+    meta = json.loads((empty_only / "scene_dataset_v1.0.json").read_text())
+    meta["scene_splits"]["0"]["filenames"] = meta["scene_splits"]["0"]["filenames"][:1]
+    (empty_only / "scene_dataset_v1.0.json").write_text(json.dumps(meta))
+    with pytest.raises(DatasetError, match="no samples"):
+        Session(load_models=False).open(empty_only)
 
 
 def test_convert_cli(keyframe_root, tmp_path):

@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fsmde-gui", description="FSMDE Studio desktop app",
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--dataset", default=None, help="dataset folder (default: resources/sample_scenes)")
-    p.add_argument("--scene", type=int, default=0, help="scene index (default 0)")
+    p.add_argument("--scene", type=int, default=None,
+                   help="scene index (default: the first scene with frames)")
     p.add_argument("--frame", type=int, default=0, help="frame index (default 0)")
     p.add_argument("--mode", choices=MODES, default=None, help="tile mode")
     p.add_argument("--view3d", choices=sorted(PRESETS), default=None, help="3D view preset")
@@ -134,6 +135,8 @@ def check_frame_options(session, scene: int, frame: int) -> None:
     if not 0 <= scene < len(scenes):
         raise FsmdeError(f"--scene {scene}: out of range, the dataset has scenes 0..{len(scenes) - 1}")
     n = session.num_frames(scene)
+    if n == 0:
+        raise FsmdeError(f"--scene {scene}: scene {scenes[scene].name} has no frames")
     if not 0 <= frame < n:
         raise FsmdeError(f"--frame {frame}: out of range, scene {scene} ({scenes[scene].name}) "
                          f"has frames 0..{n - 1}")
@@ -143,7 +146,9 @@ def clamped_position(session, scene: int, frame: int) -> tuple[int, int]:
     """The nearest (scene, frame) that exists (where the interactive app opens after a bad
     ``--scene`` / ``--frame``)."""
     scene = min(max(scene, 0), len(session.scenes) - 1)
-    return scene, min(max(frame, 0), session.num_frames(scene) - 1)
+    if session.num_frames(scene) == 0:
+        scene = session.dataset.first_scene_with_frames() or 0
+    return scene, min(max(frame, 0), max(session.num_frames(scene) - 1, 0))
 
 
 def _error_line(exc: BaseException) -> str:
@@ -246,6 +251,9 @@ def _open_session(args, settings, out):
         if out is not None:
             raise
         open_error = exc  # interactive: the window shows it and stays up
+    if args.scene is None:  # the first scene that has frames (a DGP folder may list empty ones)
+        first = session.dataset.first_scene_with_frames() if open_error is None else None
+        args.scene = first or 0
     start_error = None  # interactive: shown in a dialog, the window stays up
     if open_error is None:
         try:

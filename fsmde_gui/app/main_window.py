@@ -306,8 +306,11 @@ class MainWindow(StateBinding, QMainWindow):
         self._pending.clear()
         self.scene_box.blockSignals(True)
         self.scene_box.clear()
-        for s in self.session.scenes:
-            self.scene_box.addItem(f"{s.name} ({s.num_frames})")
+        for i, s in enumerate(self.session.scenes):
+            self.scene_box.addItem(f"{s.name} ({s.num_frames})" if s.num_frames
+                                   else f"{s.name} (no frames)")
+            if not s.num_frames:  # listed, so that the user sees it is there, but not choosable
+                self.scene_box.model().item(i).setEnabled(False)
         self.scene_box.blockSignals(False)
         self.setWindowTitle(f"FSMDE Studio — {Path(path).name} ({getattr(self.session.dataset, 'format_name', '')})")
         counts = [self.session.num_frames(i) for i in range(len(self.session.scenes))]

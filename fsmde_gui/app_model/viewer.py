@@ -77,8 +77,9 @@ class ViewerState:
 
     def set_dataset(self, frame_counts: Sequence[int], scene: int = 0, frame: int = 0) -> None:
         """A dataset was opened: its frames per scene; start at ``scene`` (clamped into the
-        dataset) / ``frame`` (clamped into the scene). ``position`` fires even when the indices
-        are the old ones: they denote a frame of the new data."""
+        dataset; a scene without frames gives way to the first one with frames) / ``frame``
+        (clamped into the scene). ``position`` fires even when the indices are the old ones:
+        they denote a frame of the new data."""
         counts = tuple(int(n) for n in frame_counts)
         if any(n < 0 for n in counts):
             raise ValueError(f"negative frame count in {counts}")
@@ -88,6 +89,8 @@ class ViewerState:
             self._move(0, 0)
             return
         scene = min(max(_index(scene, "scene"), 0), len(counts) - 1)
+        if counts[scene] == 0:
+            scene = next((i for i, n in enumerate(counts) if n > 0), scene)
         self._move(scene, self._clamp(scene, _index(frame, "frame")))
         self.events.position(self.position)
 

@@ -20,7 +20,8 @@ def register(subparsers) -> None:
                               description=__doc__.splitlines()[0])
     p.add_argument("--dataset", required=True, help="dataset folder (nuScenes, DDAD or simulator)")
     p.add_argument("--frame", type=int, default=0, help="frame index within the scene (default 0)")
-    p.add_argument("--scene", default="0", help="scene index or name (default 0)")
+    p.add_argument("--scene", default=None,
+                   help="scene index or name (default: the first scene with frames)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--mode", default="student",
                    help="tile mode: rgb, student, teacher, gt, error, diff, entropy, reflection")
@@ -58,8 +59,11 @@ def run(args) -> int:
     # the data first: a bad folder, scene or frame fails before the models load
     session = Session(load_models=False)
     session.open(args.dataset, **dataset_options(args))
-    scene = resolve_scene(session, args.scene)
+    scene = (resolve_scene(session, args.scene) if args.scene is not None
+             else session.dataset.first_scene_with_frames())
     n = session.num_frames(scene)
+    if n == 0:
+        raise FsmdeError(f"--scene {args.scene}: scene {session.scenes[scene].name} has no frames")
     if not args.all_frames and not 0 <= args.frame < n:
         raise FsmdeError(f"--frame {args.frame}: out of range, scene {scene} "
                          f"({session.scenes[scene].name}) has frames 0..{n - 1}")

@@ -78,11 +78,17 @@ class SurroundDataset(ABC):
         if not 0 <= index < n:
             raise IndexError(f"frame {index} out of range (scene {scene} has {n})")
 
+    def first_scene_with_frames(self) -> Optional[int]:
+        """Index of the first scene that has frames (a DDAD or nuScenes folder may list empty
+        scenes first), or None when no scene has any."""
+        return next((i for i, s in enumerate(self.scenes) if s.num_frames > 0), None)
+
     def gt_kinds(self) -> list[str]:
-        """GT kinds present in this dataset (from the first frame)."""
-        if not self.scenes:
+        """GT kinds present in this dataset (from its first frame)."""
+        scene = self.first_scene_with_frames()
+        if scene is None:
             return []
-        return self.frame(0, 0, load_gt=True).gt_kinds()
+        return self.frame(scene, 0, load_gt=True).gt_kinds()
 
     def describe(self) -> dict:
         """What ``fsmde info`` prints: checks every referenced file first, then loads frame 0."""
@@ -96,10 +102,11 @@ class SurroundDataset(ABC):
             "scenes": [{"name": s.name, "frames": s.num_frames, "token": s.token}
                        for s in self.scenes],
         }
-        if not self.scenes or len(self) == 0:
+        scene = self.first_scene_with_frames()
+        if scene is None:
             info.update(cameras=[], lidar_points=0, gt_kinds=[], class_names=self.class_names)
             return info
-        frame = self.frame(0, 0, load_gt=True)
+        frame = self.frame(scene, 0, load_gt=True)
         cams = []
         for v in frame.views:
             h, w = v.hw
