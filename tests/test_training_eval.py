@@ -144,3 +144,15 @@ def test_evaluate_student_reports_dense_and_bin_sections(tiny_sim_root, tmp_path
     assert any(line.startswith("AbsRel median-scaled") for line in lines)
     assert any(line.startswith("dense GT:") and "median-scaled" in line for line in lines)
     assert any(line.startswith("bins: distinct centres 100.0%") for line in lines)
+
+
+def test_eval_cli_refuses_a_first_frame_past_the_data(tiny_sim_root, capsys):
+    """``--first-frame`` at or past the last frame: one line naming the folder and the frames
+    it has (exit 2), not an empty table of NaNs."""
+    from fsmde_gui.cli import main
+
+    assert main(["eval", "--dataset", str(tiny_sim_root), "--student", "student_kd_lite",
+                 "--first-frame", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"fsmde eval: error: --first-frame 3: {tiny_sim_root} has 3 frame(s), "
+                   f"numbered 0..2 across its scenes"]

@@ -52,6 +52,9 @@ def run(args) -> int:
     if args.frame_stride < 1:
         raise FsmdeError(f"--frame-stride must be >= 1, got {args.frame_stride}")
     dataset = open_dataset(args.dataset, **dataset_options(args))
+    if args.first_frame >= len(dataset):
+        raise FsmdeError(f"--first-frame {args.first_frame}: {args.dataset} has {len(dataset)} "
+                         f"frame(s), numbered 0..{len(dataset) - 1} across its scenes")
     estimators = {role: load_estimator(name, role=role)  # a wrong model fails before any eval
                   for role, name in (("student", args.student), ("teacher", args.teacher))
                   if name}
