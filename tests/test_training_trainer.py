@@ -240,6 +240,35 @@ def test_teacher_recipe_on_dense_gt(tiny_sim_root, tmp_path):
     assert model.output_kind == "disparity" and meta["recipe"] == "teacher"
 
 
+def test_teacher_fine_tune_on_sparse_lidar_from_a_checkpoint(tiny_sim_root, keyframe_root,
+                                                            tmp_path):
+    """``extra.sparse_gt``: the teacher on the LiDAR pixels only (SSI, no gradient term), from
+    ``init_checkpoint``; real LiDAR without it is refused with the option named."""
+    teacher = build_model("teacher_sim", dict(SMALL_TEACHER, input_size=[96, 64]))
+    start = save_checkpoint(tmp_path / "teacher.pt", teacher, meta={})
+    before = weights(start)
+    cfg = make_cfg(tiny_sim_root, tmp_path / "ft", recipe="teacher", steps=3, teacher={},
+                   init_checkpoint=str(start), extra={"sparse_gt": True})
+    recipe = get_recipe("teacher")(cfg, torch.device("cpu"))
+    assert all(torch.equal(v, before[k]) for k, v in recipe.model.state_dict().items())
+    res = Trainer(cfg).run()
+    assert set(res["losses"]) == {"ssi", "total"} and res["losses"]["ssi"] > 0
+    after = weights(tmp_path / "ft" / "final.pt")
+    assert set(after) == set(before) and any(not torch.equal(after[k], before[k]) for k in after)
+    with pytest.raises(TrainingError, match="extra.sparse_gt=true"):  # real data, no dense GT
+        Trainer(make_cfg(keyframe_root, tmp_path / "real", recipe="teacher", steps=1)).run()
+    with pytest.raises(TrainingError, match="input_size=\\[96, 64\\].*image_size"):
+        get_recipe("teacher")(make_cfg(tiny_sim_root, tmp_path / "x", recipe="teacher",
+                                       teacher={}, image_size=(128, 96),
+                                       init_checkpoint=str(start)), torch.device("cpu"))
+    with pytest.raises(TrainingError, match="drop the teacher overrides"):
+        get_recipe("teacher")(make_cfg(tiny_sim_root, tmp_path / "x", recipe="teacher",
+                                       init_checkpoint=str(start)), torch.device("cpu"))
+    with pytest.raises(TrainingError, match="unknown extra option"):
+        get_recipe("teacher")(make_cfg(tiny_sim_root, tmp_path / "x", recipe="teacher",
+                                       extra={"sparse": True}), torch.device("cpu"))
+
+
 def test_config_overrides_and_errors(tmp_path):
     f = tmp_path / "c.yaml"
     f.write_text("recipe: kd\nsteps: 7\nstudent:\n  num_bins: 8\n")

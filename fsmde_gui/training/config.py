@@ -28,7 +28,8 @@ class TrainConfig:
     max_frames: int = 0  # 0 = all frames of the dataset
     num_workers: int = 0  # DataLoader worker processes decoding the next batches (0 = inline)
     cache_dir: str = ""  # on-disk cache of decoded samples (resized images, LiDAR depth); "" = off
-    init_checkpoint: str = ""  # start the student from this checkpoint (model name or path)
+    init_checkpoint: str = ""  # start from this checkpoint (name or path: a student; teacher_sim
+    # for the teacher recipe)
     device: str = "cpu"  # cpu | cuda | auto (cuda when present); CPU is the default
     amp: str = "auto"  # mixed precision: auto (bf16 autocast on CUDA, off on CPU) | bf16 | off
     steps: int = 200

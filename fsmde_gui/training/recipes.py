@@ -315,26 +315,61 @@ class DistillationRecipe(Recipe):
 
 @register_recipe("teacher")
 class TeacherRecipe(Recipe):
-    """The bundled relative teacher on DENSE GT: scale-and-shift-invariant + gradient matching."""
+    """The bundled relative teacher on DENSE GT: scale-and-shift-invariant + gradient matching.
+
+    ``extra.sparse_gt=true`` trains on sparse LiDAR depth instead (a real folder: the
+    scale-and-shift-invariant loss on the LiDAR pixels only; gradient matching needs dense GT
+    and is left out). ``init_checkpoint`` (a ``teacher_sim`` checkpoint, e.g. the shipped one)
+    fine-tunes it instead of starting from random weights."""
 
     arch = "teacher_sim"
     needs = "dense"
+    EXTRA_OPTIONS = {"sparse_gt"}
 
     def __init__(self, cfg: TrainConfig, device: torch.device):
         super().__init__(cfg, device)
-        self.model = build_teacher(cfg).to(device)
+        unknown = set(cfg.extra) - self.EXTRA_OPTIONS
+        if unknown:
+            raise TrainingError(f"teacher: unknown extra option(s) {sorted(unknown)}; "
+                                f"known: {sorted(self.EXTRA_OPTIONS)}")
+        self.sparse_gt = bool(cfg.extra.get("sparse_gt", False))
+        self.model = (load_init_teacher(cfg) if cfg.init_checkpoint
+                      else build_teacher(cfg)).to(device)
 
     def step(self, batch: dict) -> dict[str, torch.Tensor]:
-        if float(batch["has_dense"].min()) < 1:
-            raise TrainingError("teacher recipe needs dense GT depth (a simulator dataset)")
+        if self.sparse_gt:
+            require_sparse(batch, "teacher")
+            gt = batch["depth_sparse"]
+        elif float(batch["has_dense"].min()) < 1:
+            raise TrainingError("teacher recipe needs dense GT depth (a simulator dataset); "
+                                "on real LiDAR set extra.sparse_gt=true")
+        else:
+            gt = batch["depth_dense"]
         out = self.model(batch["images"])
-        gt = batch["depth_dense"]
         cap = gt.clone()
         cap[cap > self.cfg.max_depth] = 0  # sky / far: no target
         ssi = L.ssi_loss(out["relative"], cap)
+        if self.sparse_gt:
+            return {"ssi": ssi, "total": self.cfg.ssi_weight * ssi}
         grad = L.gradient_matching_loss(out["relative"], cap)
         return {"ssi": ssi, "grad": grad,
                 "total": self.cfg.ssi_weight * ssi + self.cfg.grad_match_weight * grad}
+
+
+def load_init_teacher(cfg: TrainConfig) -> nn.Module:
+    """The ``teacher_sim`` checkpoint ``cfg.init_checkpoint`` to fine-tune (its architecture
+    kept: teacher overrides and another run size are errors)."""
+    path = resolve_model(cfg.init_checkpoint)
+    if cfg.teacher:
+        raise TrainingError(f"init_checkpoint {path}: the teacher architecture comes from the "
+                            f"checkpoint; drop the teacher overrides {sorted(cfg.teacher)}")
+    model, meta = load_checkpoint(path, expected_arch="teacher_sim")
+    have = meta.get("config", {}).get("input_size")
+    if have is not None and list(have) != list(cfg.image_size):
+        raise TrainingError(f"init_checkpoint {path}: the teacher was built for input_size="
+                            f"{list(have)}, the run asks image_size={list(cfg.image_size)}; "
+                            f"set image_size to match")
+    return model
 
 
 def build_teacher(cfg: TrainConfig) -> nn.Module:
