@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fsmde_gui.app_model.session import Session
 from fsmde_gui.core.errors import DatasetError
 from fsmde_gui.data.ddad_adapter import DDADDataset
 from fsmde_gui.data.detect import detect_format, open_dataset
@@ -225,8 +226,6 @@ def test_ddad_bad_input(case, dgp_root, tmp_path):
 def test_an_empty_first_scene_is_listed_and_skipped(dgp_root, tmp_path):
     """A scene without samples listed first: info, the app's session and export start on the
     first scene with frames; asking for the empty one is one error line naming it."""
-    from fsmde_gui.app_model.session import Session
-
     root = dgp_with_empty_first_scene(dgp_root, tmp_path / "dgp")
     ds = open_dataset(root)
     assert [(s.name, s.num_frames) for s in ds.scenes] == [("empty-scene", 0),

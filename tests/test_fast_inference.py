@@ -6,6 +6,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from fsmde_gui.data.detect import open_dataset
 from fsmde_gui.models import fast_inference
@@ -132,7 +133,6 @@ def test_shipped_student_same_depth_on_real_keyframe(keyframe_root):
 def test_upsample_to_writes_exact_2x_steps_as_a_scale_with_the_same_values(mode):
     """``scale_factor=2`` (what the export keeps as a constant-scale Resize) gives exactly
     the values of resizing to twice the size; other sizes resize to the size."""
-    import torch.nn.functional as F
     x = torch.rand(2, 5, 7, 12, generator=torch.Generator().manual_seed(0))
     extra = {} if mode == "nearest" else {"align_corners": False}
     for size in ((14, 24), (13, 24), (7, 12)):

@@ -20,6 +20,7 @@ from fsmde_gui.evaluation.check_frames import check_frame  # noqa: E402
 from fsmde_gui.models import registry  # noqa: E402
 from fsmde_gui.models.checkpoint import read_checkpoint, save_checkpoint  # noqa: E402
 from fsmde_gui.models.inference import DepthEstimator  # noqa: E402
+from fsmde_gui.models.onnx_runtime import session_options  # noqa: E402
 from fsmde_gui.models.onnx_export import (OnnxDependencyError, compare_on_frame,  # noqa: E402
                                           export_student_onnx)
 from fsmde_gui.models.student import StudentConfig, StudentNet  # noqa: E402
@@ -251,3 +252,15 @@ def test_deploy_path_bad_inputs_onnx_spec_and_bench(tmp_path, tiny_sim_root, tin
     assert "onnxruntime" in _one_error_line(capsys, good)
     assert cli_main(["bench", "speed", "--threads", "1"]) == 2  # the backend table needs it
     assert "pip install" in _one_error_line(capsys, "student_kd")
+
+
+def test_sessions_spin_inside_a_run_and_stop_after_it():
+    """Worker threads spin during a call (no per-node wake-ups) and stop when it returns
+    (an idle session takes no CPU from the app or the next model); spinning=False: never."""
+    opts = session_options(ort, threads=2)
+    assert opts.intra_op_num_threads == 2
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+    assert opts.get_session_config_entry("session.force_spinning_stop") == "1"
+    assert opts.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    quiet = session_options(ort, spinning=False)
+    assert quiet.get_session_config_entry("session.intra_op.allow_spinning") == "0"
