@@ -131,4 +131,7 @@ def test_data_without_boxes_says_so(window, qapp, keyframe_root):
     window.boxes_box.setChecked(True)
     assert all("no 3D boxes" in t.tile.caption for t in window.grid.tiles)
     assert not window.cloud.boxes_toggle.isEnabled() and window.cloud.box_count() == 0
+    tile = window.grid.tiles[0]
+    tile.grab()  # paint: a caption wider than the tile is elided, the whole of it a tooltip
+    assert tile.toolTip() == tile.tile.caption
     window.boxes_box.setChecked(False)

@@ -85,7 +85,11 @@ class TileView(QWidget):
             p.drawText(8, 14, CAMERA_NAMES[self.cam])
             p.end()
             return
-        p.drawText(QRectF(8, 0, self.width() - 10, 17), Qt.AlignVCenter | Qt.AlignLeft, self.tile.caption)
+        width = self.width() - 10  # a caption wider than the tile ends in "…" (full: tooltip)
+        caption = p.fontMetrics().elidedText(self.tile.caption, Qt.ElideRight, width)
+        p.drawText(QRectF(8, 0, width, 17), Qt.AlignVCenter | Qt.AlignLeft, caption)
+        if self.toolTip() != self.tile.caption:
+            self.setToolTip(self.tile.caption)
         r = self._image_rect()
         size = (int(r.width()), int(r.height()))
         if self._scaled is None or self._scaled[0] != size:  # scale once per tile and size

@@ -69,7 +69,7 @@ def _render(a: FrameAnalysis, cam: int, mode: str, depth_range, overlap_heat: bo
         tile.rgb = _overlap_overlay(a, cam, tile.rgb, overlap_heat, highlight_pair)
     if boxes:
         if a.frame.boxes is None:
-            tile.caption += "  (no 3D boxes in this data)"
+            tile.caption += "  (no 3D boxes)"
         else:
             tile.rgb, n = draw_boxes(tile.rgb, a.frame, cam)
             tile.caption += f"  {n} box{'es' if n != 1 else ''}"  # ASCII: cv2 text too
