@@ -2,17 +2,16 @@
 metrics, fused 3D cloud, cross-view consistency, bin distributions, jobs and export."""
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import Optional
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog,
-                               QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar,
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox,
+                               QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox, QProgressBar,
                                QPushButton, QScrollArea, QSlider, QSplitter, QToolBar, QToolButton,
-                               QVBoxLayout, QWidget)
+                               QWidget)
 
 from ..app_model.display_prep import prepare_display
 from ..app_model.tiles import MODE_LABELS, MODE_TIPS, MODES
