@@ -88,22 +88,41 @@ def build_student(cfg: TrainConfig) -> nn.Module:
 def load_init_student(cfg: TrainConfig) -> nn.Module:
     """The student checkpoint ``cfg.init_checkpoint`` to fine-tune; its architecture is kept,
     so the options that define it must agree (a mismatch is an error, not a silent rebuild)."""
+    return load_init_checkpoint(cfg, "student", cfg.student,
+                                {"input_size": list(cfg.image_size), "min_depth": cfg.min_depth,
+                                 "max_depth": cfg.max_depth})
+
+
+def load_init_checkpoint(cfg: TrainConfig, arch: str, overrides: dict, wanted: dict
+                         ) -> nn.Module:
+    """The ``arch`` checkpoint ``cfg.init_checkpoint`` to fine-tune. Its architecture comes
+    from the checkpoint: architecture ``overrides`` in the run config are an error, and so is
+    a stored config value that differs from the run's ``wanted`` one (``input_size`` is the
+    run's ``image_size``)."""
     path = resolve_model(cfg.init_checkpoint)
-    if cfg.student:
-        raise TrainingError(f"init_checkpoint {path}: the student architecture comes from the "
-                            f"checkpoint; drop the student overrides {sorted(cfg.student)}")
-    model, meta = load_checkpoint(path, expected_arch="student")
+    role = "student" if arch == "student" else "teacher"
+    if overrides:
+        raise TrainingError(f"init_checkpoint {path}: the {role} architecture comes from the "
+                            f"checkpoint; drop the {role} overrides {sorted(overrides)}")
+    model, meta = load_checkpoint(path, expected_arch=arch)
     net_cfg = meta.get("config", {})
-    wanted = {"input_size": list(cfg.image_size), "min_depth": cfg.min_depth,
-              "max_depth": cfg.max_depth}
     for key, value in wanted.items():
         have = net_cfg.get(key)
         have = list(have) if isinstance(have, (list, tuple)) else have
         if have is not None and have != value:
             option = "image_size" if key == "input_size" else key
-            raise TrainingError(f"init_checkpoint {path}: the student was built for {key}={have}"
+            raise TrainingError(f"init_checkpoint {path}: the {role} was built for {key}={have}"
                                 f", the run asks {option}={value}; set {option} to match")
     return model
+
+
+def check_extra_options(recipe: str, extra: dict, known) -> None:
+    """A typo in ``extra`` must not silently train the default recipe: unknown keys are an
+    error naming the recipe and the keys it knows."""
+    unknown = set(extra) - set(known)
+    if unknown:
+        raise TrainingError(f"{recipe}: unknown extra option(s) {sorted(unknown)}; "
+                            f"known: {sorted(known)}")
 
 
 def require_sparse(batch: dict, recipe: str) -> None:
@@ -186,10 +205,7 @@ class DistillationRecipe(Recipe):
 
     def __init__(self, cfg: TrainConfig, device: torch.device):
         super().__init__(cfg, device)
-        unknown = set(cfg.extra) - self.EXTRA_OPTIONS
-        if unknown:  # a typo must not silently train the default recipe
-            raise TrainingError(f"kd: unknown extra option(s) {sorted(unknown)}; "
-                                f"known: {sorted(self.EXTRA_OPTIONS)}")
+        check_extra_options("kd", cfg.extra, self.EXTRA_OPTIONS)
         self.model = build_student(cfg).to(device)
         self.use_ckd = cfg.ckd_weight > 0 or cfg.ckd_cross_weight > 0
         self.use_vrkd = cfg.vrkd_weight > 0
@@ -328,10 +344,7 @@ class TeacherRecipe(Recipe):
 
     def __init__(self, cfg: TrainConfig, device: torch.device):
         super().__init__(cfg, device)
-        unknown = set(cfg.extra) - self.EXTRA_OPTIONS
-        if unknown:
-            raise TrainingError(f"teacher: unknown extra option(s) {sorted(unknown)}; "
-                                f"known: {sorted(self.EXTRA_OPTIONS)}")
+        check_extra_options("teacher", cfg.extra, self.EXTRA_OPTIONS)
         self.sparse_gt = bool(cfg.extra.get("sparse_gt", False))
         self.model = (load_init_teacher(cfg) if cfg.init_checkpoint
                       else build_teacher(cfg)).to(device)
@@ -359,17 +372,8 @@ class TeacherRecipe(Recipe):
 def load_init_teacher(cfg: TrainConfig) -> nn.Module:
     """The ``teacher_sim`` checkpoint ``cfg.init_checkpoint`` to fine-tune (its architecture
     kept: teacher overrides and another run size are errors)."""
-    path = resolve_model(cfg.init_checkpoint)
-    if cfg.teacher:
-        raise TrainingError(f"init_checkpoint {path}: the teacher architecture comes from the "
-                            f"checkpoint; drop the teacher overrides {sorted(cfg.teacher)}")
-    model, meta = load_checkpoint(path, expected_arch="teacher_sim")
-    have = meta.get("config", {}).get("input_size")
-    if have is not None and list(have) != list(cfg.image_size):
-        raise TrainingError(f"init_checkpoint {path}: the teacher was built for input_size="
-                            f"{list(have)}, the run asks image_size={list(cfg.image_size)}; "
-                            f"set image_size to match")
-    return model
+    return load_init_checkpoint(cfg, "teacher_sim", cfg.teacher,
+                                {"input_size": list(cfg.image_size)})
 
 
 def build_teacher(cfg: TrainConfig) -> nn.Module:
