@@ -147,7 +147,7 @@ def clamped_position(session, scene: int, frame: int) -> tuple[int, int]:
     ``--scene`` / ``--frame``)."""
     scene = min(max(scene, 0), len(session.scenes) - 1)
     if session.num_frames(scene) == 0:
-        scene = session.dataset.first_scene_with_frames() or 0
+        scene = session.dataset.first_scene_with_frames()
     return scene, min(max(frame, 0), max(session.num_frames(scene) - 1, 0))
 
 
@@ -252,8 +252,7 @@ def _open_session(args, settings, out):
             raise
         open_error = exc  # interactive: the window shows it and stays up
     if args.scene is None:  # the first scene that has frames (a DGP folder may list empty ones)
-        first = session.dataset.first_scene_with_frames() if open_error is None else None
-        args.scene = first or 0
+        args.scene = session.dataset.first_scene_with_frames() if open_error is None else 0
     start_error = None  # interactive: shown in a dialog, the window stays up
     if open_error is None:
         try:

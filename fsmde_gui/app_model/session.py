@@ -67,10 +67,8 @@ class Session:
         ds = open_dataset(path, version=version, scenes=scenes)
         if not ds.scenes:
             raise DatasetError(path, "the dataset has no scenes")
-        scene = ds.first_scene_with_frames()
-        if scene is None:
-            raise DatasetError(path, f"none of its {len(ds.scenes)} scene(s) has a frame")
-        first = ds.frame(scene, 0, load_gt=False)
+        # open_dataset refuses a folder without frames; empty scenes may come first
+        first = ds.frame(ds.first_scene_with_frames(), 0, load_gt=False)
         h, w = first.views[0].hw
         display_wh = display_size(w, h, self.max_display_width)
         if display_wh is not None:

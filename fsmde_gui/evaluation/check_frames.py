@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.errors import DatasetError
 from ..core.types import SurroundFrame
 from ..data.detect import open_dataset
 from ..models.onnx_export import random_frame
@@ -21,11 +20,8 @@ def check_frame(dataset: str | Path | None = None) -> tuple[SurroundFrame, str]:
     keyframe), or a fixed random 6-view frame when there is none."""
     root = Path(dataset) if dataset is not None else CHECK_DATASET
     if dataset is not None or (root / "v1.0-mini").is_dir():
-        ds = open_dataset(root)
-        scene = ds.first_scene_with_frames()
-        if scene is None:
-            raise DatasetError(root, "no frame to check on: none of its scenes has a frame")
-        return ds.frame(scene, 0, load_gt=False), str(root)
+        ds = open_dataset(root)  # refuses a folder without frames
+        return ds.frame(ds.first_scene_with_frames(), 0, load_gt=False), str(root)
     return random_frame()
 
 
