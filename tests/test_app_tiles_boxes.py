@@ -133,5 +133,5 @@ def test_data_without_boxes_says_so(window, qapp, keyframe_root):
     assert not window.cloud.boxes_toggle.isEnabled() and window.cloud.box_count() == 0
     tile = window.grid.tiles[0]
     tile.grab()  # paint: a caption wider than the tile is elided, the whole of it a tooltip
-    assert tile.toolTip() == tile.tile.caption
+    assert tile.toolTip().splitlines() == [tile.tile.caption, tile.hint]
     window.boxes_box.setChecked(False)

@@ -41,10 +41,13 @@ class TileView(QWidget):
         self._image: Optional[QImage] = None
         self._scaled = None
         self.markers: list[tuple[int, int, QColor]] = []
-        self.setToolTip(f"{CAMERA_NAMES[cam]}: hover for values, click a pixel for its bin distribution")
+        self.hint = f"{CAMERA_NAMES[cam]}: hover for values, click a pixel for its bin distribution"
+        self.setToolTip(self.hint)
 
     def set_tile(self, tile: Optional[TileImage]) -> None:
         self.tile = tile
+        # the whole caption (painted elided when wider than the tile) above the hint
+        self.setToolTip(f"{tile.caption}\n{self.hint}" if tile is not None else self.hint)
         self._image = to_qimage(tile.rgb) if tile is not None else None
         self._scaled = None
         self.update()
@@ -88,8 +91,6 @@ class TileView(QWidget):
         width = self.width() - 10  # a caption wider than the tile ends in "…" (full: tooltip)
         caption = p.fontMetrics().elidedText(self.tile.caption, Qt.ElideRight, width)
         p.drawText(QRectF(8, 0, width, 17), Qt.AlignVCenter | Qt.AlignLeft, caption)
-        if self.toolTip() != self.tile.caption:
-            self.setToolTip(self.tile.caption)
         r = self._image_rect()
         size = (int(r.width()), int(r.height()))
         if self._scaled is None or self._scaled[0] != size:  # scale once per tile and size
