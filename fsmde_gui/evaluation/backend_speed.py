@@ -225,6 +225,7 @@ def run_backends(student: str = DEPLOY_STUDENT, threads: Sequence[int] = (1, 2),
         "onnxruntime": ort.__version__, "student": student, "views": VIEWS,
         "reference_student": reference if ref_est is not None else None,
         "input_hw": [h, w], "dav2_input_hw": list(dav2_hw), "rounds": rounds,
+        "calls_per_turn": CALLS_PER_TURN,
         "rows": rows, "gflops": gflops,
         "fastest": {m: f"{r['backend']}, {r['threads']}" for m, r in fastest.items()},
         "speedup": speedup, "flop_ratio": flop_ratio, "efficiency": speedup / flop_ratio,
@@ -362,7 +363,7 @@ def format_backends(r: dict) -> str:
     dh, dw = r["dav2_input_hw"]
     lines = [f"speed: 6 views, student {h}x{w} ({h * w} px/view), DA-V2-Small {dh}x{dw} "
              f"({dh * dw} px/view), {r['device']}, median of {r['rounds']} interleaved turns "
-             f"(2 calls each, the second timed; cold ms: the first); "
+             f"({r['calls_per_turn']} calls each, the last timed; cold ms: the first); "
              f"load average (1 min) {la['start']:.2f} -> {la['end']:.2f} on "
              f"{r['cpu_count']} CPUs",
              f"{'model':<17}{'backend':<13}{'threads':<11}{'GFLOPs':>8}{'ms/frame':>10}"
