@@ -39,6 +39,7 @@ class TrainConfig:
     schedule: str = "cosine"  # cosine | onecycle | constant
     warmup_steps: int = 10
     grad_clip: float = 1.0
+    ema_decay: float = 0.0  # > 0: final.pt holds an exponential moving average of the weights
     seed: int = 0
     num_threads: int = 1  # 2 threads on a busy 2-core machine can be 30x slower (OMP spin)
     checkpoint_every: int = 100
@@ -111,6 +112,10 @@ class TrainConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
                     or not math.isfinite(value) or value < 0:
                 raise TrainingError(f"{source}: {name} must be a finite number >= 0, got {value!r}")
+        if isinstance(self.ema_decay, bool) or not isinstance(self.ema_decay, (int, float)) \
+                or not 0.0 <= self.ema_decay < 1.0:
+            raise TrainingError(f"{source}: ema_decay must be a number in [0, 1) (0 = off), "
+                                f"got {self.ema_decay!r}")
         if self.min_depth >= self.max_depth:
             raise TrainingError(f"{source}: min_depth {self.min_depth} must be < max_depth "
                                 f"{self.max_depth}")

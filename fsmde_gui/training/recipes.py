@@ -38,6 +38,7 @@ from ..models.registry import resolve_model
 from . import losses as L
 from .config import TrainConfig
 from .dataset import SurroundTrainingSet
+from .kd_teacher import load_kd_teacher, teacher_feature
 from .photometric import photometric_loss, reprojection_terms, smoothness_loss
 from .temporal import TemporalIndex, batch_neighbour_views
 
@@ -185,6 +186,17 @@ def add_bin_chamfer(terms: dict, cfg: TrainConfig, out: dict, gt: torch.Tensor) 
         terms["total"] = terms["total"] + cfg.bin_chamfer_weight * terms["bin_chamfer"]
 
 
+def freeze_student_encoder(net: nn.Module) -> list[nn.Module]:
+    """``extra.freeze_encoder``: the student's encoder (stem, stages, camera embedding) stops
+    training; the decoder and the binning module go on. Returns the frozen modules."""
+    frozen = [net.stem, net.stages]
+    for module in frozen:
+        module.requires_grad_(False)
+    if isinstance(net.camera_embed, nn.Parameter):
+        net.camera_embed.requires_grad_(False)
+    return frozen
+
+
 @register_recipe("kd")
 class DistillationRecipe(Recipe):
     """Student + frozen relative-depth teacher: GT SILog + CKD + VRKD (P1).
@@ -201,22 +213,20 @@ class DistillationRecipe(Recipe):
     arch = "student"
     EXTRA_OPTIONS = {"cache_teacher", "teacher_cache_dir", "vrkd_level", "dense_kd_weight",
                      "ckd_skip_clipped", "ckd_skip_gt", "find_unused_parameters",
-                     "photo_weight", "smooth_weight"}
+                     "photo_weight", "smooth_weight", "freeze_encoder"}
 
     def __init__(self, cfg: TrainConfig, device: torch.device):
         super().__init__(cfg, device)
         check_extra_options("kd", cfg.extra, self.EXTRA_OPTIONS)
         self.model = build_student(cfg).to(device)
+        self.frozen = (freeze_student_encoder(self.model)
+                       if cfg.extra.get("freeze_encoder") else [])
         self.use_ckd = cfg.ckd_weight > 0 or cfg.ckd_cross_weight > 0
         self.use_vrkd = cfg.vrkd_weight > 0
         self.teacher = None
         if self.use_ckd or self.use_vrkd or float(cfg.extra.get("dense_kd_weight", 0.0)) > 0:
-            path = resolve_model(cfg.teacher_checkpoint)
-            self.teacher, self.teacher_meta = load_checkpoint(path)
-            if getattr(self.teacher, "output_kind", "") != "disparity":
-                raise TrainingError(f"{path}: kd needs a relative (disparity) teacher, got "
-                                    f"output_kind={getattr(self.teacher, 'output_kind', None)!r}")
-            self.teacher.to(device).eval()
+            self.teacher, self.teacher_meta = load_kd_teacher(cfg.teacher_checkpoint)
+            self.teacher.to(device)
             for p in self.teacher.parameters():
                 p.requires_grad_(False)
         self.cache_teacher = bool(cfg.extra.get("cache_teacher", True))
@@ -227,6 +237,11 @@ class DistillationRecipe(Recipe):
         if float(cfg.extra.get("photo_weight", 0.0)) > 0:
             self.temporal = TemporalIndex(SurroundTrainingSet.from_config(cfg),
                                           "extra.photo_weight")
+
+    def train(self) -> None:
+        super().train()
+        for module in self.frozen:  # frozen layers keep their batch-norm statistics too
+            module.eval()
 
     def _pairs(self, batch: dict) -> list[tuple[int, int]]:
         if self.pairs is None:
@@ -249,9 +264,7 @@ class DistillationRecipe(Recipe):
             return torch.stack(rel), torch.stack(feat)
         images = batch["clean_images"] if self.cache_teacher else batch["images"]
         out = self.teacher(images)
-        feats = out["features"]
-        area = target_hw[0] * target_hw[1]
-        feat = min(feats, key=lambda f: abs(f.shape[-2] * f.shape[-1] - area))
+        feat = teacher_feature(out["features"], target_hw)
         rel = out["relative"].float()
         if self.cache_teacher:
             for k, i in enumerate(idx):

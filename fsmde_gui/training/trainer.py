@@ -3,8 +3,10 @@ NaN/inf guard, progress events, TensorBoard, DDP.
 
 Files under ``cfg.out``::
 
-    checkpoints/last.pt   training state (model, optimizer, scheduler, step, RNG) - resume
-    final.pt              the trained net as a model checkpoint (models.checkpoint format)
+    checkpoints/last.pt   training state (model, optimizer, scheduler, step, RNG, weight
+                          average) - resume
+    final.pt              the trained net as a model checkpoint (models.checkpoint format);
+                          with ``ema_decay`` > 0 the moving average of its weights
     config.json           the resolved TrainConfig
     tb/                   TensorBoard scalars (loss terms, lr)
 
@@ -35,6 +37,7 @@ from . import distributed as D
 from .config import TrainConfig
 from .dataset import StepBatchSampler, SurroundTrainingSet, jitter_colours
 from .recipes import get_recipe, unwrap
+from .weight_average import WeightAverage
 
 STATE_FORMAT = "fsmde-train-state"
 STATE_VERSION = 1
@@ -122,6 +125,7 @@ class Trainer:
         self.final_path = self.out / "final.pt"
         self.recipe = None  # the recipe of the last run (its .model holds the trained net)
         self.dist_info: Optional[D.DistInfo] = None
+        self.average: Optional[WeightAverage] = None  # ema_decay > 0
 
     # ------------------------------------------------------------------ state
     def _state(self, recipe, optimizer, scheduler, step: int) -> dict:
@@ -137,6 +141,7 @@ class Trainer:
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "rng": _rng_state(),
+            "weight_average": self.average.state_dict() if self.average else None,
         }
 
     def _load_state(self, path: Path, recipe, optimizer, scheduler) -> int:
@@ -160,7 +165,19 @@ class Trainer:
         except (RuntimeError, KeyError, ValueError) as exc:
             raise CheckpointError(path, f"incompatible weights ({exc})") from exc
         _set_rng_state(state["rng"])
+        self._load_average(path, state.get("weight_average"))
         return int(state["step"])
+
+    def _load_average(self, path: Path, saved: Optional[dict]) -> None:
+        if self.average is None:
+            return
+        if saved is None:
+            raise CheckpointError(path, "has no weight average; resume with the ema_decay it "
+                                  "was trained with (0)")
+        try:
+            self.average.load_state_dict(saved)
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise CheckpointError(path, f"incompatible weight average ({exc})") from exc
 
     # ------------------------------------------------------------------- data
     def _loader(self, dataset, sampler, start: int) -> DataLoader:
@@ -263,6 +280,7 @@ class Trainer:
         optimizer = torch.optim.AdamW(list(recipe.parameters()), lr=cfg.lr,
                                       weight_decay=cfg.weight_decay)
         scheduler = make_scheduler(cfg, optimizer)
+        self.average = WeightAverage(recipe.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         start = 0
         if self.resume and self.last_path.exists():
             start = self._load_state(self.last_path, recipe, optimizer, scheduler)
@@ -309,6 +327,8 @@ class Trainer:
                                 f"{self._kept()}")
         optimizer.step()
         scheduler.step()
+        if self.average is not None:
+            self.average.update(unwrap(recipe.model))
         return values
 
     def _kept(self) -> str:
@@ -330,8 +350,9 @@ class Trainer:
     def _save_final(self, recipe, step: int, wall_s: float, losses: dict, info: D.DistInfo):
         if not info.is_main:
             return None
-        net = unwrap(recipe.model)
+        net = self.average.net if self.average else unwrap(recipe.model)
         meta = {"recipe": self.cfg.recipe, "steps": step, "seed": self.cfg.seed,
+                "ema_decay": self.cfg.ema_decay,
                 "dataset": str(self.cfg.dataset), "image_size": list(self.cfg.image_size),
                 "train_wall_s": round(wall_s, 1), "final_losses": losses,
                 "train_config": self.cfg.to_dict()}
