@@ -108,6 +108,39 @@ def image_metrics(pred: np.ndarray, gt: np.ndarray, max_depth: float, min_depth:
     return m
 
 
+class PooledAbsRel:
+    """AbsRel pooled over every GT point (not averaged per image), overall and per GT-depth
+    range, with each range's share of the points. Pooled figures decompose exactly: where
+    every point lies in a range, ``abs_rel = sum(share_r * abs_rel_r)``."""
+
+    def __init__(self, max_depth: float, min_depth: float):
+        self.lo, self.hi = min_depth, max_depth
+        self.sums = np.zeros(len(DEPTH_RANGES) + 1)
+        self.counts = np.zeros(len(DEPTH_RANGES) + 1, dtype=np.int64)
+
+    def add(self, pred: np.ndarray, gt: np.ndarray) -> None:
+        pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
+        ok = np.isfinite(gt) & np.isfinite(pred) & (gt > self.lo) & (gt < self.hi)
+        g = gt[ok]
+        err = np.abs(g - np.clip(pred[ok], self.lo, self.hi)) / g
+        self.sums[0] += err.sum()
+        self.counts[0] += err.size
+        for k, (a, b) in enumerate(DEPTH_RANGES, start=1):
+            sel = (g >= a) & (g < b)
+            self.sums[k] += err[sel].sum()
+            self.counts[k] += int(sel.sum())
+
+    def result(self) -> dict:
+        def mean(k: int) -> float:
+            return float(self.sums[k] / self.counts[k]) if self.counts[k] else float("nan")
+
+        out = {"abs_rel": mean(0), "points": int(self.counts[0])}
+        for k, key in enumerate(RANGE_KEYS, start=1):
+            out[key] = mean(k)
+            out["share" + key[7:]] = float(self.counts[k] / max(1, self.counts[0]))
+        return out
+
+
 def rig_pairs(frame) -> list[tuple[int, int]]:
     """The adjacent camera pairs of the frame's rig, from its static calibration (cached per
     rig by :func:`~fsmde_gui.core.adjacency.camera_adjacency`; the per-frame motion-
@@ -143,6 +176,7 @@ class FrameScores:
         self.bin_rows: list[dict] = []
         self.cons_rows: list[dict] = []
         self.boxes = BoxDepthErrors(max_depth, min_depth)
+        self.pooled = PooledAbsRel(max_depth, min_depth)
 
     def add(self, frame, result) -> bool:
         lo, hi = self.min_depth, self.max_depth
@@ -163,6 +197,7 @@ class FrameScores:
                 continue
             pred = np.asarray(result.depth[v]).reshape(-1)[idx]
             self.per_cam[view.name].append(image_metrics(pred, g, hi, lo))
+            self.pooled.add(pred, g)
             if view.depth_sparse is not None and view.depth_dense is not None:
                 self.dense_rows.append(image_metrics(result.depth[v], view.depth_dense, hi, lo))
             if result.bin_centers is not None:
@@ -227,6 +262,8 @@ def evaluate_dataset(dataset, estimator, max_depth: float = MAX_DEPTH_M, min_dep
         "mean_inference_ms": float(np.mean(infer_ms)) if infer_ms else float("nan"),
         "wall_s": round(time.perf_counter() - t0, 2),
     }
+    if scores.pooled.counts[0]:
+        out["pooled"] = scores.pooled.result()
     if dense_rows:
         out["dense"] = _mean(dense_rows)
     if bin_rows:
@@ -256,6 +293,12 @@ def format_table(result: dict, title: str = "") -> str:
     if "abs_rel_median" in o:
         ranges = "  ".join(f"{k[8:].replace('_', '-')} m {o[k]:.4f}" for k in RANGE_KEYS)
         lines.append(f"AbsRel median-scaled {o['abs_rel_median']:.4f}; by GT range: {ranges}")
+    pooled = result.get("pooled")
+    if pooled:
+        ranges = "  ".join(f"{k[8:].replace('_', '-')} m {pooled[k]:.4f} "
+                           f"({pooled['share' + k[7:]]:.0%})" for k in RANGE_KEYS)
+        lines.append(f"pooled over {pooled['points']} GT points: AbsRel {pooled['abs_rel']:.4f}; "
+                     f"{ranges}")
     dense = result.get("dense")
     if dense:
         lines.append(f"dense GT: AbsRel {dense['abs_rel']:.4f}  RMSE {dense['rmse']:.3f}  "
