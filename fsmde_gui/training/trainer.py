@@ -280,6 +280,9 @@ class Trainer:
         optimizer = torch.optim.AdamW(list(recipe.parameters()), lr=cfg.lr,
                                       weight_decay=cfg.weight_decay)
         scheduler = make_scheduler(cfg, optimizer)
+        if self.device.type == "cuda":  # channels-last convolutions (tensor cores)
+            unwrap(recipe.model).to(memory_format=torch.channels_last)
+        # the average copies the net as it trains (channels-last too); resume fills it in
         self.average = WeightAverage(recipe.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         start = 0
         if self.resume and self.last_path.exists():
@@ -287,8 +290,6 @@ class Trainer:
         elif self.resume and info.is_main:
             self._emit(progress, info, {"event": "info", "message":
                                         f"no checkpoint at {self.last_path}; starting fresh"})
-        if self.device.type == "cuda":  # channels-last convolutions (tensor cores)
-            unwrap(recipe.model).to(memory_format=torch.channels_last)
         if info.enabled:
             unused = bool(cfg.extra.get("find_unused_parameters", False))
             recipe.model = DistributedDataParallel(recipe.model, find_unused_parameters=unused,
