@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from fsmde_gui.models.checkpoint import load_checkpoint
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -33,6 +35,12 @@ def test_two_process_ddp_keeps_weights_equal(tiny_sim_root, tmp_path):
     assert r0["sum"] == pytest.approx(r1["sum"], rel=1e-6, abs=1e-6)
     assert r0["abs"] == pytest.approx(r1["abs"], rel=1e-6)
     assert r0["first"] == pytest.approx(r1["first"], abs=1e-6)
+    # the weight average (ema_decay) is the same on both ranks, and it is what final.pt holds
+    assert r0["average_sum"] == pytest.approx(r1["average_sum"], rel=1e-6, abs=1e-6)
+    assert r0["average_sum"] != pytest.approx(r0["sum"], rel=1e-6, abs=1e-6)
+    final, _ = load_checkpoint(tmp_path / "final.pt")
+    saved = sum(float(p.detach().double().sum()) for p in final.parameters())
+    assert saved == pytest.approx(r0["average_sum"], rel=1e-6, abs=1e-6)
     # only rank 0 wrote training outputs
     assert (tmp_path / "final.pt").is_file()
     assert len(list((tmp_path / "tb").glob("events.out.tfevents.*"))) == 1
