@@ -15,8 +15,7 @@ def test_frozen_encoder_keeps_its_weights_and_statistics(tiny_sim_root, tmp_path
     start = Trainer(make_cfg(tiny_sim_root, tmp_path / "start", steps=2)).run()["final"]
     before = weights(start)
     cfg = make_cfg(tiny_sim_root, tmp_path / "ft", recipe="kd", steps=3, init_checkpoint=start,
-                   student={},
-                   teacher_checkpoint=str(tpath), extra={"freeze_encoder": True})
+                   student={}, teacher_checkpoint=str(tpath), extra={"freeze_encoder": True})
     trainer = Trainer(cfg)
     assert trainer.run()["event"] == "done"
     after = weights(tmp_path / "ft" / "final.pt")

@@ -35,6 +35,8 @@ METRIC_KEYS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")
 DEPTH_RANGES = ((0.0, 10.0), (10.0, 30.0), (30.0, 80.0))
 """AbsRel is also reported per GT-depth range (metres), as ``abs_rel_<lo>_<hi>``."""
 RANGE_KEYS = tuple(f"abs_rel_{lo:g}_{hi:g}" for lo, hi in DEPTH_RANGES)
+SHARE_KEYS = tuple(f"share_{lo:g}_{hi:g}" for lo, hi in DEPTH_RANGES)
+"""``pooled``: each range's share of the GT points."""
 EXTRA_KEYS = ("abs_rel_median",) + RANGE_KEYS
 """``abs_rel_median``: AbsRel after per-image median scaling (scale-free shape quality)."""
 CONSISTENCY_WIDTH = 448
@@ -101,11 +103,17 @@ def image_metrics(pred: np.ndarray, gt: np.ndarray, max_depth: float, min_depth:
     m = depth_metrics(raw, g, max_depth=max_depth, min_depth=min_depth)
     m["abs_rel_median"] = depth_metrics(raw, g, max_depth=max_depth, min_depth=min_depth,
                                         median_scaling=True)["abs_rel"]
-    p = np.clip(raw, min_depth, max_depth)
-    for key, (lo, hi) in zip(RANGE_KEYS, DEPTH_RANGES):
-        sel = (g >= lo) & (g < hi)
-        m[key] = float(np.mean(np.abs(g[sel] - p[sel]) / g[sel])) if sel.any() else float("nan")
+    sums, counts = range_sums(np.abs(g - np.clip(raw, min_depth, max_depth)) / g, g)
+    for key, total, n in zip(RANGE_KEYS, sums, counts):
+        m[key] = float(total / n) if n else float("nan")
     return m
+
+
+def range_sums(err: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sum and count of the per-point errors ``err`` in each of :data:`DEPTH_RANGES` of ``gt``."""
+    sel = [(gt >= lo) & (gt < hi) for lo, hi in DEPTH_RANGES]
+    return (np.array([err[s].sum() for s in sel], dtype=np.float64),
+            np.array([int(s.sum()) for s in sel], dtype=np.int64))
 
 
 class PooledAbsRel:
@@ -115,7 +123,7 @@ class PooledAbsRel:
 
     def __init__(self, max_depth: float, min_depth: float):
         self.lo, self.hi = min_depth, max_depth
-        self.sums = np.zeros(len(DEPTH_RANGES) + 1)
+        self.sums = np.zeros(len(DEPTH_RANGES) + 1)  # [all points, range 1, range 2, ...]
         self.counts = np.zeros(len(DEPTH_RANGES) + 1, dtype=np.int64)
 
     def add(self, pred: np.ndarray, gt: np.ndarray) -> None:
@@ -123,21 +131,16 @@ class PooledAbsRel:
         ok = np.isfinite(gt) & np.isfinite(pred) & (gt > self.lo) & (gt < self.hi)
         g = gt[ok]
         err = np.abs(g - np.clip(pred[ok], self.lo, self.hi)) / g
-        self.sums[0] += err.sum()
-        self.counts[0] += err.size
-        for k, (a, b) in enumerate(DEPTH_RANGES, start=1):
-            sel = (g >= a) & (g < b)
-            self.sums[k] += err[sel].sum()
-            self.counts[k] += int(sel.sum())
+        sums, counts = range_sums(err, g)
+        self.sums += np.concatenate([[err.sum()], sums])
+        self.counts += np.concatenate([[err.size], counts])
 
     def result(self) -> dict:
-        def mean(k: int) -> float:
-            return float(self.sums[k] / self.counts[k]) if self.counts[k] else float("nan")
-
-        out = {"abs_rel": mean(0), "points": int(self.counts[0])}
-        for k, key in enumerate(RANGE_KEYS, start=1):
-            out[key] = mean(k)
-            out["share" + key[7:]] = float(self.counts[k] / max(1, self.counts[0]))
+        means = [float(t / n) if n else float("nan") for t, n in zip(self.sums, self.counts)]
+        out = {"abs_rel": means[0], "points": int(self.counts[0])}
+        for k, (key, share) in enumerate(zip(RANGE_KEYS, SHARE_KEYS), start=1):
+            out[key] = means[k]
+            out[share] = float(self.counts[k] / max(1, self.counts[0]))
         return out
 
 
@@ -295,8 +298,8 @@ def format_table(result: dict, title: str = "") -> str:
         lines.append(f"AbsRel median-scaled {o['abs_rel_median']:.4f}; by GT range: {ranges}")
     pooled = result.get("pooled")
     if pooled:
-        ranges = "  ".join(f"{k[8:].replace('_', '-')} m {pooled[k]:.4f} "
-                           f"({pooled['share' + k[7:]]:.0%})" for k in RANGE_KEYS)
+        ranges = "  ".join(f"{k[8:].replace('_', '-')} m {pooled[k]:.4f} ({pooled[share]:.0%})"
+                           for k, share in zip(RANGE_KEYS, SHARE_KEYS))
         lines.append(f"pooled over {pooled['points']} GT points: AbsRel {pooled['abs_rel']:.4f}; "
                      f"{ranges}")
     dense = result.get("dense")

@@ -18,9 +18,9 @@ from ..models.registry import dav2_folder, is_dav2, resolve_model
 def load_kd_teacher(spec: str) -> tuple[nn.Module, dict]:
     """``(teacher in eval mode, meta)`` for ``teacher_checkpoint``; it must give disparity."""
     if is_dav2(spec):
-        teacher = DepthAnythingTeacher.from_pretrained(dav2_folder(spec))
-        meta = {"arch": "dav2", "source": spec}
         where = dav2_folder(spec)
+        teacher = DepthAnythingTeacher.from_pretrained(where)
+        meta = {"arch": "dav2", "source": spec}
     else:
         where = resolve_model(spec)
         teacher, meta = load_checkpoint(where)
